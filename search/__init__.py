@@ -1,0 +1,8 @@
+"""Full-text search over dossier pages (Whoosh, Han-bigram analysis).
+
+Self-contained: imports nothing from the project's other packages.
+"""
+from search.analysis import ChineseAnalyzer, HanBigramTokenizer
+from search.index import Hit, PageDoc, SearchIndex, SearchResult
+
+__all__ = ["ChineseAnalyzer", "HanBigramTokenizer", "Hit", "PageDoc", "SearchIndex", "SearchResult"]

@@ -1,0 +1,36 @@
+"""Encrypted storage: master key handling, key wrapping, field sealing and the blob store.
+
+Imports nothing from the other hudang packages.
+"""
+from storage.blobstore import BlobRef, BlobStore
+from storage.exceptions import BlobNotFound, FixityError, KeyFileError, StorageError, WrongKeyError
+from storage.keys import (
+    DEFAULT_KEY_FILE,
+    ENV_KEY,
+    ENV_KEY_FILE,
+    MasterKey,
+    blind_index,
+    normalise_field_value,
+    open_field,
+    resolve_key_file,
+    seal_field,
+)
+
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "ENV_KEY",
+    "ENV_KEY_FILE",
+    "BlobNotFound",
+    "BlobRef",
+    "BlobStore",
+    "FixityError",
+    "KeyFileError",
+    "MasterKey",
+    "StorageError",
+    "WrongKeyError",
+    "blind_index",
+    "normalise_field_value",
+    "open_field",
+    "resolve_key_file",
+    "seal_field",
+]

@@ -1,0 +1,41 @@
+# Two commands: `make demo` and `make test` (as root on a fresh Debian machine).
+# Both install what is missing, then do their job; running them again is cheap.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Tesseract with Simplified Chinese (+ osd for orientation); CJK fonts for the
+# synthetic pages and the viewer's watermark.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd \
+                fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai
+DEMO_HOME ?= demo-data
+DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
+
+.PHONY: demo test system venv clean-demo
+
+demo: system venv
+	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
+
+test: system venv
+	$(BIN)/python -m pytest -q -ra
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: these Debian packages are missing:$$missing (run as root, or install them)"; exit 1; fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+clean-demo:
+	rm -rf $(DEMO_HOME) $(DEMO_KEY)

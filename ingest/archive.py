@@ -1,0 +1,167 @@
+"""The archive: one data home holding the catalogue, the blob store and the index.
+
+``Archive`` is the service object that the CLI and the web app both build:
+it owns the database engine, the encrypted blob store and the search index
+of one data home, and the master key that opens them. It lives in
+``ingest/`` because it is where ``records``, ``storage`` and ``search`` meet.
+
+Layout of a data home (``HUDANG_HOME``, default ``./hudang-data``)::
+
+    catalogue.sqlite   the catalogue (unless HUDANG_DATABASE_URL points elsewhere)
+    blobs/             encrypted blobs: archival PDFs, access images, page texts
+    index/             the Whoosh index (a cache: ``hudang reindex`` rebuilds it)
+    tmp/               work space of running ingests
+
+The master key is never inside the home (default ``~/.config/hudang/master.key``).
+"""
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from records import audit, db
+from records.model import Household
+from search import SearchIndex
+from storage import BlobStore, MasterKey, StorageError, blind_index, open_field, seal_field
+from storage.keys import resolve_key_file
+
+DEFAULT_HOME = Path("hudang-data")
+
+
+class ArchiveError(Exception):
+    """The data home or its key cannot be used; the message says what to do."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    key_file: Path
+    database_url: str
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None, key_file: str | Path | None = None) -> Settings:
+        home_path = Path(home or os.environ.get("HUDANG_HOME") or DEFAULT_HOME).expanduser().absolute()
+        url = os.environ.get("HUDANG_DATABASE_URL") or db.sqlite_url(home_path / "catalogue.sqlite")
+        return cls(home=home_path, key_file=resolve_key_file(key_file).absolute(), database_url=url)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
+
+def console_user() -> str:
+    """The operating-system user, under whose name CLI reads are recorded."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+class Archive:
+    """An opened data home. Build with :meth:`init` or :meth:`open`."""
+
+    def __init__(self, settings: Settings, master: MasterKey, engine: Engine,
+                 blobs: BlobStore, index: SearchIndex):
+        self.settings = settings
+        self.master = master
+        self.engine = engine
+        self.Session: sessionmaker[Session] = db.session_factory(engine)
+        self.blobs = blobs
+        self.index = index
+        # sub-keys for the head's ID number: one seals it, one makes the blind index
+        self._id_seal_key = master.derive("id-number-seal")
+        self._id_index_key = master.derive("id-number-index")
+
+    # -- lifecycle -----------------------------------------------------------
+    @classmethod
+    def init(cls, settings: Settings) -> Archive:
+        home = settings.home
+        if _inside(settings.key_file, home):
+            raise ArchiveError(f"the master key file '{settings.key_file}' must not lie inside the "
+                               f"data home '{home}'; choose another place with HUDANG_MASTER_KEY_FILE")
+        if settings.blob_dir.exists():
+            raise ArchiveError(f"'{home}' already holds an archive")
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        try:
+            if os.environ.get("HUDANG_MASTER_KEY"):
+                master = MasterKey.from_environment()
+            elif settings.key_file.exists():
+                master = MasterKey.load(settings.key_file)
+            else:
+                master = MasterKey.create_file(settings.key_file)
+        except StorageError as exc:
+            raise ArchiveError(str(exc)) from None
+        engine = db.make_engine(settings.database_url)
+        db.upgrade(engine)
+        blobs = BlobStore.create(settings.blob_dir, master)
+        index = SearchIndex.open_or_create(settings.index_dir)
+        settings.tmp_dir.mkdir(exist_ok=True)
+        return cls(settings, master, engine, blobs, index)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Archive:
+        if not settings.blob_dir.is_dir():
+            raise ArchiveError(f"there is no archive at '{settings.home}'; run 'hudang init' "
+                               "(or set HUDANG_HOME)")
+        try:
+            master = MasterKey.from_environment(settings.key_file)
+            blobs = BlobStore.open(settings.blob_dir, master)
+        except StorageError as exc:
+            raise ArchiveError(str(exc)) from None
+        engine = db.make_engine(settings.database_url)
+        if not db.is_initialised(engine):
+            raise ArchiveError(f"the catalogue at {engine.url.render_as_string()} has no schema; "
+                               "run 'hudang init'")
+        db.upgrade(engine)
+        index = SearchIndex.open_or_create(settings.index_dir)
+        settings.tmp_dir.mkdir(exist_ok=True)
+        return cls(settings, master, engine, blobs, index)
+
+    def close(self) -> None:
+        self.index.close()
+        self.engine.dispose()
+
+    # -- the head's ID number ------------------------------------------------
+    def seal_id_number(self, value: str) -> tuple[bytes, str]:
+        from records.idnumbers import normalise
+
+        v = normalise(value)
+        return seal_field(self._id_seal_key, v), blind_index(self._id_index_key, v)
+
+    def id_index(self, value: str) -> str:
+        from records.idnumbers import normalise
+
+        return blind_index(self._id_index_key, normalise(value))
+
+    def reveal_id_number(self, household: Household) -> str | None:
+        if household.head_id_sealed is None:
+            return None
+        return open_field(self._id_seal_key, household.head_id_sealed)
+
+    # -- audit -----------------------------------------------------------------
+    def record(self, event: audit.Event) -> int:
+        return audit.record(self.engine, event)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,50 @@
+"""Where the catalogue and the blob store meet the search index.
+
+The index is a cache: :func:`reindex` rebuilds it from the catalogue and the
+encrypted page texts, one document at a time, so memory stays bounded.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from sqlalchemy import select
+
+from records.model import Document
+from search import PageDoc
+
+
+def page_docs(doc: Document, texts: Mapping[int, str]) -> Iterator[PageDoc]:
+    """The index entries of one document, given its page texts by page number."""
+    household = doc.dossier.household
+    for page in doc.pages:
+        yield PageDoc(
+            document_id=doc.id, page=page.number, household=household.number,
+            head_name=household.head_name, region=household.region_code,
+            doc_type=doc.type_code, doc_type_name=doc.type.name_zh, title=doc.title,
+            date=doc.date.isoformat() if doc.date else None, text=texts.get(page.number, ""))
+
+
+def iter_catalogue(archive) -> Iterator[PageDoc]:
+    """Every page of every document, with its text decrypted from the blob store."""
+    with archive.Session() as s:
+        ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+    for document_id in ids:
+        with archive.Session() as s:
+            doc = s.get(Document, document_id)
+            texts = {p.number: archive.blobs.get(p.text_ref, p.text_key).decode("utf-8")
+                     for p in doc.pages}
+            yield from page_docs(doc, texts)
+
+
+def reindex(archive) -> int:
+    """Rebuild the whole index from the catalogue; returns the number of pages indexed."""
+    count = 0
+
+    def counted() -> Iterator[PageDoc]:
+        nonlocal count
+        for doc in iter_catalogue(archive):
+            count += 1
+            yield doc
+
+    archive.index.rebuild(counted())
+    return count

@@ -1,0 +1,150 @@
+"""Catalogue operations on regions, households, dossiers and users.
+
+These take plain values: sealing an ID number needs the master key, which
+``records`` never sees, so callers pass the sealed bytes and the blind index.
+"""
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from records.doctypes import resolve as resolve_doctype
+from records.exceptions import Conflict, Invalid, NotFound
+from records.model import Document, DocumentType, Dossier, Household, Region, RegionLevel, User
+from records.policy import Principal, Role, parse_role
+
+_LEVEL_BY_LENGTH = {6: RegionLevel.county, 9: RegionLevel.township, 12: RegionLevel.village}
+# 村 12-digit area code, a dash, a serial: 220381105012-0042 (DOMAIN.md)
+HOUSEHOLD_NUMBER = re.compile(r"^[0-9]{12}-[0-9]{4}$")
+
+_hasher = PasswordHasher()
+
+
+def region_level(code: str) -> RegionLevel:
+    if not code.isdigit() or len(code) not in _LEVEL_BY_LENGTH:
+        raise Invalid(f"region code '{code}' must be 6 (county), 9 (township) or 12 (village) digits")
+    return _LEVEL_BY_LENGTH[len(code)]
+
+
+def add_region(session: Session, code: str, name: str, parent: str | None = None) -> Region:
+    level = region_level(code)
+    if session.get(Region, code) is not None:
+        raise Conflict(f"region {code} already exists")
+    if parent is None and level is not RegionLevel.county:
+        # the parent is implied by the code's prefix
+        parent = code[:6] if level is RegionLevel.township else code[:9]
+    if parent is not None:
+        if session.get(Region, parent) is None:
+            raise NotFound(f"parent region {parent} does not exist; add it first")
+        if not code.startswith(parent) or len(parent) >= len(code):
+            raise Invalid(f"region {code} cannot lie under {parent}: codes nest by prefix")
+    region = Region(code=code, name=name, level=level, parent_code=parent)
+    session.add(region)
+    return region
+
+
+def check_household_number(number: str) -> None:
+    if not HOUSEHOLD_NUMBER.match(number):
+        raise Invalid(f"household number '{number}' must look like 220381105012-0042 "
+                      "(the village's 12-digit code, a dash, a 4-digit serial)")
+
+
+def add_household(session: Session, number: str, head_name: str, region_code: str, *,
+                  head_id_sealed: bytes | None = None, head_id_index: str | None = None) -> Household:
+    check_household_number(number)
+    region = session.get(Region, region_code)
+    if region is None:
+        raise NotFound(f"region {region_code} does not exist; add it with 'hudang region add'")
+    if region.level is not RegionLevel.village:
+        raise Invalid(f"a household belongs to a village (12-digit code), not to {region_code}")
+    if not number.startswith(region_code):
+        raise Invalid(f"household number {number} does not start with its village code {region_code}")
+    if not head_name.strip():
+        raise Invalid("the head of household's name is empty")
+    if find_household(session, number) is not None:
+        raise Conflict(f"household {number} already exists")
+    household = Household(number=number, head_name=head_name.strip(), region_code=region_code,
+                          head_id_sealed=head_id_sealed, head_id_index=head_id_index)
+    household.dossier = Dossier()
+    session.add(household)
+    return household
+
+
+def find_household(session: Session, number: str) -> Household | None:
+    return session.scalar(select(Household).where(Household.number == number))
+
+
+def get_household(session: Session, number: str) -> Household:
+    household = find_household(session, number)
+    if household is None:
+        raise NotFound(f"household {number} does not exist")
+    return household
+
+
+def document_type(session: Session, value: str) -> DocumentType:
+    known = resolve_doctype(value)
+    row = session.get(DocumentType, known.code) if known else None
+    if row is None:
+        names = "、".join(session.scalars(select(DocumentType.name_zh)
+                                          .order_by(DocumentType.sort_order)))
+        raise Invalid(f"unknown document type '{value}'; use a code or one of: {names}")
+    return row
+
+
+def next_seq(session: Session, dossier_id: int) -> int:
+    current = session.scalar(select(func.max(Document.seq)).where(Document.dossier_id == dossier_id))
+    return (current or 0) + 1
+
+
+def add_user(session: Session, username: str, password: str, role: str,
+             region_code: str | None = None) -> User:
+    role_value = parse_role(role) if isinstance(role, str) else role
+    if role_value is Role.operator:
+        raise Invalid("'operator' is the console user's role and cannot be given to an account")
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
+        raise Invalid(f"user name '{username}' must be 2-64 letters, digits, '.', '_' or '-'")
+    if len(password) < 8:
+        raise Invalid("the password must have at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} already exists")
+    if region_code is not None and session.get(Region, region_code) is None:
+        raise NotFound(f"region {region_code} does not exist")
+    user = User(username=username, password_hash=_hasher.hash(password), role=role_value.value,
+                region_code=region_code)
+    session.add(user)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        # spend the same time as a real check, so timing does not reveal names
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(name=user.username, roles=frozenset({Role(user.role)}),
+                     region=user.region_code)
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username} does not exist")
+    return user

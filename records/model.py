@@ -1,0 +1,219 @@
+"""The catalogue: what exists in the archive.
+
+SQLAlchemy 2.0 typed models. The schema itself is built by the Alembic
+migrations in ``records/migrations``; ``tests/test_records.py`` checks that
+these models and the migrations agree.
+
+Nothing here stores OCR text or an ID number in the clear: page text lives
+encrypted in the blob store, and the head's ID number is sealed with a key
+derived from the master key, with an HMAC blind index for exact look-up.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RegionLevel(str, enum.Enum):
+    """行政区划级别, read from the length of the statistical area code."""
+
+    county = "county"  # 县, 6 digits
+    township = "township"  # 乡镇/街道, 9 digits
+    village = "village"  # 村/社区, 12 digits
+
+
+class HouseholdStatus(str, enum.Enum):
+    active = "active"  # 在保
+    stopped = "stopped"  # 停保: starts the retention clock
+
+
+class Region(Base):
+    """行政区划: a county, township or village, keyed by its statistical area code."""
+
+    __tablename__ = "region"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[RegionLevel] = mapped_column(Enum(RegionLevel, native_enum=False, length=10))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+
+    parent: Mapped[Region | None] = relationship(remote_side=[code])
+
+
+class Household(Base):
+    """低保户: one household, one dossier, one number for life (一户一档, 一户一号)."""
+
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    head_name: Mapped[str] = mapped_column(String(50))
+    # 户主身份证号: sealed (AES-GCM under a key derived from the master key), never in the clear
+    head_id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # HMAC-SHA256 blind index of the normalised ID number, for exact look-up
+    head_id_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    status: Mapped[HouseholdStatus] = mapped_column(
+        Enum(HouseholdStatus, native_enum=False, length=10), default=HouseholdStatus.active
+    )
+    stop_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    region: Mapped[Region] = relationship()
+    dossier: Mapped[Dossier | None] = relationship(back_populates="household", uselist=False)
+
+
+class Dossier(Base):
+    """卷 / 案卷: the household's dossier. Exactly one per household."""
+
+    __tablename__ = "dossier"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="dossier")
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="dossier", order_by="Document.seq"
+    )
+
+
+class DocumentType(Base):
+    """A controlled vocabulary of document types (材料类别), seeded by the first migration."""
+
+    __tablename__ = "document_type"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(50), unique=True)
+    name_en: Mapped[str] = mapped_column(String(100))
+    sort_order: Mapped[int] = mapped_column(Integer)
+
+
+class Document(Base):
+    """件: one document of a dossier, stored as one encrypted archival PDF."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        UniqueConstraint("dossier_id", "seq", name="uq_document_dossier_seq"),
+        UniqueConstraint("dossier_id", "sha256", name="uq_document_dossier_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    type_code: Mapped[str] = mapped_column(ForeignKey("document_type.code"))
+    seq: Mapped[int] = mapped_column(Integer)  # 件号: order in the dossier
+    date: Mapped[date | None] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(200))
+    page_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the original upload
+    source_kind: Mapped[str] = mapped_column(String(10))  # pdf / tiff / jpeg / png
+    source_size: Mapped[int] = mapped_column(Integer)
+    pdf_ref: Mapped[str] = mapped_column(String(64))
+    pdf_key: Mapped[bytes] = mapped_column(LargeBinary)  # data key wrapped by the master key
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_size: Mapped[int] = mapped_column(Integer)
+    ocr_engine: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    dossier: Mapped[Dossier] = relationship(back_populates="documents")
+    type: Mapped[DocumentType] = relationship()
+    pages: Mapped[list[Page]] = relationship(
+        back_populates="document", order_by="Page.number", cascade="all, delete-orphan"
+    )
+
+
+class Page(Base):
+    """One page of a document: its access image and its OCR text, both encrypted blobs."""
+
+    __tablename__ = "page"
+    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_page_document_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)  # access image, pixels
+    height: Mapped[int] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)  # correction applied at ingest
+    image_ref: Mapped[str] = mapped_column(String(64))
+    image_key: Mapped[bytes] = mapped_column(LargeBinary)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    text_ref: Mapped[str] = mapped_column(String(64))
+    text_key: Mapped[bytes] = mapped_column(LargeBinary)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    text_source: Mapped[str] = mapped_column(String(10))  # ocr / pdf (existing layer) / none
+    ocr_confidence: Mapped[float | None] = mapped_column(Float)
+
+    document: Mapped[Document] = relationship(back_populates="pages")
+
+
+class User(Base):
+    """A person who signs in. ``region_code`` None means the whole deployment."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    region: Mapped[Region | None] = relationship()
+
+
+class AuditEvent(Base):
+    """One entry of the append-only, hash-chained audit log (利用登记 and more).
+
+    ``hash`` is the SHA-256 of this event's canonical form, which includes
+    ``prev_hash``; see ``records.audit``.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[str] = mapped_column(String(32))  # ISO 8601 UTC with microseconds; part of the hash
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    object_type: Mapped[str | None] = mapped_column(String(20))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    household: Mapped[str | None] = mapped_column(String(40), index=True)
+    page: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The single row that serialises appends to the audit chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

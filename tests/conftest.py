@@ -1,0 +1,29 @@
+"""Shared pytest fixtures.
+
+The corpus of real and hostile scans lives outside the repository, in
+``../shared/corpus`` (CI always has it; a user's own clone may not).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("HUDANG_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def corpus_files(sub: str) -> list[Path]:
+    """Files of one corpus folder, for parametrising; empty when the corpus is absent."""
+    folder = CORPUS / sub
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared test corpus is not at {CORPUS} (set HUDANG_CORPUS, or clone beside shared/)")
+    return CORPUS
