@@ -116,6 +116,7 @@ class Ingestor:
             return target
         work = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.archive.settings.tmp_dir))
         try:
+            (work / "source").mkdir()
             source = normalize(req.path, work / "source", self.limits)
             if on_pages:
                 on_pages(len(source.pages))

@@ -61,11 +61,14 @@ def run_limited(
     child.start()
     sender.close()  # so that a dead child shows up as EOF on our end
     try:
-        message = _await_message(receiver, child, seconds)
+        ready = wait([receiver, child.sentinel], timeout=seconds)
+        if not ready:
+            _stop(child)
+            raise ResourceLimit(path, time_reason(seconds))
+        message = _read_message(receiver, ready)
         if message is None:
-            if child.is_alive():
-                _stop(child)
-                raise ResourceLimit(path, time_reason(seconds))
+            # Died without answering. The sentinel closes while the process is still
+            # exiting, so wait for its status rather than asking is_alive().
             child.join(_GRACE_SECONDS)
             raise _error_for_exit(path, child.exitcode, seconds)
         return _unpack(path, message)
@@ -78,11 +81,8 @@ def run_limited(
         child.close()
 
 
-def _await_message(receiver: Connection, child: multiprocessing.process.BaseProcess, seconds: float) -> tuple | None:
-    """The child's answer, or None if it timed out or died without answering."""
-    ready = wait([receiver, child.sentinel], timeout=seconds)
-    if not ready:
-        return None
+def _read_message(receiver: Connection, ready: list) -> tuple | None:
+    """The child's answer, or None if it died without answering."""
     try:
         # The child may have exited right after sending: data still in the pipe wins.
         if receiver.poll(0 if receiver in ready else 0.2):

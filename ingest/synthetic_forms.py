@@ -27,6 +27,9 @@ INK = (22, 22, 26)
 PEN = (26, 36, 104)  # dark-blue ballpoint, for what is filled in by hand
 STAMP_RED = (212, 38, 48)
 COPY_GREY = (60, 60, 60)  # a stamp that went through the photocopier
+RULE = (22, 22, 26)  # table rulings
+RULE_WIDTH = 2
+CELL_PAD = 22
 
 # Sizes in pixels at 300 dpi: 11 pt ≈ 46 px, 10.5 pt ≈ 44 px.
 TITLE = 84
@@ -143,9 +146,9 @@ def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size
     draw = sheet.draw
     left = x
     for cell in cells:
-        draw.rectangle((left, y, left + cell.width, y + height), outline=INK, width=3)
+        draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
         if cell.text:
-            anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + 22)
+            anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + CELL_PAD)
             sheet.text((tx, y + height / 2), cell.text, size, fill=cell.fill, anchor=anchor, protect=cell.protect)
         left += cell.width
     sheet.lines.append(" ".join(c.text for c in cells if c.text))
@@ -159,8 +162,8 @@ def opinion_row(sheet: Sheet, x: int, y: int, height: int, label_width: int, wid
     Returns the y below the row and the point where the stamp belongs.
     """
     draw = sheet.draw
-    draw.rectangle((x, y, x + label_width, y + height), outline=INK, width=3)
-    draw.rectangle((x + label_width, y, x + width, y + height), outline=INK, width=3)
+    draw.rectangle((x, y, x + label_width, y + height), outline=RULE, width=RULE_WIDTH)
+    draw.rectangle((x + label_width, y, x + width, y + height), outline=RULE, width=RULE_WIDTH)
     top = y + 40
     sheet.text((x + 22, top), label, TABLE)
     first, *rest = lines

@@ -10,12 +10,17 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
+from ingest.exceptions import IngestError
 
-class OcrFailed(Exception):
+
+class OcrFailed(IngestError):
     """OCR could not run at all (engine missing, language data missing, engine crash).
 
-    The message is one line meant for the operator; it never contains OCR text.
+    An IngestError so the pipeline and CLI show it like any other ingest
+    failure; the message is one line for the operator and never contains OCR text.
     """
+
+    exit_code = 69  # EX_UNAVAILABLE: a required program or its data is missing
 
 
 @dataclass(frozen=True)
