@@ -30,6 +30,7 @@ COPY_GREY = (60, 60, 60)  # a stamp that went through the photocopier
 RULE = (22, 22, 26)  # table rulings
 RULE_WIDTH = 2
 CELL_PAD = 22
+VRULES = True
 
 # Sizes in pixels at 300 dpi: 11 pt ≈ 46 px, 10.5 pt ≈ 44 px.
 TITLE = 84
@@ -141,12 +142,17 @@ class Cell:
     fill: tuple[int, int, int] = INK
 
 
-def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size: int = TABLE) -> int:
+def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size: int | None = None) -> int:
     """Draw one ruled row of cells, record its text as one line; return the y below it."""
+    size = size or TABLE
     draw = sheet.draw
     left = x
     for cell in cells:
-        draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
+        if VRULES:
+            draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
+        else:
+            draw.line((left, y, left + cell.width, y), fill=RULE, width=RULE_WIDTH)
+            draw.line((left, y+height, left + cell.width, y+height), fill=RULE, width=RULE_WIDTH)
         if cell.text:
             anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + CELL_PAD)
             sheet.text((tx, y + height / 2), cell.text, size, fill=cell.fill, anchor=anchor, protect=cell.protect)

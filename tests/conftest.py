@@ -27,3 +27,19 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the shared test corpus is not at {CORPUS} (set HUDANG_CORPUS, or clone beside shared/)")
     return CORPUS
+
+
+def make_archive(root: Path):
+    """A fresh data home under ``root`` with its key outside it, one county, township and
+    village, and one household ``220381105012-0042``; returns the opened Archive."""
+    from ingest.archive import Archive, Settings
+    from records.catalogue import add_household, add_region
+
+    settings = Settings.from_env(root / "home", root / "keys" / "master.key")
+    archive = Archive.init(settings)
+    with archive.Session() as s, s.begin():
+        add_region(s, "220381", "示范县")
+        add_region(s, "220381105", "东风镇")
+        add_region(s, "220381105012", "红星村")
+        add_household(s, "220381105012-0042", "王德胜", "220381105012")
+    return archive

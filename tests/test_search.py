@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from whoosh.highlight import ContextFragmenter, HtmlFormatter, highlight
+from whoosh.index import open_dir
 
 from search import ChineseAnalyzer, PageDoc, SearchIndex
+from search.index import INDEX_NAME
 
 VILLAGE_A = "220381105012"  # township 220381105
 VILLAGE_B = "220381105013"  # same township
@@ -217,6 +219,7 @@ def test_one_hit_per_document_with_its_best_page(ix: SearchIndex):
     assert [h.document_id for h in result.hits].count(1) == 1
     best = next(h for h in result.hits if h.document_id == 1)
     assert best.page == 2
+    assert best.score > 0
     assert result.hits[0].document_id == 1  # the strongest page ranks its document first
 
 
@@ -262,12 +265,14 @@ def test_remove_document_removes_all_its_pages(ix: SearchIndex):
     ix.add_pages([page(1, "低保", page_no=1), page(1, "低保", page_no=2), page(2, "低保")])
     ix.remove_document(1)
     assert found(ix, "低保") == {2}
+    assert ix.search("低保").total == 1
     assert ix.document_ids() == {2}
     assert ix.doc_count() == 1
 
 
 def test_adding_a_page_again_replaces_it(ix: SearchIndex):
     ix.add_pages([page(1, "低保")])
+    assert found(ix, "低保") == {1}
     ix.add_pages([page(1, "收入证明")])
     assert found(ix, "低保") == set()
     assert found(ix, "收入证明") == {1}
@@ -311,9 +316,19 @@ def test_open_or_create_reopens_existing_index(tmp_path: Path):
     assert found(again, "低保") == {1}
 
 
+def test_search_sees_pages_written_by_another_index_handle(tmp_path: Path):
+    reader = SearchIndex.create(tmp_path / "ix")
+    assert found(reader, "低保") == set()
+    writer = SearchIndex.open(tmp_path / "ix")  # e.g. the ingest process
+    writer.add_pages([page(1, "低保")])
+    assert found(reader, "低保") == {1}
+    writer.remove_document(1)
+    assert found(reader, "低保") == set()
+
+
 def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path):
     ix = SearchIndex.create(tmp_path / "ix", lock_timeout=10)
-    blocker = SearchIndex.open(tmp_path / "ix")._writer()  # holds the write lock
+    blocker = open_dir(str(tmp_path / "ix"), indexname=INDEX_NAME).writer()  # holds the write lock
     errors: list[BaseException] = []
 
     def add() -> None:
