@@ -140,6 +140,7 @@ class Cell:
     align: str = "left"  # 'left' or 'center'
     protect: bool = False
     fill: tuple[int, int, int] = INK
+    size: int | None = None
 
 
 def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size: int | None = None) -> int:
@@ -155,7 +156,7 @@ def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size
             draw.line((left, y+height, left + cell.width, y+height), fill=RULE, width=RULE_WIDTH)
         if cell.text:
             anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + CELL_PAD)
-            sheet.text((tx, y + height / 2), cell.text, size, fill=cell.fill, anchor=anchor, protect=cell.protect)
+            sheet.text((tx, y + height / 2), cell.text, cell.size or size, fill=cell.fill, anchor=anchor, protect=cell.protect)
         left += cell.width
     sheet.lines.append(" ".join(c.text for c in cells if c.text))
     return y + height

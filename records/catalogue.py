@@ -103,8 +103,8 @@ def next_seq(session: Session, dossier_id: int) -> int:
 def add_user(session: Session, username: str, password: str, role: str,
              region_code: str | None = None) -> User:
     role_value = parse_role(role) if isinstance(role, str) else role
-    if role_value is Role.operator:
-        raise Invalid("'operator' is the console user's role and cannot be given to an account")
+    if role_value in (Role.operator, Role.citizen):
+        raise Invalid(f"'{role_value.value}' cannot be given to an account")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
         raise Invalid(f"user name '{username}' must be 2-64 letters, digits, '.', '_' or '-'")
     if len(password) < 8:

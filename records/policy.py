@@ -21,6 +21,7 @@ class Role(str, enum.Enum):
     reviewer = "reviewer"  # 鉴定小组 / 审批人
     auditor = "auditor"  # 监督
     operator = "operator"  # the operating-system user at the console, holder of the master key
+    citizen = "citizen"  # 本人: a person reading their own household's dossier with an access code
 
 
 class Action(str, enum.Enum):
@@ -43,16 +44,21 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
     Role.operator: frozenset(Action),
+    Role.citizen: frozenset({Action.read_household, Action.read_page}),
 }
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: a user name, roles and a jurisdiction (None = everywhere)."""
+    """Who is asking: a user name, roles and a jurisdiction (None = everywhere).
+
+    A citizen (本人) is bound to one household instead of a region.
+    """
 
     name: str
     roles: frozenset[Role]
     region: str | None = None
+    household: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,19 @@ def in_jurisdiction(principal: Principal, region_code: str | None) -> bool:
     return region_code is not None and region_code.startswith(principal.region)
 
 
-def decide(principal: Principal, action: Action, region_code: str | None = None) -> Decision:
+def decide(principal: Principal, action: Action, region_code: str | None = None,
+           household: str | None = None) -> Decision:
     """May ``principal`` do ``action`` on an object located in ``region_code``?
 
     ``region_code`` is the household's village code for household, document
     and page objects; None for actions not tied to one household (search,
-    ingest in general, audit).
+    ingest in general, audit). ``household`` is the object's household
+    number, which a citizen's access is bound to.
     """
     if not any(action in _ROLE_ACTIONS[r] for r in principal.roles):
         return Decision(False, f"role does not permit {action.value}")
+    if principal.household is not None and household != principal.household:
+        return Decision(False, "not the reader's own household")
     if region_code is not None and not in_jurisdiction(principal, region_code):
         return Decision(False, "outside the user's jurisdiction")
     return Decision(True)
@@ -93,5 +103,5 @@ def parse_role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        names = ", ".join(r.value for r in Role if r is not Role.operator)
+        names = ", ".join(r.value for r in Role if r not in (Role.operator, Role.citizen))
         raise ValueError(f"unknown role '{value}'; choose one of: {names}") from None

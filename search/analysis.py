@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from whoosh.analysis import CompositeAnalyzer, Token, Tokenizer
 
-__all__ = ["ChineseAnalyzer", "HanBigramTokenizer", "fold_char", "is_han"]
+__all__ = ["ChineseAnalyzer", "HanBigramTokenizer", "fold_char", "is_han", "is_word_char"]
 
 
 def is_han(ch: str) -> bool:
@@ -63,7 +63,8 @@ def fold_char(ch: str) -> str:
     return _fold_non_ascii(ch)
 
 
-def _is_word_char(ch: str) -> bool:
+def is_word_char(ch: str) -> bool:
+    """True for a character of a letter/digit run (pass it folded)."""
     # Letters and digits outside the Han ranges (ASCII after folding, but also
     # e.g. kana) form whole-run tokens.
     return ch.isalnum() and not is_han(ch)
@@ -136,13 +137,13 @@ def _raw_tokens(value: str) -> Iterator[tuple[str, int, int]]:
             else:
                 for (c1, at1), (c2, at2) in zip(run, run[1:]):
                     yield c1 + c2, at1, at2 + 1
-        elif _is_word_char(ch):
+        elif is_word_char(ch):
             start = i
             chunk = [ch]
             i += 1
             while i < n:
                 ch = fold_char(value[i])
-                if not _is_word_char(ch):
+                if not is_word_char(ch):
                     break
                 chunk.append(ch)
                 i += 1

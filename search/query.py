@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 
-from search.analysis import is_han
+from search.analysis import fold_char, is_han, is_word_char
 
 __all__ = ["Unit", "QueryWord", "parse_query", "build_query", "highlight_fragments"]
 
@@ -161,6 +161,21 @@ def _window(text_len: int, spans: list[tuple[int, int]]) -> tuple[int, int]:
     return begin, end
 
 
+def _in_word(text: str, i: int) -> bool:
+    """True if offset ``i`` falls inside a letter/digit run."""
+    return 0 < i < len(text) and is_word_char(fold_char(text[i - 1])) and is_word_char(fold_char(text[i]))
+
+
+def _snap(text: str, begin: int, end: int) -> tuple[int, int]:
+    # Never show part of a letter/digit run at the edges: a cut-off ID number
+    # would slip past the caller's ID masking, which looks for whole numbers.
+    while _in_word(text, begin) and begin < end:
+        begin += 1
+    while _in_word(text, end) and end > begin:
+        end -= 1
+    return begin, end
+
+
 _SPACE_RUN = re.compile(r"\s+")
 
 
@@ -170,7 +185,7 @@ def highlight_fragments(
     """A snippet of about 100 characters as (segment, is_match) pairs, around
     the best match; the start of the text when nothing in it matches."""
     spans = _match_spans(text, words, analyzer)
-    begin, end = _window(len(text), spans)
+    begin, end = _snap(text, *_window(len(text), spans))
     out: list[tuple[str, bool]] = []
     cursor = begin
     for start, end_ in spans:

@@ -246,6 +246,15 @@ def test_snippet_is_a_window_around_a_match_deep_in_a_long_page(ix: SearchIndex)
     assert ("收入证明", True) in hit.fragments
 
 
+def test_snippet_never_shows_a_cut_off_id_number(ix: SearchIndex):
+    text = "身份证号220381198001011234" + "家" * 40 + "低保" + "家" * 200
+    ix.add_pages([page(1, text)])
+    snippet = ix.search("低保").hits[0].snippet()
+    assert "低保" in snippet
+    digits = re.findall(r"[0-9]+", snippet)
+    assert all(d == "220381198001011234" for d in digits)
+
+
 def test_blank_or_punctuation_only_query_gives_empty_result(ix: SearchIndex):
     ix.add_pages([page(1, "低保")])
     for q in ["", "   ", "，。-", "\n"]:

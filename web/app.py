@@ -12,7 +12,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ingest.archive import Archive, Settings
-from web import auth, views
+from web import audit_views, auth, selflookup, views
 from web.i18n import current_language, other_language, translate
 
 csrf = CSRFProtect()
@@ -39,6 +39,8 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     csrf.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(selflookup.bp)
     app.jinja_env.globals.update(t=translate, lang=current_language, other_lang=other_language)
 
     @app.after_request

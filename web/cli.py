@@ -292,7 +292,7 @@ def _serve(archive: Archive, host: str, port: int, threads: int) -> None:
 
 
 @main.command()
-@click.option("--households", default=5, show_default=True)
+@click.option("--households", default=6, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)

@@ -49,6 +49,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bad_request": ("请求无效。", "Bad request."),
     "signed_in_as": ("当前用户", "Signed in as"),
     "language": ("English", "中文"),
+    # --- purpose of use, viewer, download (利用登记) ---
+    # --- audit screen ---
+    # --- citizen self-lookup (本人查阅) ---
+    # --- account security ---
+    # --- OCR quality ---
 }
 
 

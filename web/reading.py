@@ -99,7 +99,7 @@ def open_household(archive: Archive, who: Principal, number: str, *,
     with archive.Session() as s:
         household = s.scalar(select(Household).where(Household.number == number))
         region = household.region_code if household else None
-        allowed = household is not None and decide(who, Action.read_household, region)
+        allowed = household is not None and decide(who, Action.read_household, region, number)
         archive.record(audit.Event(
             actor=who.name, action="read_household", object_type="household",
             object_id=number[:40], household=number[:40] if household else None, purpose=purpose,
@@ -134,7 +134,8 @@ def _load_page(archive: Archive, who: Principal, action: Action, document_id: in
         if doc is not None:
             page = s.scalar(select(Page).where(Page.document_id == doc.id, Page.number == number))
         household = doc.dossier.household if doc is not None else None
-        allowed = page is not None and decide(who, action, household.region_code)
+        allowed = page is not None and decide(who, action, household.region_code,
+                                                 household.number)
         archive.record(audit.Event(
             actor=who.name, action=action.value, object_type="document",
             object_id=str(document_id), household=household.number if household else None,
@@ -151,8 +152,9 @@ def describe_document(archive: Archive, who: Principal, document_id: int) -> Pag
     """Catalogue facts of a document for the viewer's frame (no page content, not a read)."""
     with archive.Session() as s:
         doc = s.get(Document, document_id)
-        if doc is None or not decide(who, Action.read_household,
-                                     doc.dossier.household.region_code):
+        household = doc.dossier.household if doc is not None else None
+        if doc is None or not decide(who, Action.read_household, household.region_code,
+                                     household.number):
             archive.record(audit.Event(actor=who.name, action="read_document",
                                        object_type="document", object_id=str(document_id),
                                        outcome=audit.REFUSED))
