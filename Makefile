@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Tesseract with Simplified Chinese (+ osd for orientation); CJK fonts for the
-# synthetic pages and the viewer's watermark.
+# synthetic pages and the viewer's watermark; Chromium for the browser tests
+# (driven by Playwright; never `playwright install`).
 APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd \
-                fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai
+                fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai \
+                chromium
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
 
-.PHONY: demo test system venv clean-demo
+.PHONY: demo test system venv clean-demo bench-ocr
 
 demo: system venv
 	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
@@ -37,5 +39,37 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+# OCR engines on synthetic clean/degraded pages and the real scans (docs/benchmarks.md)
+bench-ocr: system venv
+	$(BIN)/python bench/ocr_bench.py
+
 clean-demo:
 	rm -rf $(DEMO_HOME) $(DEMO_KEY)
+
+# Benchmarks (bench/; raw results in bench/out/, figures rewritten into docs/benchmarks.md).
+# `bench` is the full suite (< 30 min), `bench-quick` the reduced one (< 5 min).
+# OCRmyPDF, the ingest peer, lives in its own venv, never in $(VENV).
+BENCH_APT      := ghostscript
+BENCH_OCRMYPDF := bench/.venv-ocrmypdf
+
+.PHONY: bench bench-quick bench-setup
+
+bench: bench-setup
+	$(BIN)/python -m bench.run
+
+bench-quick: bench-setup
+	$(BIN)/python -m bench.run --quick
+
+bench-setup: system venv
+	@missing=""; for p in $(BENCH_APT); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: these Debian packages are missing:$$missing (run as root, or install them)"; exit 1; fi; \
+	  echo "installing:$$missing"; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@$(BIN)/python -c "import pyinstrument, psutil" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]'
+	@test -x $(BENCH_OCRMYPDF)/bin/ocrmypdf || { $(PYTHON) -m venv $(BENCH_OCRMYPDF) && \
+	  $(BENCH_OCRMYPDF)/bin/python -m pip install -q --upgrade pip && \
+	  $(BENCH_OCRMYPDF)/bin/python -m pip install -q ocrmypdf; }

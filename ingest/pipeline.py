@@ -34,6 +34,7 @@ from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
 from ingest.exceptions import IngestError
 from ingest.indexing import page_docs
+from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
 from records import audit
@@ -87,13 +88,16 @@ class _PageOutput:
     text: str
     text_source: str
     confidence: float | None
+    engine: str | None = None  # the OCR engine that produced ``text`` (None: not OCR'd)
+    flag: str | None = None  # ingest.ocr.fields flags for an archivist's look
 
 
 class Ingestor:
     """Ingests files into one archive, keeping its OCR worker processes alive between files."""
 
-    def __init__(self, archive: Archive, *, engine: str = "tesseract", workers: int | None = None,
+    def __init__(self, archive: Archive, *, engine: str | None = None, workers: int | None = None,
                  limits: Limits | None = None):
+        """``engine``: an OCR engine name; None takes HUDANG_OCR_ENGINE or the measured default."""
         self.archive = archive
         self.limits = limits or Limits()
         self.pool = OcrPool(engine, workers)
@@ -122,6 +126,7 @@ class Ingestor:
                 on_pages(len(source.pages))
             ocr = self._ocr(source, progress)
             pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
+            self._check_fields(pages, target)
             pdf_path = work / "archival.pdf"
             assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
                      title=target["title"], subject=f"{req.household} {target['type_name']}")
@@ -165,7 +170,8 @@ class Ingestor:
                                        f"already used in the dossier of {req.household}")
             return {"dossier_id": dossier.id, "type_code": dtype.code, "type_name": dtype.name_zh,
                     "title": req.title or dtype.name_zh, "seq": seq, "region": household.region_code,
-                    "head_name": household.head_name}
+                    "head_name": household.head_name, "household": household.number,
+                    "head_id_index": household.head_id_index}
 
     def _duplicate(self, req: IngestRequest, sha256: str) -> IngestResult:
         with self.archive.Session() as s:
@@ -184,6 +190,18 @@ class Ingestor:
                 progress(done)
         results = self.pool.run(jobs, progress=progress) if jobs else []
         return {r.number: r for r in results}
+
+    def _check_fields(self, pages: list[_PageOutput], target: dict) -> None:
+        """Check ID and household numbers in the OCR text; set each page's confidence and flag."""
+        dossier = fields.Dossier(household_number=target["household"],
+                                 head_id_index=target["head_id_index"],
+                                 doc_type=target["type_code"])
+        for page in pages:
+            if page.text_source != "ocr":
+                continue
+            check = fields.check_page(page.text, dossier, self.archive.id_index)
+            page.confidence = check.adjust(page.confidence)
+            page.flag = check.flag
 
     def _store(self, pdf_path: Path, pages: list[_PageOutput]) -> dict:
         blobs = self.archive.blobs
@@ -224,7 +242,8 @@ class Ingestor:
                     number=p.number, width=p.width, height=p.height, rotation=p.rotation,
                     image_ref=image.ref, image_key=image.wrapped_key, image_sha256=image.sha256,
                     text_ref=text.ref, text_key=text.wrapped_key, text_sha256=text.sha256,
-                    text_source=p.text_source, ocr_confidence=p.confidence))
+                    text_source=p.text_source, ocr_confidence=p.confidence,
+                    ocr_engine=p.engine, flag=p.flag))
             s.add(doc)
             try:
                 s.flush()
@@ -285,7 +304,7 @@ def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
         text, source, confidence, ocr = "", "none", None, None
     layer = PageLayer(number=page.number, rotate=(page.rotate + rotation) % 360, ocr=ocr)
     return _PageOutput(page.number, rotation, layer, access[0], access[1], access[2], text, source,
-                       confidence)
+                       confidence, engine=ocr.engine if ocr is not None else None)
 
 
 def _access_image(image: Image.Image) -> tuple[bytes, int, int]:

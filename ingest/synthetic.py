@@ -305,15 +305,15 @@ def _darken(image: Image.Image, amount: Image.Image) -> Image.Image:
 
 
 def _rotate(image: Image.Image, degrees: float, fill: tuple[int, int, int]) -> Image.Image:
-    return image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=fill)
+    return image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=False, fillcolor=fill)
 
 
 def scan_look(image: Image.Image, rng: random.Random) -> Image.Image:
     """What a flatbed scanner adds to every page: a slight skew (0.3-1 degree) and light noise."""
     angle = rng.uniform(0.3, 1.0) * rng.choice((-1, 1))
     image = _rotate(image, angle, (214, 214, 210))  # the scanner lid shows at the corners
-    image = _darken(image, _noise(image.size, rng, 10, 8))
-    return _darken(image, _specks(image.size, rng, 70, 400))
+    dirt = ImageChops.add(_noise(image.size, rng, 10, 8), _specks(image.size, rng, 70, 400))
+    return _darken(image, dirt)
 
 
 def degrade(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -329,9 +329,8 @@ def degrade(image: Image.Image, rng: random.Random) -> Image.Image:
     image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.55, 0.75))
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.92, 1.05))
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 1.8)))
-    image = _darken(image, _noise(image.size, rng, 40, 1))
-    image = _darken(image, _noise(image.size, rng, 30, 16))
-    image = _darken(image, _specks(image.size, rng, 120, 150))
+    dirt = ImageChops.add(_noise(image.size, rng, 40, 1), _noise(image.size, rng, 30, 16))
+    image = _darken(image, ImageChops.add(dirt, _specks(image.size, rng, 120, 150)))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=rng.randint(30, 50))
     buffer.seek(0)
@@ -526,7 +525,7 @@ def _write_document(out_dir: Path, pages: list[SyntheticPage], image_format: str
     for number, page in enumerate(pages, start=1):
         path = folder / f"{seq:02d}-{first.doc_type}-p{number}.{image_format}"
         if image_format == "png":
-            page.image.save(path, "PNG", dpi=(page.dpi, page.dpi))
+            page.image.save(path, "PNG", dpi=(page.dpi, page.dpi), compress_level=3)
         else:
             page.image.save(path, "JPEG", quality=85, dpi=(page.dpi, page.dpi))
         path.with_suffix(".txt").write_text(page.ground_truth + "\n", encoding="utf-8")
@@ -567,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(manifest.households)} households, {len(manifest.documents)} documents, {pages} pages "
           f"in {time.perf_counter() - started:.1f} s -> {args.out / 'manifest.json'}")
     for household in manifest.households:
-        print(f"  {household.number}  {household.head.name}  {len(household.members)} persons  "
+        print(f"  {household.number}  {household.head.name}  members: {len(household.members)}  "
               f"{household.village}, {household.township}")
     return 0
 

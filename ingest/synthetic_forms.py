@@ -28,14 +28,17 @@ PEN = (26, 36, 104)  # dark-blue ballpoint, for what is filled in by hand
 STAMP_RED = (212, 38, 48)
 COPY_GREY = (60, 60, 60)  # a stamp that went through the photocopier
 RULE = (22, 22, 26)  # table rulings
+# Tesseract loses whole table rows when skewed rulings are 3 px or more, or sit close to the text above.
 RULE_WIDTH = 2
 CELL_PAD = 22
-VRULES = True
+HEADER_GAP = 140
+ROW = 100
 
 # Sizes in pixels at 300 dpi: 11 pt ≈ 46 px, 10.5 pt ≈ 44 px.
 TITLE = 84
 BODY = 46
-TABLE = 44
+TABLE = 44  # printed labels of forms
+VALUE = 50  # typed-in values of forms (12 pt)
 SMALL = 40
 
 Box = tuple[int, int, int, int]
@@ -140,23 +143,29 @@ class Cell:
     align: str = "left"  # 'left' or 'center'
     protect: bool = False
     fill: tuple[int, int, int] = INK
-    size: int | None = None
+    size: int = TABLE
 
 
-def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell], size: int | None = None) -> int:
+def label_cell(width: int, text: str) -> Cell:
+    """A printed label cell of a form."""
+    return Cell(width, text, "center", size=TABLE)
+
+
+def value_cell(width: int, text: str, *, align: str = "left", protect: bool = False,
+          fill: tuple[int, int, int] = INK) -> Cell:
+    """A filled-in value cell of a form."""
+    return Cell(width, text, align, protect=protect, fill=fill, size=VALUE)
+
+
+def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell]) -> int:
     """Draw one ruled row of cells, record its text as one line; return the y below it."""
-    size = size or TABLE
     draw = sheet.draw
     left = x
     for cell in cells:
-        if VRULES:
-            draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
-        else:
-            draw.line((left, y, left + cell.width, y), fill=RULE, width=RULE_WIDTH)
-            draw.line((left, y+height, left + cell.width, y+height), fill=RULE, width=RULE_WIDTH)
+        draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
         if cell.text:
             anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + CELL_PAD)
-            sheet.text((tx, y + height / 2), cell.text, cell.size or size, fill=cell.fill, anchor=anchor, protect=cell.protect)
+            sheet.text((tx, y + height / 2), cell.text, cell.size, fill=cell.fill, anchor=anchor, protect=cell.protect)
         left += cell.width
     sheet.lines.append(" ".join(c.text for c in cells if c.text))
     return y + height
@@ -384,26 +393,27 @@ def render_approval_form(household: Household, rng: random.Random, font: str) ->
     sheet.text((x, y), unit, SMALL)
     sheet.text((x + width, y), filled, SMALL, anchor="ra")
     sheet.lines.append(f"{unit} {filled}")
-    y = int(y + 80)
+    y = int(y + HEADER_GAP)
     l1, v1, l2, v2 = APPROVAL_WIDTHS
     kind = "农村低保" if "村" in household.village else "城市低保"
-    y = table_row(sheet, x, y, 100, [Cell(l1, "户号", "center"), Cell(v1, household.number, protect=True),
-                                     Cell(l2, "户主姓名", "center"), Cell(v2, head.name, protect=True)])
-    y = table_row(sheet, x, y, 100, [Cell(l1, "身份证号", "center"),
-                                     Cell(v1 + l2 + v2, head.id_number, protect=True)])
-    y = table_row(sheet, x, y, 100, [Cell(l1, "家庭住址", "center"), Cell(v1 + l2 + v2, household.address)])
-    y = table_row(sheet, x, y, 100, [Cell(l1, "家庭人口", "center"), Cell(v1, f"{len(household.members)}人"),
-                                     Cell(l2, "家庭月收入", "center"), Cell(v2, f"{household.monthly_income}元")])
-    y = table_row(sheet, x, y, 100, [Cell(l1, "申请类别", "center"), Cell(v1, kind),
-                                     Cell(l2, "拟保障金额", "center"), Cell(v2, f"{household.allowance}元/月")])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "户号"), value_cell(v1, household.number, protect=True),
+                                     label_cell(l2, "户主姓名"), value_cell(v2, head.name, protect=True)])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "身份证号"),
+                                     value_cell(v1 + l2 + v2, head.id_number, protect=True)])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "家庭住址"), value_cell(v1 + l2 + v2, household.address)])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "家庭人口"), value_cell(v1, f"{len(household.members)}人"),
+                                     label_cell(l2, "家庭月收入"), value_cell(v2, f"{household.monthly_income}元")])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "申请类别"), value_cell(v1, kind),
+                                     label_cell(l2, "拟保障金额"), value_cell(v2, f"{household.allowance}元/月")])
     header = ("姓名", "与户主关系", "性别", "出生日期", "身份证号")
-    y = table_row(sheet, x, y, 90, [Cell(w, t, "center") for w, t in zip(MEMBER_WIDTHS, header)])
+    y = table_row(sheet, x, y, 90, [label_cell(w, t) for w, t in zip(MEMBER_WIDTHS, header)])
     for person in household.members:
         values = (person.name, person.relation, person.sex, f"{person.birth:%Y.%m.%d}", person.id_number)
-        y = table_row(sheet, x, y, 90, [Cell(w, t, "center", protect=True) for w, t in zip(MEMBER_WIDTHS, values)])
+        y = table_row(sheet, x, y, 90, [value_cell(w, t, align="center", protect=True)
+                                        for w, t in zip(MEMBER_WIDTHS, values)])
     reason = rng.choice(("家庭成员患病，缺乏劳动能力，收入低于当地低保标准。",
                          "家庭收入微薄，生活困难，人均收入低于当地低保标准。"))
-    y = table_row(sheet, x, y, 110, [Cell(l1, "申请理由", "center"), Cell(v1 + l2 + v2, reason, fill=PEN)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "申请理由"), value_cell(v1 + l2 + v2, reason, fill=PEN)])
     opinions = (
         ("村(居)委会意见", ["经民主评议，情况属实，同意上报。"], village_day,
          f"{household.village}村民委员会"),
@@ -521,20 +531,21 @@ def render_hukou_copy(household: Household, rng: random.Random, font: str) -> li
     l1, v1, l2, v2 = HUKOU_WIDTHS
     issued = date(rng.randint(2008, day.year - 1), rng.randint(1, 12), rng.randint(1, 28))
     kind = "农业家庭户" if rng.random() < 0.8 else "非农业家庭户"
-    y = table_row(sheet, x, int(y), 110, [Cell(l1, "户别", "center"), Cell(v1, kind),
-                                          Cell(l2, "户主姓名", "center"), Cell(v2, head.name, protect=True)])
-    y = table_row(sheet, x, y, 110, [Cell(l1, "户号", "center"), Cell(v1 + l2 + v2, household.number, protect=True)])
-    y = table_row(sheet, x, y, 110, [Cell(l1, "住址", "center"), Cell(v1 + l2 + v2, household.address)])
+    y = table_row(sheet, x, int(y), 110, [label_cell(l1, "户别"), value_cell(v1, kind),
+                                          label_cell(l2, "户主姓名"), value_cell(v2, head.name, protect=True)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "户号"), value_cell(v1 + l2 + v2, household.number, protect=True)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "住址"), value_cell(v1 + l2 + v2, household.address)])
     stamp_row = y
-    y = table_row(sheet, x, y, 110, [Cell(l1, "承办人签章", "center"), Cell(v1, _cadre_name(rng), fill=PEN),
-                                     Cell(l2, "签发日期", "center"), Cell(v2, chinese_date(issued))])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "承办人签章"), value_cell(v1, _cadre_name(rng), fill=PEN),
+                                     label_cell(l2, "签发日期"), value_cell(v2, chinese_date(issued))])
     y = sheet.line("常住人口登记卡", BODY, y + 90, align="center", bold=True, spacing=1.6)
     header = ("姓名", "与户主关系", "性别", "民族", "出生日期", "公民身份号码")
-    y = table_row(sheet, x, int(y), 100, [Cell(w, t, "center") for w, t in zip(REGISTER_WIDTHS, header)])
+    y = table_row(sheet, x, int(y), 100, [label_cell(w, t) for w, t in zip(REGISTER_WIDTHS, header)])
     for person in household.members:
         values = (person.name, person.relation, person.sex, "汉",
                   f"{person.birth.year}年{person.birth.month:02d}月{person.birth.day:02d}日", person.id_number)
-        y = table_row(sheet, x, y, 100, [Cell(w, t, "center", protect=True) for w, t in zip(REGISTER_WIDTHS, values)])
+        y = table_row(sheet, x, y, 100, [value_cell(w, t, align="center", protect=True)
+                                         for w, t in zip(REGISTER_WIDTHS, values)])
     police = f"{household.county}公安局{household.township}派出所"
     stamp_x = x + l1 + v1 + l2 + v2 // 2
     round_stamp(sheet, rng, [(stamp_x, stamp_row + 40), (stamp_x + 60, stamp_row + 10)], police,

@@ -1,4 +1,4 @@
-"""Catalogue operations on regions, households, dossiers and users.
+"""Catalogue operations on regions, households, dossiers and users (roles, passwords, sign-in).
 
 These take plain values: sealing an ID number needs the master key, which
 ``records`` never sees, so callers pass the sealed bytes and the blind index.
@@ -6,6 +6,9 @@ These take plain values: sealing an ID number needs the master key, which
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +18,8 @@ from sqlalchemy.orm import Session
 from records.doctypes import resolve as resolve_doctype
 from records.exceptions import Conflict, Invalid, NotFound
 from records.model import Document, DocumentType, Dossier, Household, Region, RegionLevel, User
-from records.policy import Principal, Role, parse_role
+from records.policy import (ACCOUNT_ROLES, Grants, Principal, format_roles, parse_roles,
+                            principal_grants)
 
 _LEVEL_BY_LENGTH = {6: RegionLevel.county, 9: RegionLevel.township, 12: RegionLevel.village}
 # 村 12-digit area code, a dash, a serial: 220381105012-0042 (DOMAIN.md)
@@ -100,47 +104,127 @@ def next_seq(session: Session, dossier_id: int) -> int:
     return (current or 0) + 1
 
 
-def add_user(session: Session, username: str, password: str, role: str,
+# Password policy for new passwords (docs/access.md): long enough, not one
+# character class only, not the user name.
+MIN_PASSWORD_LENGTH = 10
+
+
+def check_password(username: str, password: str) -> None:
+    """Raise :class:`Invalid` with one sentence when ``password`` may not be set."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    classes = {"lower" if c.islower() else "upper" if c.isupper() else
+               "digit" if c.isdigit() else "other" for c in password}
+    if len(classes) < 2:
+        raise Invalid("the password must mix at least two kinds of character "
+                      "(lower case, upper case, digits, other)")
+    if password.strip().casefold() == username.casefold():
+        raise Invalid("the password must not be the user name")
+
+
+def add_user(session: Session, username: str, password: str, roles: str | Iterable[str],
              region_code: str | None = None) -> User:
-    role_value = parse_role(role) if isinstance(role, str) else role
-    if role_value in (Role.operator, Role.citizen):
-        raise Invalid(f"'{role_value.value}' cannot be given to an account")
+    """Add an account holding one or more roles (``"staff"``, ``"staff,auditor"`` or a list)."""
+    role_set = parse_roles(roles)
+    for role in role_set:
+        if role not in ACCOUNT_ROLES:
+            raise Invalid(f"'{role.value}' cannot be given to an account")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
         raise Invalid(f"user name '{username}' must be 2-64 letters, digits, '.', '_' or '-'")
-    if len(password) < 8:
-        raise Invalid("the password must have at least 8 characters")
+    check_password(username, password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username} already exists")
     if region_code is not None and session.get(Region, region_code) is None:
         raise NotFound(f"region {region_code} does not exist")
-    user = User(username=username, password_hash=_hasher.hash(password), role=role_value.value,
-                region_code=region_code)
+    user = User(username=username, password_hash=_hasher.hash(password),
+                roles=format_roles(role_set), region_code=region_code, failed_logins=0)
     session.add(user)
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
+def _password_matches(user: User | None, password: str) -> bool:
     if user is None or not user.active:
         # spend the same time as a real check, so timing does not reveal names
         try:
             _hasher.verify(_DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             pass
-        return None
+        return False
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        return None
-    return user
+        return False
+    return True
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The user whose name and password these are, or None (no lock-out bookkeeping)."""
+    user = session.scalar(select(User).where(User.username == username))
+    return user if _password_matches(user, password) else None
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def principal_of(user: User) -> Principal:
-    return Principal(name=user.username, roles=frozenset({Role(user.role)}),
-                     region=user.region_code)
+@dataclass(frozen=True)
+class Lockout:
+    """Lock an account for ``lock`` after ``failures`` failed sign-ins within ``window``."""
+
+    failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lock: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user_id: int | None
+    outcome: str  # signed_in / wrong_password / locked / unknown_user
+
+    @property
+    def ok(self) -> bool:
+        return self.user_id is not None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes for DateTime(timezone=True): they are UTC
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def sign_in(session: Session, username: str, password: str, *, now: datetime,
+            lockout: Lockout = Lockout()) -> SignIn:
+    """Check a sign-in and keep the lock-out count; the caller commits.
+
+    While an account is locked even the right password is refused, and the
+    password is still checked so that a locked account answers as slowly as
+    any other.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    matches = _password_matches(user, password)
+    if user is None or not user.active:
+        return SignIn(None, "unknown_user")
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and now < locked_until:
+        return SignIn(None, "locked")
+    if matches:
+        user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+        return SignIn(user.id, "signed_in")
+    first = _aware(user.first_failed_at)
+    if first is None or now - first > lockout.window:
+        user.failed_logins, user.first_failed_at = 0, now
+    user.failed_logins += 1
+    if user.failed_logins >= lockout.failures:
+        user.locked_until = now + lockout.lock
+        user.failed_logins, user.first_failed_at = 0, None
+        return SignIn(None, "locked")
+    return SignIn(None, "wrong_password")
+
+
+def principal_of(user: User, grants: Grants | None = None) -> Principal:
+    roles = parse_roles(user.roles)
+    return Principal(name=user.username, roles=roles, region=user.region_code,
+                     granted=principal_grants(roles, grants))
 
 
 def get_user(session: Session, username: str) -> User:

@@ -165,22 +165,34 @@ class Page(Base):
     text_sha256: Mapped[str] = mapped_column(String(64))
     text_source: Mapped[str] = mapped_column(String(10))  # ocr / pdf (existing layer) / none
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
+    # engine that produced this page's text (re-OCR can change it per page)
+    ocr_engine: Mapped[str | None] = mapped_column(String(100))
+    # reasons for an archivist's look, comma-separated (ingest.ocr.fields), None if none
+    flag: Mapped[str | None] = mapped_column(String(100), index=True)
 
     document: Mapped[Document] = relationship(back_populates="pages")
 
 
 class User(Base):
-    """A person who signs in. ``region_code`` None means the whole deployment."""
+    """A person who signs in. ``region_code`` None means the whole deployment.
+
+    ``roles`` holds one or more role names, sorted and comma-separated
+    (``auditor,staff``); ``records.policy.parse_roles`` reads it.
+    """
 
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
+    roles: Mapped[str] = mapped_column(String(100))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # lock-out after repeated failed sign-ins (records.catalogue.sign_in)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     region: Mapped[Region | None] = relationship()
 
@@ -217,3 +229,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# Tables declared in their own modules, imported here so that Base.metadata (and so
+# Alembic and the models/migrations check) sees every table.
+from records import self_lookup as _self_lookup  # noqa: E402,F401  (本人查阅)

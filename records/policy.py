@@ -7,10 +7,16 @@ Jurisdiction is a region subtree: statistical area codes nest by prefix
 (county 6 digits, township 9, village 12), so a household is inside a user's
 jurisdiction when its village code starts with the user's region code. A
 user with no region has the whole deployment.
+
+A user may hold several roles; what they may do is the union of what each
+role grants (:data:`ROLE_ACTIONS`), plus any grants a deployment adds with
+``HUDANG_GRANTS`` (see :func:`parse_grants` and ``docs/access.md``). The
+jurisdiction check comes on top of every role.
 """
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -24,28 +30,38 @@ class Role(str, enum.Enum):
     citizen = "citizen"  # 本人: a person reading their own household's dossier with an access code
 
 
+# The roles an account can hold (operator and citizen are never stored on an account).
+ACCOUNT_ROLES = (Role.administrator, Role.archivist, Role.staff, Role.reviewer, Role.auditor)
+
+
 class Action(str, enum.Enum):
     search = "search"
     read_household = "read_household"  # see a dossier's list of documents
     read_page = "read_page"  # see a page image
     read_text = "read_text"  # see a page's OCR text
+    download = "download"  # take away the archival PDF (watermarked)
+    see_full_id = "see_full_id"  # see an ID number unmasked
     ingest = "ingest"
     manage = "manage"  # users, regions, households
-    audit_view = "audit_view"  # read or verify the audit log
+    audit_view = "audit_view"  # read, export or verify the audit log
+    approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
 
 
 # What each role may do at all; the jurisdiction check comes on top.
-_ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+# docs/access.md shows this table; tests/test_access.py checks the two agree.
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.administrator: frozenset({Action.manage, Action.search, Action.read_household}),
     Role.archivist: frozenset({Action.ingest, Action.search, Action.read_household,
-                               Action.read_page, Action.read_text}),
+                               Action.read_page, Action.read_text, Action.download}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
-                           Action.read_text}),
+                           Action.read_text, Action.approve_self_lookup}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
     Role.operator: frozenset(Action),
     Role.citizen: frozenset({Action.read_household, Action.read_page}),
 }
+
+Grants = Mapping[Role, frozenset[Action]]
 
 
 @dataclass(frozen=True)
@@ -53,12 +69,15 @@ class Principal:
     """Who is asking: a user name, roles and a jurisdiction (None = everywhere).
 
     A citizen (本人) is bound to one household instead of a region.
+    ``granted`` holds actions a deployment grants this user's roles on top of
+    :data:`ROLE_ACTIONS` (``HUDANG_GRANTS``); see :func:`principal_grants`.
     """
 
     name: str
     roles: frozenset[Role]
     region: str | None = None
     household: str | None = None
+    granted: frozenset[Action] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,11 @@ def in_jurisdiction(principal: Principal, region_code: str | None) -> bool:
     return region_code is not None and region_code.startswith(principal.region)
 
 
+def permits(principal: Principal, action: Action) -> bool:
+    """Does any of the principal's roles (or a deployment grant) allow ``action`` at all?"""
+    return action in principal.granted or any(action in ROLE_ACTIONS[r] for r in principal.roles)
+
+
 def decide(principal: Principal, action: Action, region_code: str | None = None,
            household: str | None = None) -> Decision:
     """May ``principal`` do ``action`` on an object located in ``region_code``?
@@ -85,8 +109,10 @@ def decide(principal: Principal, action: Action, region_code: str | None = None,
     ingest in general, audit). ``household`` is the object's household
     number, which a citizen's access is bound to.
     """
-    if not any(action in _ROLE_ACTIONS[r] for r in principal.roles):
+    if not permits(principal, action):
         return Decision(False, f"role does not permit {action.value}")
+    if Role.citizen in principal.roles and principal.household is None:
+        return Decision(False, "a citizen reads only a household bound by an approved request")
     if principal.household is not None and household != principal.household:
         return Decision(False, "not the reader's own household")
     if region_code is not None and not in_jurisdiction(principal, region_code):
@@ -101,7 +127,53 @@ def search_scope(principal: Principal) -> str | None:
 
 def parse_role(value: str) -> Role:
     try:
-        return Role(value)
+        return Role(value.strip())
     except ValueError:
-        names = ", ".join(r.value for r in Role if r not in (Role.operator, Role.citizen))
+        names = ", ".join(r.value for r in ACCOUNT_ROLES)
         raise ValueError(f"unknown role '{value}'; choose one of: {names}") from None
+
+
+def parse_roles(values: str | Iterable[str]) -> frozenset[Role]:
+    """``"staff,auditor"`` or ``["staff", "auditor"]`` (or both mixed) -> a set of roles."""
+    items = [values] if isinstance(values, str) else list(values)
+    roles = {parse_role(part) for item in items for part in str(item).split(",") if part.strip()}
+    if not roles:
+        raise ValueError("give at least one role")
+    return frozenset(roles)
+
+
+def format_roles(roles: Iterable[Role]) -> str:
+    """The stored form of a set of roles: their names, sorted, comma-separated."""
+    return ",".join(sorted(Role(r).value for r in roles))
+
+
+def parse_grants(spec: str | None) -> dict[Role, frozenset[Action]]:
+    """Extra grants from ``HUDANG_GRANTS``: ``"see_full_id=administrator;download=staff"``.
+
+    Only adds rights (a deployment cannot take away what :data:`ROLE_ACTIONS`
+    grants); an unknown action or role raises ValueError naming it.
+    """
+    grants: dict[Role, set[Action]] = {}
+    for clause in (spec or "").split(";"):
+        if not clause.strip():
+            continue
+        action_name, sep, role_names = clause.partition("=")
+        if not sep:
+            raise ValueError(f"HUDANG_GRANTS clause '{clause.strip()}' must look like "
+                             "action=role,role")
+        try:
+            action = Action(action_name.strip())
+        except ValueError:
+            names = ", ".join(a.value for a in Action)
+            raise ValueError(f"unknown action '{action_name.strip()}' in HUDANG_GRANTS; "
+                             f"choose one of: {names}") from None
+        for role in parse_roles(role_names):
+            grants.setdefault(role, set()).add(action)
+    return {role: frozenset(actions) for role, actions in grants.items()}
+
+
+def principal_grants(roles: Iterable[Role], grants: Grants | None) -> frozenset[Action]:
+    """The extra actions ``grants`` gives to holders of ``roles``."""
+    if not grants:
+        return frozenset()
+    return frozenset(a for r in roles for a in grants.get(r, ()))

@@ -289,6 +289,43 @@ class SearchIndex:
             self._optimize()
         return total
 
+    def bulk_load(self, pages: Iterable[PageDoc], *, procs: int | None = None,
+                  limitmb: int = 256, batchsize: int = 200) -> int:
+        """Add many new pages fast, with ``procs`` writer processes (default:
+        one per CPU), in one commit. Returns the number of pages written.
+
+        For filling a freshly created (or empty) index, e.g. from a catalogue
+        export: it does not look for existing pages with the same key, so
+        loading a page that is already indexed gives a duplicate. With more
+        than one process, Whoosh's multiprocessing writer analyses the pages
+        in child processes and each child's pages become one segment
+        (``multisegment``: merging them into one would be a single-core step
+        as long as the indexing itself); searches open ``procs`` segments.
+        Pages become visible together at the commit.
+        """
+        if procs is None:
+            procs = os.cpu_count() or 1
+        if procs < 1 or limitmb < 1 or batchsize < 1:
+            raise ValueError("procs, limitmb and batchsize must be >= 1")
+        if procs == 1:
+            writer = self._ix.writer(timeout=self._lock_timeout, limitmb=limitmb)
+        else:
+            writer = self._ix.writer(procs=procs, timeout=self._lock_timeout, limitmb=limitmb,
+                                     multisegment=True, batchsize=batchsize)
+        count = 0
+        try:
+            for page in pages:
+                writer.add_document(**self._fields(page))
+                count += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        if count:
+            writer.commit()
+        else:
+            writer.cancel()
+        return count
+
     def _optimize(self) -> None:
         writer = self._writer()
         writer.commit(optimize=True)

@@ -186,8 +186,15 @@ def test_search_open_dossier_and_read_a_page_in_the_viewer(world, server):
     doc_id = world["result"]["document_id"]
     page = s.get(server + "/", params={"q": household.head.name})
     assert page.status_code == 200 and household.number in page.text
-    dossier = s.get(server + f"/household/{household.number}")
-    assert dossier.status_code == 200
+    # no purpose stated yet: the dossier does not open, the purpose form (利用登记) does
+    asked = s.get(server + f"/household/{household.number}", allow_redirects=False)
+    assert asked.status_code == 302
+    assert asked.headers["Location"].endswith(f"/household/{household.number}/purpose")
+    form = s.get(server + f"/household/{household.number}/purpose").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    dossier = s.post(server + f"/household/{household.number}/purpose",
+                     data={"csrf_token": token, "purpose": "审核", "purpose_other": ""})
+    assert dossier.status_code == 200 and dossier.url.endswith(f"/household/{household.number}")
     assert "申请书" in dossier.text and f"/document/{doc_id}/page/1" in dossier.text
     assert household.head.id_number not in dossier.text  # masked on screen
     assert household.head.id_number[:4] + "*" * 10 + household.head.id_number[-4:] in dossier.text
@@ -200,10 +207,10 @@ def test_search_open_dossier_and_read_a_page_in_the_viewer(world, server):
     assert image.content[:3] == b"\xff\xd8\xff"
     # the audit log records this very read: user, object, page, outcome
     db = sqlite3.connect(Path(world["env"]["HUDANG_HOME"]) / "catalogue.sqlite")
-    row = db.execute("SELECT actor, object_id, page, outcome FROM audit_event "
+    row = db.execute("SELECT actor, object_id, page, outcome, purpose FROM audit_event "
                      "WHERE action='read_page' ORDER BY id DESC LIMIT 1").fetchone()
     db.close()
-    assert row == ("clerk", str(doc_id), 1, "allowed")
+    assert row == ("clerk", str(doc_id), 1, "allowed", "审核")
 
 
 def test_a_missing_page_is_404_and_recorded_as_refused(world, server):

@@ -6,16 +6,37 @@ viewer). The CLI builds the same :class:`ingest.archive.Archive`.
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ingest.archive import Archive, Settings
+from records.policy import parse_grants
+from records.purposes import configured_purposes
 from web import audit_views, auth, selflookup, views
 from web.i18n import current_language, other_language, translate
 
 csrf = CSRFProtect()
+
+# No inline script or style anywhere: templates use classes and static files only.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                           "img-src 'self'; frame-ancestors 'none'; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'")
+
+
+def access_settings(environ) -> dict:
+    """Access and account-security settings from ``HUDANG_*`` variables (docs/access.md)."""
+    return {
+        "HUDANG_IDLE_MINUTES": int(environ.get("HUDANG_IDLE_MINUTES", "30")),
+        "HUDANG_LOCKOUT_FAILURES": int(environ.get("HUDANG_LOCKOUT_FAILURES", "5")),
+        "HUDANG_LOCKOUT_MINUTES": int(environ.get("HUDANG_LOCKOUT_MINUTES", "15")),
+        "HUDANG_PURPOSES": environ.get("HUDANG_PURPOSES", ""),
+        # 0: a stated purpose holds for the rest of the session
+        "HUDANG_PURPOSE_MINUTES": int(environ.get("HUDANG_PURPOSE_MINUTES", "0")),
+        "HUDANG_GRANTS": environ.get("HUDANG_GRANTS", ""),
+    }
 
 
 def create_app(test_config: dict | None = None, archive: Archive | None = None) -> Flask:
@@ -29,12 +50,16 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="hudang_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(minutes=30),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         MAX_CONTENT_LENGTH=200 * 1024 * 1024,
         JSON_AS_ASCII=False,
+        **access_settings(os.environ),
     )
     if test_config:
         app.config.update(test_config)
+    # fail at start-up, not on the first request, when HUDANG_GRANTS is wrong
+    app.config["HUDANG_GRANT_TABLE"] = parse_grants(app.config["HUDANG_GRANTS"])
+    app.config["HUDANG_PURPOSE_LIST"] = configured_purposes(app.config["HUDANG_PURPOSES"])
     app.json.ensure_ascii = False
     csrf.init_app(app)
     app.register_blueprint(auth.bp)
@@ -42,13 +67,15 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(selflookup.bp)
     app.jinja_env.globals.update(t=translate, lang=current_language, other_lang=other_language)
+    # templates ask the one policy too: {% if may('download', region, household) %}
+    app.jinja_env.globals.update(may=auth.may)
 
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; frame-ancestors 'none'; object-src 'none'")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     @app.errorhandler(404)

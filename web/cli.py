@@ -6,6 +6,7 @@ code, decided in one place (:class:`HudangGroup`), never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -18,7 +19,7 @@ from records import audit
 from records.catalogue import (add_household, add_region, add_user, get_household, get_user,
                                principal_of)
 from records.exceptions import NotFound, RecordsError
-from records.policy import Action, Principal, Role, decide
+from records.policy import Action, Principal, Role, decide, parse_grants
 from storage import StorageError
 from web import reading
 
@@ -52,8 +53,9 @@ class Context:
         """``--as USER`` reads under that account's rights; otherwise the console user's."""
         if as_user is None:
             return Principal(console_user(), frozenset({Role.operator}))
+        grants = parse_grants(os.environ.get("HUDANG_GRANTS"))
         with self.archive.Session() as s:
-            return principal_of(get_user(s, as_user))
+            return principal_of(get_user(s, as_user), grants)
 
     def close(self) -> None:
         if self._archive is not None:
@@ -120,11 +122,15 @@ def household() -> None:
 @click.option("--head", required=True, help="Name of the head of household (户主).")
 @click.option("--region", "region_code", required=True, metavar="CODE", help="12-digit village code.")
 @click.option("--id-number", help="Head's ID number; stored encrypted, shown masked.")
+@click.option("--certificate", metavar="NO",
+              help="Allowance-certificate number (低保证号); only its blind index is stored.")
 @pass_ctx
 def household_add(c: Context, number: str, head: str, region_code: str,
-                  id_number: str | None) -> None:
+                  id_number: str | None, certificate: str | None) -> None:
     """Add a household and open its dossier."""
     from records.idnumbers import is_valid, mask
+    from records.self_lookup import set_certificate
+    from web.selflookup import certificate_index
 
     sealed = index = None
     if id_number:
@@ -133,7 +139,11 @@ def household_add(c: Context, number: str, head: str, region_code: str,
                                "(its check digit does not match)")
         sealed, index = c.archive.seal_id_number(id_number)
     with c.archive.Session() as s, s.begin():
-        add_household(s, number, head, region_code, head_id_sealed=sealed, head_id_index=index)
+        added = add_household(s, number, head, region_code, head_id_sealed=sealed,
+                              head_id_index=index)
+        if certificate and certificate.strip():
+            s.flush()
+            set_certificate(s, added, certificate_index(c.archive, certificate))
     click.echo(f"added household {number}")
 
 
@@ -144,20 +154,30 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True,
-              help="administrator, archivist, staff, reviewer or auditor.")
+@click.option("--role", "roles", required=True, multiple=True,
+              help="administrator, archivist, staff, reviewer or auditor; repeat the option "
+                   "or separate with commas for several (--role staff,auditor).")
 @click.option("--region", "region_code", metavar="CODE", help="Jurisdiction (default: all).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_ctx
-def user_add(c: Context, name: str, role: str, region_code: str | None, password_stdin: bool) -> None:
-    """Add a user; the password is asked for (or read from stdin)."""
+def user_add(c: Context, name: str, roles: tuple[str, ...], region_code: str | None,
+             password_stdin: bool) -> None:
+    """Add a user; the password is asked for (or read from stdin).
+
+    Passwords: at least 10 characters, at least two kinds of character
+    (lower case, upper case, digits, other), not the user name.
+    """
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with c.archive.Session() as s, s.begin():
-        add_user(s, name, password, role, region_code)
-    click.echo(f"added user {name} ({role})")
+        user_row = add_user(s, name, password, roles, region_code)
+        stored = user_row.roles
+    c.archive.record(audit.Event(actor=console_user(), action="user_add", object_type="user",
+                                 object_id=name, detail={"roles": stored,
+                                                         "region": region_code or ""}))
+    click.echo(f"added user {name} ({stored.replace(',', ', ')})")
 
 
 # -- ingest, search, read ----------------------------------------------------
@@ -169,11 +189,14 @@ def user_add(c: Context, name: str, role: str, region_code: str | None, password
 @click.option("--date", "doc_date", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
 @click.option("--title")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--ocr-engine", default="tesseract", show_default=True)
+@click.option("--ocr-engine", envvar="HUDANG_OCR_ENGINE", metavar="NAME",
+              help="OCR engine: rapidocr, tesseract or tesseract+rapidocr (alias auto); "
+                   "default HUDANG_OCR_ENGINE, else rapidocr (docs/ocr.md).")
 @as_option
 @pass_ctx
 def ingest(c: Context, file: Path, household_no: str, doc_type: str, seq: int | None,
-           doc_date, title: str | None, as_json: bool, ocr_engine: str, as_user: str | None) -> None:
+           doc_date, title: str | None, as_json: bool, ocr_engine: str | None,
+           as_user: str | None) -> None:
     """Ingest a scan (PDF, TIFF, JPEG or PNG) into a household's dossier."""
     from ingest.pipeline import IngestRequest, Ingestor
 
@@ -241,6 +264,67 @@ def text(c: Context, document_id: int, page: int | None, as_user: str | None) ->
         click.echo(body)
 
 
+@main.group()
+def pages() -> None:
+    """Pages that need an archivist's look."""
+
+
+@pages.command("low-confidence")
+@click.option("--below", default=70.0, show_default=True, metavar="N",
+              help="List OCR'd pages whose confidence (0-100) is below N.")
+@click.option("--flagged", is_flag=True,
+              help="Also list flagged pages (ingest.ocr.fields) whatever their confidence.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@as_option
+@pass_ctx
+def pages_low_confidence(c: Context, below: float, flagged: bool, as_json: bool,
+                         as_user: str | None) -> None:
+    """List low-confidence and flagged pages (worst first), to re-OCR with 'hudang reocr'."""
+    from ingest.reocr import low_confidence_pages
+
+    found = low_confidence_pages(c.archive, c.principal(as_user), below, flagged=flagged)
+    if as_json:
+        click.echo(json.dumps([p.as_json() for p in found], ensure_ascii=False, indent=1))
+        return
+    if not found:
+        click.echo(f"no pages below confidence {below:g}")
+        return
+    for p in found:
+        confidence = "-" if p.confidence is None else f"{p.confidence:5.1f}"
+        click.echo(f"document {p.document_id:>6} page {p.page:>3}  {confidence}  {p.household}  "
+                   f"{p.doc_type}  {p.engine or '-'}  {p.flag or ''}".rstrip())
+
+
+@main.command()
+@click.argument("document_id", type=int)
+@click.option("--page", "page_numbers", type=int, multiple=True,
+              help="Page to re-OCR (repeatable; default: every page).")
+@click.option("--ocr-engine", required=True, metavar="NAME",
+              help="Engine to read the pages with: rapidocr, tesseract or tesseract+rapidocr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@as_option
+@pass_ctx
+def reocr(c: Context, document_id: int, page_numbers: tuple[int, ...], ocr_engine: str,
+          as_json: bool, as_user: str | None) -> None:
+    """Re-run OCR on pages of a stored document; replaces its text layer, text and index entries."""
+    from ingest.reocr import reocr as run_reocr
+
+    result = run_reocr(c.archive, c.principal(as_user), document_id, engine=ocr_engine,
+                       pages=list(page_numbers) or None)
+    if as_json:
+        click.echo(json.dumps({"document_id": result.document_id, "pages": result.pages,
+                               "engine": result.engine,
+                               "confidence": {str(k): v for k, v in result.confidence.items()},
+                               "flags": {str(k): v for k, v in result.flags.items()}}))
+        return
+    for number in result.pages:
+        value = result.confidence[number]
+        confidence = "-" if value is None else f"{value:.1f}"
+        flag = f"  flag: {result.flags[number]}" if result.flags[number] else ""
+        click.echo(f"document {document_id} page {number}: re-OCR'd with {result.engine}, "
+                   f"confidence {confidence}{flag}")
+
+
 @main.command()
 @pass_ctx
 def reindex(c: Context) -> None:
@@ -268,6 +352,37 @@ def audit_verify(c: Context) -> None:
     click.echo(f"audit log intact: {result.events} events")
     c.archive.record(audit.Event(actor=console_user(), action="audit_verify",
                                  detail={"events": result.events}))
+
+
+@audit_group.command("export")
+@click.option("--user", "user_name", default="", help="Only events of this user.")
+@click.option("--household", default="", metavar="NO", help="Only events about this household.")
+@click.option("--from", "date_from", default="", metavar="YYYY-MM-DD")
+@click.option("--to", "date_to", default="", metavar="YYYY-MM-DD")
+@click.option("--action", default="", help="e.g. read_page, download, login.")
+@click.option("--outcome", default="", type=click.Choice(["", "allowed", "refused"]))
+@as_option
+@pass_ctx
+def audit_export(c: Context, user_name: str, household: str, date_from: str, date_to: str,
+                 action: str, outcome: str, as_user: str | None) -> None:
+    """Write audit events as CSV to standard output (ID numbers masked; recorded)."""
+    from web.audit_views import AuditFilter, BadFilter, write_csv
+
+    who = c.principal(as_user)
+    if not decide(who, Action.audit_view):
+        c.archive.record(audit.Event(actor=who.name, action="audit_export",
+                                     outcome=audit.REFUSED))
+        raise reading.Refused("the audit log")
+    try:
+        flt = AuditFilter.from_args({"user": user_name, "household": household,
+                                     "date_from": date_from, "date_to": date_to,
+                                     "action": action, "outcome": outcome})
+    except BadFilter as exc:
+        raise click.BadParameter(f"'{exc}' is not a date; write YYYY-MM-DD") from None
+    c.archive.record(audit.Event(actor=who.name, action="audit_export",
+                                 detail=flt.query_args()))
+    with c.archive.Session() as s:
+        write_csv(s, flt, who, sys.stdout)
 
 
 # -- serving -------------------------------------------------------------------

@@ -1,33 +1,64 @@
 """OCR engines behind one interface.
 
 Engines register in ``ENGINES``; the pipeline asks ``get_engine(name)`` and
-only ever sees ``OcrPage`` results, so adding RapidOCR later is one entry here.
+only ever sees ``OcrPage`` results. The deployment's default is
+``HUDANG_OCR_ENGINE`` or else ``DEFAULT_ENGINE``, chosen by measurement
+(docs/ocr.md, ``make bench-ocr``).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from .base import OcrEngine, OcrFailed, OcrLine, OcrPage, OcrWord
+from .cascade import CascadeEngine
 from .orientation import detect_rotation
+from .rapid import RapidOcrEngine
 from .tesseract import TesseractEngine
 from .text import remove_han_spaces
 
+
+def _tesseract_then_rapidocr() -> OcrEngine:
+    return CascadeEngine(TesseractEngine(), RapidOcrEngine())
+
+
 ENGINES: dict[str, Callable[[], OcrEngine]] = {
     "tesseract": TesseractEngine,
+    "rapidocr": RapidOcrEngine,
+    "tesseract+rapidocr": _tesseract_then_rapidocr,
 }
+ENGINE_ALIASES = {"auto": "tesseract+rapidocr"}
+DEFAULT_ENGINE = "rapidocr"  # see docs/ocr.md "Choosing the default engine"
+ENGINE_ENV = "HUDANG_OCR_ENGINE"
 
 
-def get_engine(name: str = "tesseract") -> OcrEngine:
-    """A new engine instance by registry name; ValueError lists the known names."""
-    try:
-        factory = ENGINES[name]
-    except KeyError:
-        known = ", ".join(sorted(ENGINES))
-        raise ValueError(f"unknown OCR engine {name!r}; available engines: {known}") from None
-    return factory()
+def engine_names() -> list[str]:
+    """Every name ``get_engine`` accepts, aliases included."""
+    return sorted([*ENGINES, *ENGINE_ALIASES])
+
+
+def canonical_engine_name(name: str) -> str:
+    """The registry name for ``name`` (resolving aliases); ValueError lists the known names."""
+    name = ENGINE_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r}; available engines: "
+                         f"{', '.join(engine_names())}")
+    return name
+
+
+def default_engine_name() -> str:
+    """``HUDANG_OCR_ENGINE`` when set, else ``DEFAULT_ENGINE``."""
+    return canonical_engine_name(os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE)
+
+
+def get_engine(name: str | None = None) -> OcrEngine:
+    """A new engine instance by registry name (default: the deployment's default)."""
+    return ENGINES[canonical_engine_name(name or default_engine_name())]()
 
 
 __all__ = [
-    "ENGINES", "OcrEngine", "OcrFailed", "OcrLine", "OcrPage", "OcrWord",
-    "TesseractEngine", "detect_rotation", "get_engine", "remove_han_spaces",
+    "DEFAULT_ENGINE", "ENGINES", "ENGINE_ENV", "CascadeEngine", "OcrEngine", "OcrFailed",
+    "OcrLine", "OcrPage", "OcrWord", "RapidOcrEngine", "TesseractEngine",
+    "canonical_engine_name", "default_engine_name", "detect_rotation", "engine_names",
+    "get_engine", "remove_han_spaces",
 ]

@@ -16,19 +16,23 @@ from types import TracebackType
 
 from PIL import Image
 
-from . import get_engine
+from . import canonical_engine_name, default_engine_name, get_engine
 from .base import OcrEngine, OcrPage
-from .orientation import detect_rotation, rotate_clockwise
+from .orientation import detect_rotation, reads_upright, rotate_clockwise
+from .preprocess import prepare
 
-_engines: dict[str, OcrEngine] = {}  # per worker process: engines are reused across pages
+# per worker process: engines (and RapidOCR's models, seconds to load) are
+# created on first use and reused for every later page and document
+_engines: dict[str, OcrEngine] = {}
 
 
 @dataclass
 class PageOcrResult:
     number: int
     rotation: int  # clockwise degrees applied to the raster before OCR (0/90/180/270)
-    ocr: OcrPage  # boxes are in the ROTATED (upright) image's pixels
+    ocr: OcrPage  # boxes are in the ROTATED (upright) image's pixels, skew already undone
     seconds: float
+    skew: float = 0.0  # degrees of skew removed from the copy the engine read
 
 
 def _engine(name: str) -> OcrEngine:
@@ -37,16 +41,55 @@ def _engine(name: str) -> OcrEngine:
     return _engines[name]
 
 
+def recognize_upright(engine: OcrEngine, upright: Image.Image) -> tuple[OcrPage, float]:
+    """Clean up a copy of ``upright``, OCR it, and map the boxes back onto ``upright``.
+
+    Returns the OCR result (boxes in ``upright``'s pixels) and the skew removed.
+    ``upright`` itself is not changed: it is what the archive keeps.
+    """
+    cleaned, cleanup = prepare(upright)
+    return cleanup.map_page(engine.recognize(cleaned)), cleanup.skew
+
+
 def ocr_page(number: int, raster: Path, engine_name: str, detect: bool = True) -> PageOcrResult:
-    """Detect orientation (optionally), turn the raster upright and OCR it."""
+    """Detect orientation (optionally), turn the raster upright, clean up a copy and OCR it.
+
+    An engine with ``upright_confidence`` reads the page as it is first and
+    only searches for the orientation when that reading does not look upright
+    (``reads_upright``): most pages are upright, and the search costs about
+    a second per page.
+    """
     started = time.perf_counter()
     engine = _engine(engine_name)
     with Image.open(raster) as image:
         image.load()
+    trusted = getattr(engine, "upright_confidence", None)
+    first: tuple[OcrPage, float] | None = None
+    if detect and trusted is not None:
+        first = recognize_upright(engine, image)
+        if reads_upright(first[0], trusted):
+            return PageOcrResult(number=number, rotation=0, ocr=first[0],
+                                 seconds=time.perf_counter() - started, skew=first[1])
     rotation = detect_rotation(image) if detect else 0
-    ocr = engine.recognize(rotate_clockwise(image, rotation))
+    if rotation == 0 and first is not None:
+        ocr, skew = first
+    else:
+        ocr, skew = recognize_upright(engine, rotate_clockwise(image, rotation))
     return PageOcrResult(number=number, rotation=rotation, ocr=ocr,
-                         seconds=time.perf_counter() - started)
+                         seconds=time.perf_counter() - started, skew=skew)
+
+
+def warm_up(engine_name: str) -> str:
+    """Load the engine in this worker (RapidOCR's models take seconds); returns its name."""
+    engine = _engine(engine_name)
+    load = getattr(engine, "load", None)
+    if load is not None:
+        load()
+    for part in ("first", "second"):  # a cascade: load both engines
+        inner = getattr(engine, part, None)
+        if inner is not None and getattr(inner, "load", None) is not None:
+            inner.load()
+    return engine.name
 
 
 def _init_worker() -> None:
@@ -58,9 +101,9 @@ def _init_worker() -> None:
 class OcrPool:
     """A pool of OCR worker processes kept alive across pages and documents."""
 
-    def __init__(self, engine_name: str = "tesseract", workers: int | None = None) -> None:
-        get_engine(engine_name)  # fail fast in the parent on an unknown engine name
-        self.engine_name = engine_name
+    def __init__(self, engine_name: str | None = None, workers: int | None = None) -> None:
+        # fail fast in the parent on an unknown engine name; None: the deployment default
+        self.engine_name = canonical_engine_name(engine_name or default_engine_name())
         self.workers = workers or os.cpu_count() or 1
         # forkserver/spawn: forking a parent that may hold threads, open
         # databases or encryption keys would copy all of that into workers
@@ -85,6 +128,12 @@ class OcrPool:
                 future.cancel()  # do not keep burning CPU for a batch that already failed
             raise
         return sorted(results, key=lambda result: result.number)
+
+    def warm_up(self) -> None:
+        """Load the engine in every worker now (the first pages would otherwise pay for it)."""
+        futures = [self._executor.submit(warm_up, self.engine_name) for _ in range(self.workers)]
+        for future in futures:
+            future.result()
 
     @staticmethod
     def _collect(future: Future[PageOcrResult],
