@@ -2,7 +2,8 @@
 
 The same generated pages (fixed seed; clean and degraded copies) go through:
 
-* ``engine``   - (a) ``get_engine('tesseract').recognize`` in one process, and
+* ``engine``   - (a) ``get_engine(name).recognize`` in one process (name: hudang's
+  default engine, ``HUDANG_OCR_ENGINE`` or ``ingest.ocr.DEFAULT_ENGINE``), and
   the ``OcrPool`` with one worker per core (``detect=False``: recognition only;
   ``detect=True``: what hudang's OCR job does, orientation detection included);
 * ``hudang``   - (b) the ``Ingestor`` in-process (the code ``hudang ingest``
@@ -90,15 +91,28 @@ def quality(texts: list[str], truths: list[str]) -> dict:
 
 # --------------------------------------------------------------------------- (a) engine
 
+def engine_name() -> str:
+    """The engine hudang ingests with: HUDANG_OCR_ENGINE, else its measured default."""
+    try:
+        from ingest.ocr import default_engine_name
+    except ImportError:  # before engines were configurable
+        return "tesseract"
+    return default_engine_name()
+
+
 def engine_bench(pages: list[tuple[Path, str]], procs: int, detect: bool | None) -> dict:
     from PIL import Image
 
     from ingest.ocr import get_engine
     from ingest.ocr.worker import OcrPool
 
+    name = engine_name()
     truths = [gt for _, gt in pages]
     if procs == 1 and detect is None:
-        engine = get_engine("tesseract")
+        os.environ["OMP_THREAD_LIMIT"] = "1"  # as in hudang's workers
+        engine = get_engine(name)
+        if getattr(engine, "load", None):
+            engine.load()  # model loading is not per-page work
         texts = []
         started = time.perf_counter()
         for path, _ in pages:
@@ -106,17 +120,25 @@ def engine_bench(pages: list[tuple[Path, str]], procs: int, detect: bool | None)
                 im.load()
                 texts.append(engine.recognize(im).text)
         seconds = time.perf_counter() - started
-        label = "recognize, 1 process"
+        label = f"`{name}` recognize, 1 process"
     else:
-        with OcrPool("tesseract", procs) as pool:
-            pool.run([(1, pages[0][0])] * procs, detect=False)  # start the workers first
+        with OcrPool(name, procs) as pool:
+            _warm(pool, pages[0][0])
             started = time.perf_counter()
             results = pool.run([(i + 1, p) for i, (p, _) in enumerate(pages)], detect=bool(detect))
             seconds = time.perf_counter() - started
         texts = [r.ocr.text for r in results]
-        label = f"OcrPool({procs}){' + orientation detection' if detect else ''}"
-    return {"label": label, "procs": procs, "pages": len(pages), "seconds": seconds,
+        label = f"OcrPool({procs}){' + orientation/cleanup (the hudang OCR job)' if detect else ''}"
+    return {"label": label, "engine": name, "procs": procs, "pages": len(pages), "seconds": seconds,
             "s_per_page": seconds / len(pages), **quality(texts, truths)}
+
+
+def _warm(pool, page: Path) -> None:
+    """Start the workers and load the engine in each before timing."""
+    if hasattr(pool, "warm_up"):
+        pool.warm_up()
+    else:
+        pool.run([(1, page)] * pool.workers, detect=False)
 
 
 # --------------------------------------------------------------------------- (b) hudang
@@ -161,8 +183,8 @@ def hudang_bench(pages: list[tuple[Path, str]], workers: int, label: str) -> dic
     try:
         tiff = multipage_tiff([p for p, _ in pages], work / f"{label}.tif")
         archive = _archive(work)
-        with Ingestor(archive, workers=workers) as ingestor:
-            ingestor.pool.run([(1, pages[0][0])] * workers, detect=False)  # start the workers first
+        with Ingestor(archive, engine=engine_name(), workers=workers) as ingestor:
+            _warm(ingestor.pool, pages[0][0])
             started = time.perf_counter()
             result = ingestor.ingest(IngestRequest(path=tiff, household=HOUSEHOLD,
                                                    doc_type="application", actor="bench"))
@@ -174,7 +196,7 @@ def hudang_bench(pages: list[tuple[Path, str]], workers: int, label: str) -> dic
         archive.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"label": f"Ingestor(workers={workers})", "procs": workers, "pages": len(pages),
+    return {"label": f"Ingestor(workers={workers})", "engine": engine_name(), "procs": workers, "pages": len(pages),
             "seconds": seconds, "s_per_page": seconds / len(pages),
             **quality(texts, [gt for _, gt in pages])}
 
@@ -184,7 +206,9 @@ def stage_profile(pages: list[tuple[Path, str]]) -> dict:
     from ingest.ocr.worker import ocr_page
 
     path = pages[0][0]
-    return profile_call(lambda: ocr_page(1, path, "tesseract", True), "ingest-ocr-page")
+    name = engine_name()
+    ocr_page(1, path, name, True)  # load the models outside the profile
+    return profile_call(lambda: ocr_page(1, path, name, True), "ingest-ocr-page")
 
 
 # --------------------------------------------------------------------------- (c) OCRmyPDF
@@ -222,14 +246,14 @@ def ocrmypdf_bench(pages: list[tuple[Path, str]], jobs: int, label: str) -> dict
 
 # --------------------------------------------------------------------------- memory
 
-def memory_bench(pages: list[tuple[Path, str]], counts: list[int]) -> list[dict]:
+def memory_bench(pages: list[tuple[Path, str]], counts: list[int], scale: float) -> list[dict]:
     hudang = REPO / ".venv" / "bin" / "hudang"
     results = []
     for count in counts:
         work = Path(tempfile.mkdtemp(prefix="mem-", dir=out_dir("tmp")))
         try:
             files = [pages[i % len(pages)][0] for i in range(count)]
-            tiff = multipage_tiff(files, work / f"doc-{count}.tif", scale=0.5, grey=True)
+            tiff = multipage_tiff(files, work / f"doc-{count}.tif", scale=scale, grey=True)
             env = {**os.environ, "HUDANG_HOME": str(work / "home"),
                    "HUDANG_MASTER_KEY_FILE": str(work / "keys" / "master.key")}
             env.pop("HUDANG_MASTER_KEY", None)
@@ -244,7 +268,7 @@ def memory_bench(pages: list[tuple[Path, str]], counts: list[int]) -> list[dict]
             with PeakRSS(proc.pid, interval=0.05, pss=True) as mem:
                 _, err = proc.communicate()
             seconds = time.perf_counter() - started
-            row = {"pages": count, "seconds": seconds, "s_per_page": seconds / count,
+            row = {"pages": count, "dpi": round(300 * scale), "engine": engine_name(), "seconds": seconds, "s_per_page": seconds / count,
                    "peak_tree_mb": mem.peak / 1e6, "peak_main_mb": mem.peak_self / 1e6,
                    "peak_tree_pss_mb": mem.peak_pss / 1e6,
                    "tiff_mb": tiff.stat().st_size / 1e6, "exit": proc.returncode}
@@ -258,11 +282,13 @@ def memory_bench(pages: list[tuple[Path, str]], counts: list[int]) -> list[dict]
 
 # --------------------------------------------------------------------------- main
 
-def run(households: int, pages_each: int, mem_counts: list[int], skip_one_core: bool) -> dict:
+def run(households: int, pages_each: int, mem_counts: list[int], skip_one_core: bool,
+        mem_scale: float) -> dict:
     cores = os.cpu_count() or 1
     sets = {"clean": page_set(households, False)[:pages_each],
             "degraded": page_set(households, True)[:pages_each]}
-    res: dict = {"cores": cores, "pages_each": pages_each, "seed": SEED, "sets": {}}
+    res: dict = {"cores": cores, "pages_each": pages_each, "seed": SEED, "engine": engine_name(),
+                 "sets": {}}
     for name, pages in sets.items():
         r: dict = {}
         log(f"ingest[{name}]: (a) engine alone")
@@ -278,7 +304,7 @@ def run(households: int, pages_each: int, mem_counts: list[int], skip_one_core: 
         res["sets"][name] = r
     res["profile_ocr_page"] = stage_profile(sets["degraded"])
     log(f"ingest: memory of 'hudang ingest' for {mem_counts} pages")
-    res["memory"] = memory_bench(sets["clean"], mem_counts)
+    res["memory"] = memory_bench(sets["clean"], mem_counts, mem_scale)
     return res
 
 
@@ -288,10 +314,11 @@ def main() -> None:
     p.add_argument("--pages", type=int, default=20)
     p.add_argument("--mem-pages", default="50,300")
     p.add_argument("--skip-one-core", action="store_true")
+    p.add_argument("--mem-dpi", type=int, default=150)
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     write_json(a.out, run(a.households, a.pages, [int(x) for x in a.mem_pages.split(",")],
-                          a.skip_one_core))
+                          a.skip_one_core, a.mem_dpi / 300))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -74,6 +75,7 @@ class Result:
     households: int
     households_found: int
     s_per_page_1: float
+    cpu_per_page: float = 0.0  # CPU seconds per page, OCR child processes (Tesseract) included
     s_per_page_all: float | None = None
     workers: int = 0
     worker_peak_mb: float | None = None
@@ -149,16 +151,23 @@ def real_pages(cache: Path) -> list[Page]:
 
 
 # -- running -------------------------------------------------------------------------
-def run_one_process(engine: str, pages: list[Page]) -> tuple[list[str], float, int]:
-    """OCR text per page, wall seconds per page, pages read by a cascade's second engine."""
+def _cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (Tesseract runs as a child)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_one_process(engine: str, pages: list[Page]) -> tuple[list[str], float, float, int]:
+    """OCR text per page, wall and CPU seconds per page, pages read by a cascade's second engine."""
     warm_up(engine)
     texts, second = [], 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     for i, page in enumerate(pages, 1):
         result = ocr_page(i, page.raster, engine)
         texts.append(result.ocr.text)
         second += "rapidocr" in result.ocr.engine and "+" in engine
-    return texts, (time.perf_counter() - started) / len(pages), second
+    return (texts, (time.perf_counter() - started) / len(pages),
+            (_cpu_seconds() - cpu) / len(pages), second)
 
 
 def run_all_cores(engine: str, pages: list[Page], workers: int) -> tuple[float, float | None]:
@@ -186,10 +195,10 @@ def _peak_rss_mb(pool: OcrPool) -> float | None:
 
 
 def measure(engine: str, set_name: str, pages: list[Page], workers: int, parallel: bool) -> Result:
-    texts, one, second = run_one_process(engine, pages)
+    texts, one, cpu, second = run_one_process(engine, pages)
     result = Result(engine=engine, set=set_name, pages=len(pages), chars=0, edits=0, ids=0,
                     ids_found=0, households=0, households_found=0, s_per_page_1=one,
-                    second_engine_pages=second)
+                    cpu_per_page=cpu, second_engine_pages=second)
     for page, text in zip(pages, texts):
         truth, read = normalise(page.truth), normalise(text)
         edits = edit_distance(truth, read)
@@ -209,8 +218,8 @@ def measure(engine: str, set_name: str, pages: list[Page], workers: int, paralle
 # -- report --------------------------------------------------------------------------
 def table(results: list[Result]) -> str:
     rows = ["| engine | set | pages | CER | IDs exact | household no. exact | s/page, 1 core "
-            "| s/page, all cores | worker peak RSS | pages sent to 2nd engine |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| CPU s/page | s/page, all cores (workers) | worker peak RSS | pages to 2nd engine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ids = f"{r.ids_found}/{r.ids}" if r.ids else "—"
         households = f"{r.households_found}/{r.households}" if r.households else "—"
@@ -218,7 +227,8 @@ def table(results: list[Result]) -> str:
         peak = f"{r.worker_peak_mb:.0f} MB" if r.worker_peak_mb else "—"
         second = str(r.second_engine_pages) if "+" in r.engine else "—"
         rows.append(f"| {r.engine} | {r.set} | {r.pages} | {100 * r.cer:.2f}% | {ids} | "
-                    f"{households} | {r.s_per_page_1:.2f} | {every} | {peak} | {second} |")
+                    f"{households} | {r.s_per_page_1:.2f} | {r.cpu_per_page:.2f} | {every} | {peak} "
+                    f"| {second} |")
     return "\n".join(rows)
 
 

@@ -21,14 +21,14 @@ from pathlib import Path
 from bench import report
 from bench.common import OUT, log, machine, out_dir, read_json, run_module, write_json
 
-AREAS = ("crypto", "search", "viewer", "ingest")  # the longest last
+AREAS = ("crypto", "search", "viewer", "ingest")
 
 PROFILES = {
-    "quick": {"ingest": dict(households=1, pages=3, mem="6,18"),
+    "quick": {"ingest": dict(households=1, pages=3, mem="6,18", mem_dpi=100),
               "search": dict(n=10_000, slice=10_000, per_class=20, budget=6.0),
               "viewer": dict(seconds=8, levels="1,8,32", pages=3),
               "crypto": dict(reps=10)},
-    "full": {"ingest": dict(households=4, pages=20, mem="50,300"),
+    "full": {"ingest": dict(households=4, pages=20, mem="50,300", mem_dpi=100),
              "search": dict(n=100_000, slice=10_000, per_class=20, budget=20.0),
              "viewer": dict(seconds=30, levels="1,8,32", pages=5),
              "crypto": dict(reps=30)},
@@ -79,6 +79,20 @@ def _relevant_counts(queries: list[dict]) -> dict:
     return out
 
 
+def _tree_state() -> str:
+    """The commit measured, and whether the working tree had uncommitted changes (read-only git)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=OUT.parents[1],
+                              capture_output=True, text=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=OUT.parents[1],
+                               capture_output=True, text=True, timeout=20).stdout.splitlines()
+    except Exception:
+        return "unknown"
+    return f"{head}" + (f" + {len(dirty)} uncommitted files (others' work in progress)" if dirty else "")
+
+
 def _fill_from_quick(results: dict) -> None:
     """An area the full run did not reach is shown from the last quick run, marked as such."""
     quick_path = OUT / "results-quick.json"
@@ -105,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         areas = [x for x in a.only.split(",") if x]
         results = read_json(results_path) if results_path.exists() and set(areas) != set(AREAS) else {}
-        results.update({"mode": mode, "machine": machine(),
+        results.update({"mode": mode, "machine": machine(), "tree": _tree_state(),
                         "date": time.strftime("%Y-%m-%d %H:%M %Z"), "argv": sys.argv[1:]})
         results.setdefault("durations_s", {})
         started = time.perf_counter()
+        cpu_before = 0.0
         for area in areas:
             t0 = time.perf_counter()
             log(f"== {area} ==")
@@ -118,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 c = cfg["ingest"]
                 results["ingest"] = run_module("bench.ingest_bench", [
                     "--households", str(c["households"]), "--pages", str(c["pages"]),
-                    "--mem-pages", c["mem"]])
+                    "--mem-pages", c["mem"], "--mem-dpi", str(c["mem_dpi"])])
             elif area == "search":
                 results["search"] = run_search(cfg["search"])
             elif area == "viewer":
@@ -126,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["viewer"] = run_module("bench.viewer_bench", [
                     "--levels", c["levels"], "--seconds", str(c["seconds"]), "--pages", str(c["pages"])])
             results["durations_s"][area] = time.perf_counter() - t0
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_now = usage.ru_utime + usage.ru_stime
+            results.setdefault("cpu_s", {})[area] = cpu_now - cpu_before
+            cpu_before = cpu_now
             write_json(results_path, results)  # keep what is done if a later area fails
         results["total_s"] = time.perf_counter() - started
         # CPU time of every process the suite started (the areas, their workers,

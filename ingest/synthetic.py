@@ -212,10 +212,12 @@ def _family(rng: random.Random, today: date) -> list[Person]:
         members.append(spouse)
     family_surname = head.name[0] if head_sex == "男" or spouse_surname is None else spouse_surname
     if head_age > 24:
-        for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
+        # Siblings are at least two years apart.
+        possible_ages = range(max(1, head_age - 38), max(2, head_age - 21), 2)
+        count = min(rng.choice((0, 1, 1, 2, 2, 3)), len(possible_ages))
+        for age in sorted(rng.sample(possible_ages, count), reverse=True):
             sex = rng.choice("男女")
-            child_ages = (max(1, head_age - 38), max(2, head_age - 21))
-            members.append(_person(rng, today, "子" if sex == "男" else "女", sex, child_ages, family_surname))
+            members.append(_person(rng, today, "子" if sex == "男" else "女", sex, (age, age), family_surname))
     if head_age < 52 and rng.random() < 0.3:
         sex = rng.choice("男女")
         parent_surname = head.name[0] if sex == "男" else None

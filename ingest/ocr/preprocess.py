@@ -123,7 +123,7 @@ def normalise_background(grey: Image.Image) -> Image.Image:
     dark = float(np.percentile(flat[::4, ::4], 0.5))  # 0.5% of pixels may go fully black
     if dark < 250:
         flat = cv2.convertScaleAbs(flat, alpha=255.0 / (255.0 - dark), beta=-dark * 255.0 / (255.0 - dark))
-    return Image.fromarray(flat, mode="L")
+    return Image.fromarray(flat)
 
 
 def rotate_small(grey: Image.Image, degrees: float) -> Image.Image:
@@ -135,7 +135,7 @@ def rotate_small(grey: Image.Image, degrees: float) -> Image.Image:
     # fill with paper white: a dark wedge at the corners would read as ink
     turned = cv2.warpAffine(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=255)
-    return Image.fromarray(turned, mode="L")
+    return Image.fromarray(turned)
 
 
 def estimate_skew(grey: Image.Image) -> float:
