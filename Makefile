@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # synthetic pages and the viewer's watermark; Chromium for the browser tests
 # (driven by Playwright; never `playwright install`).
 APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd \
-                fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai \
+                fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai fonts-dejavu-core \
                 chromium
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key

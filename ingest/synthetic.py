@@ -19,7 +19,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,20 +27,16 @@ from typing import Any, Callable, Sequence
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 
 from ingest import synthetic_forms as forms
+from records.idnumbers import check_digit
 
 # --------------------------------------------------------------------------
 # ID numbers (GB 11643-1999)
-
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK_CHARS = "10X98765432"
-
 
 def id_check_digit(first17: str) -> str:
     """The check character of an 18-digit ID number (ISO 7064 MOD 11-2)."""
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError(f"expected 17 digits, got {first17!r}")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS))
-    return ID_CHECK_CHARS[total % 11]
+    return check_digit(first17)
 
 
 def is_valid_id_number(s: str) -> bool:
@@ -328,11 +324,11 @@ def degrade(image: Image.Image, rng: random.Random) -> Image.Image:
     angle = rng.uniform(1.0, 3.0) * rng.choice((-1, 1))
     image = _rotate(image, angle, (120, 120, 118))
     image = ImageEnhance.Color(image).enhance(rng.uniform(0.35, 0.7))
-    image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.55, 0.75))
+    image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.65, 0.85))
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.92, 1.05))
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 1.8)))
-    dirt = ImageChops.add(_noise(image.size, rng, 40, 1), _noise(image.size, rng, 30, 16))
-    image = _darken(image, ImageChops.add(dirt, _specks(image.size, rng, 120, 150)))
+    dirt = ImageChops.add(_noise(image.size, rng, 30, 1), _noise(image.size, rng, 18, 16))
+    image = _darken(image, ImageChops.add(dirt, _specks(image.size, rng, 110, 300)))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=rng.randint(30, 50))
     buffer.seek(0)

@@ -27,7 +27,6 @@ PAPER = (247, 245, 238)
 INK = (22, 22, 26)
 PEN = (26, 36, 104)  # dark-blue ballpoint, for what is filled in by hand
 STAMP_RED = (212, 38, 48)
-COPY_GREY = (60, 60, 60)  # a stamp that went through the photocopier
 RULE = (22, 22, 26)  # table rulings
 # Tesseract loses whole table rows when skewed rulings are 3 px or more, or sit close to the text above.
 RULE_WIDTH = 2
@@ -115,7 +114,8 @@ class Sheet:
     def runs(self, s: str, size: int) -> list[tuple[str, ImageFont.FreeTypeFont]]:
         """``s`` cut into runs of Latin (Western font) and other text (CJK font)."""
         western = load_font(western_partner(self.font_path), size)
-        return [(part, western if i % 2 else self.font(size)) for i, part in enumerate(_LATIN_RUN.split(s)) if part]
+        parts = _LATIN_RUN.split(s)  # odd items are the Latin runs
+        return [(part, western if i % 2 else self.font(size)) for i, part in enumerate(parts) if part]
 
     def length(self, s: str, size: int) -> float:
         return sum(font.getlength(part) for part, font in self.runs(s, size))
@@ -198,7 +198,8 @@ def table_row(sheet: Sheet, x: int, y: int, height: int, cells: list[Cell]) -> i
         draw.rectangle((left, y, left + cell.width, y + height), outline=RULE, width=RULE_WIDTH)
         if cell.text:
             anchor, tx = ("mm", left + cell.width / 2) if cell.align == "center" else ("lm", left + CELL_PAD)
-            sheet.text((tx, y + height / 2), cell.text, cell.size, fill=cell.fill, anchor=anchor, protect=cell.protect)
+            sheet.text((tx, y + height / 2), cell.text, cell.size, fill=cell.fill, anchor=anchor,
+                       protect=cell.protect)
         left += cell.width
     sheet.lines.append(" ".join(c.text for c in cells if c.text))
     return y + height
@@ -268,8 +269,8 @@ def round_stamp(sheet: Sheet, rng: random.Random, candidates: list[tuple[int, in
 
     Its text is not part of the ground truth.
     """
-    center = next((c for c in candidates if sheet.free((c[0] - radius, c[1] - radius, c[0] + radius, c[1] + radius))),
-                  None)
+    center = next((c for c in candidates
+                   if sheet.free((c[0] - radius, c[1] - radius, c[0] + radius, c[1] + radius))), None)
     if center is None:
         raise AssertionError("no stamp position leaves the protected text readable")
     size = 2 * radius + 40
@@ -523,7 +524,8 @@ def _card_back(sheet: Sheet, left: int, top: int, household: Household, person: 
     draw.polygon(_star(left + 210, top + 200, 80), fill=(110, 30, 30))
     sheet.text((left + 420, top + 120), "中华人民共和国", 64, bold=True)
     sheet.text((left + 420, top + 300), "居民身份证", 104, bold=True)
-    issued = date(max(day.year - rng.randint(1, 9), person.birth.year + 16), rng.randint(1, 12), rng.randint(1, 28))
+    issued_year = max(day.year - rng.randint(1, 9), person.birth.year + 16)
+    issued = date(issued_year, rng.randint(1, 12), rng.randint(1, 28))
     age = age_on(person.birth, issued)
     years = 10 if age < 26 else 20 if age < 46 else 0
     until = "长期" if years == 0 else f"{issued.year + years}.{issued:%m.%d}"
@@ -566,7 +568,8 @@ def render_hukou_copy(household: Household, rng: random.Random, font: str) -> li
     kind = "农业家庭户" if rng.random() < 0.8 else "非农业家庭户"
     y = table_row(sheet, x, int(y), 110, [label_cell(l1, "户别"), value_cell(v1, kind),
                                           label_cell(l2, "户主姓名"), value_cell(v2, head.name, protect=True)])
-    y = table_row(sheet, x, y, 110, [label_cell(l1, "户号"), value_cell(v1 + l2 + v2, household.number, protect=True)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "户号"),
+                                     value_cell(v1 + l2 + v2, household.number, protect=True)])
     y = table_row(sheet, x, y, 110, [label_cell(l1, "住址"), value_cell(v1 + l2 + v2, household.address)])
     stamp_row = y
     y = table_row(sheet, x, y, 110, [label_cell(l1, "承办人签章"), value_cell(v1, _cadre_name(rng), fill=PEN),

@@ -27,7 +27,8 @@ from ingest.synthetic import (
 
 SEED = 2024
 # Tesseract's chi_sim output puts spaces between Han characters.
-HAN_GAP = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])[ \t]+(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+HAN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+HAN_GAP = re.compile(rf"(?<={HAN})[ \t]+(?={HAN})")
 
 
 @pytest.fixture(scope="module")
