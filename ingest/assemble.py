@@ -52,13 +52,14 @@ def _apply_layer(pdf: pikepdf.Pdf, layer: PageLayer, font: pikepdf.Dictionary | 
     # the crop box is what viewers and rasterisers show, so it is what was OCR'd;
     # pikepdf falls back to the media box when there is none
     geometry = PageGeometry(box=tuple(float(v) for v in page.cropbox), rotate=rotate)
-    _add_font(page, font)
+    add_font(page, font)
     # q/Q around the original content so a leaked CTM or text state cannot move the layer
     page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
     page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + text_layer_stream(layer.ocr, geometry)))
 
 
-def _add_font(page: pikepdf.Page, font: pikepdf.Dictionary) -> None:
+def add_font(page: pikepdf.Page, font: pikepdf.Object) -> None:
+    """Put the glyphless text-layer font into the page's resources."""
     resources = page.obj.get("/Resources")
     if resources is None:
         resources = page.obj.Resources = pikepdf.Dictionary()

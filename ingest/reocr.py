@@ -33,6 +33,7 @@ import pypdfium2 as pdfium
 from sqlalchemy import select
 
 from ingest.archive import Archive
+from ingest.assemble import add_font
 from ingest.exceptions import IngestError
 from ingest.indexing import page_docs
 from ingest.ocr import fields
@@ -204,7 +205,7 @@ def replace_text_layers(pdf_bytes: bytes, layers: dict[int, OcrPage]) -> bytes:
             layer = b""
             if has_text:
                 font = font or _existing_font(pdf) or glyphless_font(pdf)
-                _add_font(page, font)
+                add_font(page, font)
                 geometry = PageGeometry(box=tuple(float(v) for v in page.cropbox),
                                         rotate=int(page.obj.get("/Rotate", 0)) % 360)
                 layer = text_layer_stream(ocr, geometry)
@@ -239,15 +240,6 @@ def _existing_font(pdf: pikepdf.Pdf) -> pikepdf.Object | None:
         if FONT_RESOURCE in fonts:
             return fonts[FONT_RESOURCE]
     return None
-
-
-def _add_font(page: pikepdf.Page, font: pikepdf.Object) -> None:
-    resources = page.obj.get("/Resources")
-    if resources is None:
-        resources = page.obj.Resources = pikepdf.Dictionary()
-    if "/Font" not in resources:
-        resources.Font = pikepdf.Dictionary()
-    resources.Font[FONT_RESOURCE] = font
 
 
 def _store(archive: Archive, pdf: bytes, results: dict[int, OcrPage]) -> dict:
