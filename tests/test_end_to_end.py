@@ -119,6 +119,19 @@ def test_cli_reads_are_recorded_under_the_os_user_or_as_user(world):
     assert any(a != "clerk" for a in actors)
 
 
+def test_reindex_rebuilds_a_lost_index_from_catalogue_and_blobs(world):
+    import shutil
+
+    index = Path(world["env"]["HUDANG_HOME"]) / "index"
+    shutil.rmtree(index)
+    index.mkdir()
+    assert _search(world, world["household"].number) == []
+    out = run(world["env"], "reindex").stdout
+    assert "reindexed 1 pages" in out
+    hits = _search(world, world["household"].number)
+    assert [h["document_id"] for h in hits] == [world["result"]["document_id"]]
+
+
 def test_stored_blobs_hold_no_plaintext(world):
     blobs = [p for p in (Path(world["env"]["HUDANG_HOME"]) / "blobs").rglob("*")
              if p.is_file() and not p.name.startswith("hudang-blobstore")]
