@@ -120,8 +120,13 @@ def decide(principal: Principal, action: Action, region_code: str | None = None,
     return Decision(True)
 
 
-def search_scope(principal: Principal) -> str | None:
-    """The region prefix a search by this principal is confined to (None: all)."""
+def region_scope(principal: Principal) -> str | None:
+    """The region prefix every listing by this principal is confined to (None: all).
+
+    Searches, the audit screen and the self-lookup queue filter their queries
+    by it, so counts never include what the principal may not see; each
+    object shown is still checked with :func:`decide`.
+    """
     return principal.region
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Select, distinct, func, select
 from records import audit
 from records.idnumbers import mask_in_text
 from records.model import AuditEvent, Household
-from records.policy import Action, Principal, decide
+from records.policy import Action, Principal, decide, region_scope
 from web.auth import archive, login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -64,9 +64,10 @@ class AuditFilter:
 
 def _events(flt: AuditFilter, who: Principal) -> Select:
     q = select(AuditEvent)
-    if who.region is not None:
+    scope = region_scope(who)
+    if scope is not None:
         # household numbers begin with their village code, so scope is a prefix
-        q = q.where(AuditEvent.household.startswith(who.region, autoescape=True))
+        q = q.where(AuditEvent.household.startswith(scope, autoescape=True))
     if flt.user:
         q = q.where(AuditEvent.actor == flt.user)
     if flt.household:

@@ -29,7 +29,7 @@ from ingest.archive import Archive
 from records import audit
 from records.idnumbers import mask, mask_in_text
 from records.model import Document, Household, Page
-from records.policy import Action, Principal, decide, search_scope
+from records.policy import Action, Principal, decide, region_scope
 
 
 class Refused(Exception):
@@ -87,7 +87,7 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20,
            purpose: str | None = None) -> tuple[list[SearchHitView], int]:
     """Search within the principal's jurisdiction; every search is recorded.
 
-    The jurisdiction is a filter inside the Whoosh query (``search_scope``), so
+    The jurisdiction is a filter inside the Whoosh query (``region_scope``), so
     neither hits nor the total ever count households outside it.
     """
     decision = decide(who, Action.search)
@@ -96,7 +96,7 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20,
         archive.record(audit.Event(actor=who.name, action="search", outcome=audit.REFUSED,
                                    purpose=purpose, detail=detail))
         raise Refused("search")
-    result = archive.index.search(query, region_scope=search_scope(who), limit=limit)
+    result = archive.index.search(query, region_scope=region_scope(who), limit=limit)
     hits = []
     for h in result.hits:
         # ID numbers are masked wherever they are shown, snippets included

@@ -25,7 +25,7 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from records import audit
 from records import self_lookup as rules
 from records.idnumbers import is_valid, mask
-from records.policy import Action, Principal, Role, decide
+from records.policy import Action, Principal, Role, decide, region_scope
 from storage import blind_index
 from web import reading
 from web.auth import archive, login_required
@@ -137,7 +137,7 @@ def queue():
         abort(404)
     rows = []
     with arch.Session() as s:
-        for req in rules.pending_requests(s, who.region):
+        for req in rules.pending_requests(s, region_scope(who)):
             h = req.household
             if not decide(who, Action.approve_self_lookup, h.region_code, h.number):
                 continue
