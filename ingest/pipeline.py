@@ -30,6 +30,7 @@ from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ingest import redaction
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
 from ingest.exceptions import IngestError
@@ -90,6 +91,8 @@ class _PageOutput:
     confidence: float | None
     engine: str | None = None  # the OCR engine that produced ``text`` (None: not OCR'd)
     flag: str | None = None  # ingest.ocr.fields flags for an archivist's look
+    # where ID numbers are printed (ingest.redaction); None until found in the PDF's text
+    id_regions: list[redaction.Region] | None = None
 
 
 class Ingestor:
@@ -130,6 +133,7 @@ class Ingestor:
             pdf_path = work / "archival.pdf"
             assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
                      title=target["title"], subject=f"{req.household} {target['type_name']}")
+            self._find_id_regions(pdf_path, pages)
             refs = self._store(pdf_path, pages)
             try:
                 document_id = self._catalogue(req, target, sha256, size, source, pages, refs)
@@ -203,6 +207,19 @@ class Ingestor:
             page.confidence = check.adjust(page.confidence)
             page.flag = check.flag
 
+    def _find_id_regions(self, pdf_path: Path, pages: list[_PageOutput]) -> None:
+        """Regions of ID numbers on pages whose text came with the file, not from OCR.
+
+        OCR'd pages got theirs from the OCR boxes (``_page_output``); an
+        existing text layer has only its place in the PDF to go by.
+        """
+        numbers = [p.number for p in pages if p.id_regions is None]
+        if numbers:
+            found = redaction.regions_from_pdf(pdf_path, numbers)
+            for page in pages:
+                if page.id_regions is None:
+                    page.id_regions = found[page.number]
+
     def _store(self, pdf_path: Path, pages: list[_PageOutput]) -> dict:
         blobs = self.archive.blobs
         stored: list[BlobRef] = []
@@ -243,7 +260,7 @@ class Ingestor:
                     image_ref=image.ref, image_key=image.wrapped_key, image_sha256=image.sha256,
                     text_ref=text.ref, text_key=text.wrapped_key, text_sha256=text.sha256,
                     text_source=p.text_source, ocr_confidence=p.confidence,
-                    ocr_engine=p.engine, flag=p.flag))
+                    ocr_engine=p.engine, flag=p.flag, id_regions=redaction.dumps(p.id_regions)))
             s.add(doc)
             try:
                 s.flush()
@@ -296,15 +313,20 @@ def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
     with Image.open(page.raster) as raster:
         upright = raster.rotate(-rotation, expand=True) if rotation else raster.copy()
     access = _access_image(upright)
+    regions: list[redaction.Region] | None = []
     if result is not None:
         text, source, confidence, ocr = result.ocr.text, "ocr", result.ocr.confidence, result.ocr
+        # OCR boxes are in the upright raster's pixels, as the access image is
+        regions = redaction.id_regions(result.ocr)
     elif page.existing_text is not None:
         text, source, confidence, ocr = page.existing_text, "pdf", None, None
+        regions = None  # found in the assembled PDF's text (Ingestor._find_id_regions)
     else:
         text, source, confidence, ocr = "", "none", None, None
     layer = PageLayer(number=page.number, rotate=(page.rotate + rotation) % 360, ocr=ocr)
     return _PageOutput(page.number, rotation, layer, access[0], access[1], access[2], text, source,
-                       confidence, engine=ocr.engine if ocr is not None else None)
+                       confidence, engine=ocr.engine if ocr is not None else None,
+                       id_regions=regions)
 
 
 def _access_image(image: Image.Image) -> tuple[bytes, int, int]:

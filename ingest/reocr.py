@@ -12,7 +12,8 @@ everywhere it lives, in the same order as ingest keeps things consistent:
    in ``q``) is replaced by the new one; the scan itself is not touched;
 3. the new PDF and page texts are stored as new encrypted blobs;
 4. the document and page rows are updated in one transaction (on failure the
-   new blobs are shredded and nothing changed);
+   new blobs are shredded and nothing changed), the regions of the page's ID
+   numbers (``ingest.redaction``) with them;
 5. the old PDF and text blobs are shredded, the index entries of the pages
    replaced (``SearchIndex.add_pages`` replaces by key), and a ``reocr``
    audit event recorded.
@@ -32,6 +33,7 @@ import pikepdf
 import pypdfium2 as pdfium
 from sqlalchemy import select
 
+from ingest import redaction
 from ingest.archive import Archive
 from ingest.assemble import add_font
 from ingest.exceptions import IngestError
@@ -47,7 +49,6 @@ from storage import BlobRef
 
 RENDER_DPI = 300
 MAX_RENDER_PIXELS = 60_000_000  # as ingest's raster cap (ingest.sources.Limits)
-_LAYER_START = b"\nQ\nq\n"  # ingest.assemble: the layer stream is "\nQ\n" + text_layer_stream()
 
 
 class ReocrRefused(IngestError):
@@ -200,7 +201,7 @@ def replace_text_layers(pdf_bytes: bytes, layers: dict[int, OcrPage]) -> bytes:
         font = None
         for number, ocr in layers.items():
             page = pdf.pages[number - 1]
-            stream = _layer_stream(page)
+            stream = redaction.layer_stream(page)
             has_text = any(line.text.strip() for line in ocr.lines)
             layer = b""
             if has_text:
@@ -218,20 +219,6 @@ def replace_text_layers(pdf_bytes: bytes, layers: dict[int, OcrPage]) -> bytes:
         out = io.BytesIO()
         pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate, compress_streams=True)
         return out.getvalue()
-
-
-def _layer_stream(page: pikepdf.Page) -> pikepdf.Stream | None:
-    """The page's hudang text-layer content stream, or None when it has none."""
-    contents = page.obj.get("/Contents")
-    if not isinstance(contents, pikepdf.Array) or len(contents) < 2:
-        return None
-    last = contents[-1]
-    data = last.read_bytes()
-    if data.startswith(_LAYER_START) and FONT_RESOURCE.encode() in data:
-        return last
-    if data == b"\nQ\n":  # a layer replaced by an empty one earlier
-        return last
-    return None
 
 
 def _existing_font(pdf: pikepdf.Pdf) -> pikepdf.Object | None:
@@ -282,6 +269,8 @@ def _update_catalogue(archive: Archive, document_id: int, target: dict, refs: di
             page.ocr_engine = ocr.engine
             page.ocr_confidence = checks[page.number].adjust(ocr.confidence)
             page.flag = checks[page.number].flag
+            # rendered as displayed, as the access image shows the page
+            page.id_regions = redaction.dumps(redaction.id_regions(ocr))
         if all(p.number in results for p in doc.pages if p.text_source == "ocr"):
             doc.ocr_engine = engine_name  # every OCR'd page is now this engine's
     return old

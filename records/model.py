@@ -169,6 +169,10 @@ class Page(Base):
     ocr_engine: Mapped[str | None] = mapped_column(String(100))
     # reasons for an archivist's look, comma-separated (ingest.ocr.fields), None if none
     flag: Mapped[str | None] = mapped_column(String(100), index=True)
+    # where ID numbers are printed: JSON [[x0, y0, x1, y1], ...] as fractions of the page,
+    # covered on images for readers without see_full_id (ingest.redaction); never the numbers.
+    # None: not known yet (archived before regions were kept), "[]": none found
+    id_regions: Mapped[str | None] = mapped_column(Text)
 
     document: Mapped[Document] = relationship(back_populates="pages")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -25,6 +25,7 @@ import pikepdf
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
+from ingest import redaction
 from ingest.archive import Archive
 from records import audit
 from records.idnumbers import mask, mask_in_text
@@ -263,10 +264,18 @@ def _stamp_text(who: Principal, purpose: str | None, now: datetime | None) -> st
 def page_image(archive: Archive, who: Principal, document_id: int, number: int, *,
                purposes: Mapping[str, str] | None = None, purpose: str | None = None,
                now: datetime | None = None) -> bytes:
-    """The page's access image as JPEG, with the reader, the time and the purpose drawn on it."""
+    """The page's access image as JPEG, with the reader, the time and the purpose drawn on it.
+
+    ID numbers printed on the page are painted over unless the reader may see them in full.
+    """
     ref, page = _load_page(archive, who, Action.read_page, document_id, number, purposes, purpose)
     jpeg = archive.blobs.get(page.image_ref, page.image_key)
-    return watermark(jpeg, _stamp_text(who, ref.purpose, now))
+    regions: list[redaction.Region] = []
+    if not decide(who, Action.see_full_id, ref.region_code, ref.household):
+        regions = redaction.loads(page.id_regions)
+        if regions is None:  # archived before regions were kept: found once, then stored
+            regions = redaction.page_regions(archive, document_id)[number]
+    return watermark(jpeg, _stamp_text(who, ref.purpose, now), regions)
 
 
 def page_text(archive: Archive, who: Principal, document_id: int, number: int, *,
@@ -285,7 +294,12 @@ class Download:
 def download(archive: Archive, who: Principal, document_id: int, *,
              purposes: Mapping[str, str] | None = None, purpose: str | None = None,
              now: datetime | None = None) -> Download:
-    """The archival PDF, decrypted, with the reader, time and purpose stamped on every page."""
+    """The archival PDF, decrypted, with the reader, time and purpose stamped on every page.
+
+    A reader who may not see ID numbers in full gets a copy rebuilt from the
+    page images with the numbers painted over and masked in the text layer
+    (``ingest.redaction.redacted_pdf``).
+    """
     with archive.Session() as s:
         doc = s.get(Document, document_id)
         household = doc.dossier.household if doc is not None else None
@@ -304,6 +318,14 @@ def download(archive: Archive, who: Principal, document_id: int, *,
             raise Refused(f"document {document_id}")
         pdf = archive.blobs.get(doc.pdf_ref, doc.pdf_key)
         filename = f"{household.number}-{doc.seq:03d}.pdf"
+        full_id = decide(who, Action.see_full_id, household.region_code, household.number)
+        title = doc.title
+        images = [(p.number, p.image_ref, p.image_key) for p in doc.pages]
+    if not full_id:
+        regions = redaction.page_regions(archive, document_id, pdf)
+        pdf = redaction.redacted_pdf(pdf, [
+            redaction.PageImage(archive.blobs.get(ref, key), regions[number])
+            for number, ref, key in images], title=title)
     return Download(filename, stamp_pdf(pdf, _stamp_text(who, stated, now)))
 
 
@@ -345,10 +367,14 @@ def _overlay(size: tuple[int, int], text: str) -> Image.Image:
     return overlay
 
 
-def watermark(jpeg: bytes, text: str) -> bytes:
-    """Tile ``text`` diagonally across the image, translucent, so any copy names its reader."""
+def watermark(jpeg: bytes, text: str, regions: Sequence[redaction.Region] = ()) -> bytes:
+    """Tile ``text`` diagonally across the image, translucent, so any copy names its reader.
+
+    ``regions`` (ID numbers, ``ingest.redaction``) are painted over first.
+    """
     with Image.open(io.BytesIO(jpeg)) as src:
         base = src.convert("RGB")
+    redaction.cover(base, regions)
     out = Image.alpha_composite(base.convert("RGBA"), _overlay(base.size, text)).convert("RGB")
     buf = io.BytesIO()
     out.save(buf, "JPEG", quality=82)
