@@ -10,10 +10,17 @@ import re
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"  # ISO 7064 MOD 11-2: remainder -> check character
 ID_PATTERN = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9Xx])")
+# as OCR writes them: a space between any two characters (Tesseract splits long
+# digit runs into words), full-width digits (０-９, Ｘ)
+_SPACED_ID = re.compile(r"(?<![0-9０-９])[1-9１-９](?:[ \u3000]?[0-9０-９]){16}[ \u3000]?[0-9０-９XxＸｘ]"
+                        r"(?![0-9０-９XxＸｘ])")
+
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
 
 
 def normalise(value: str) -> str:
-    return re.sub(r"\s+", "", value).upper()
+    return re.sub(r"\s+", "", value.translate(_FULL_WIDTH)).upper()
 
 
 def check_digit(first17: str) -> str:
@@ -36,5 +43,9 @@ def mask(value: str) -> str:
 
 
 def mask_in_text(text: str) -> str:
-    """Mask every ID-number-shaped run in free text (snippets, titles, exports)."""
-    return ID_PATTERN.sub(lambda m: mask(m.group(0)), text)
+    """Mask every ID-number-shaped run in free text (snippets, titles, exports).
+
+    OCR text also carries numbers with spaces inside or in full-width digits;
+    those are masked too (and come out in the usual ``2203**********1234``).
+    """
+    return _SPACED_ID.sub(lambda m: mask(m.group(0)), text)

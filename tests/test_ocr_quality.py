@@ -19,12 +19,13 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from ingest.ocr import fields
 from ingest.ocr.preprocess import prepare
 from ingest.ocr.rapid import RapidOcrEngine, model_paths
+from ingest.ocr.worker import recognize_upright
 from records.idnumbers import check_digit
 from tests.conftest import make_archive
 
@@ -95,6 +96,29 @@ def test_deskew_recovers_a_known_two_degree_skew_and_leaves_the_scan_untouched(s
     # a point of the cleaned copy maps back to where it is printed on the scan
     x, y = cleanup.map_point(*turned((1500, 900), scan.size, -cleanup.skew))
     assert abs(x - 1500) < 1 and abs(y - 900) < 1
+
+
+def test_a_red_seal_is_not_read_as_text_and_the_text_under_it_is(tmp_path):
+    """公章 over a signature line: the engine reads the line and not the seal's words."""
+    page = Image.new("RGB", (1700, 900), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(FONT, 46)
+    lines = ["经审核，该户符合最低生活保障条件", "同意上报。经办人：李红梅", "二〇二四年三月一日"]
+    for i, text in enumerate(lines):
+        draw.text((110, 150 + i * 110), text, font=font, fill=(20, 20, 20))
+    draw.text((1150, 700), "张国栋", font=font, fill=(30, 40, 150))  # blue pen stays
+    ink = Image.new("L", page.size, 0)
+    seal = ImageDraw.Draw(ink)
+    seal.ellipse((560, 120, 1000, 560), outline=255, width=12)
+    seal.text((620, 300), "青山县民政局", font=ImageFont.truetype(FONT, 54), fill=255)
+    # seal ink multiplies onto the paper, as on a real page (the print under it stays dark)
+    page = Image.composite(ImageChops.multiply(page, Image.new("RGB", page.size, (215, 40, 40))), page, ink)
+    before = hashlib.sha256(page.tobytes()).hexdigest()
+    text = recognize_upright(RapidOcrEngine(), page)[0].text.replace(" ", "")
+    assert "民政局" not in text and "青山" not in text
+    for line in lines + ["张国栋"]:
+        assert line in text
+    assert hashlib.sha256(page.tobytes()).hexdigest() == before  # the scan itself keeps its seal
 
 
 # -- the RapidOCR engine ---------------------------------------------------------------

@@ -160,3 +160,13 @@ def test_id_numbers_are_checked_and_masked():
     masked = mask_in_text("身份证号 11010519491231002X，户号 220381105012-0042")
     assert "11010519491231002X" not in masked and "1101**********002X" in masked
     assert "220381105012-0042" in masked  # household numbers are not ID numbers
+
+
+def test_id_numbers_as_ocr_writes_them_are_masked_too():
+    # Tesseract splits long digit runs into words; some fonts come out full-width
+    for written in ("110105 19491231 002X", "11010519491231002 X", "１１０１０５１９４９１２３１００２Ｘ"):
+        masked = mask_in_text(f"公民身份号码 {written} 住址")
+        assert "1101**********002X" in masked, written
+        assert "19491231" not in masked.replace(" ", "") and "１９４９１２３１" not in masked
+    # a date and an amount next to each other stay readable
+    assert mask_in_text("2024年3月1日 1260元") == "2024年3月1日 1260元"

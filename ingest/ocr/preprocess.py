@@ -1,4 +1,4 @@
-"""Page clean-up before OCR: deskew, background and contrast normalisation.
+"""Page clean-up before OCR: red seals, deskew, background and contrast normalisation.
 
 Clean-up only feeds the engine. The archival PDF and the access image keep
 the original scan, so whatever is done here must be undone on the OCR boxes:
@@ -32,6 +32,8 @@ SKEW_LONG_SIDE = 1200  # px of the downscaled copy the angle is measured on
 COARSE_STEP, FINE_STEP = 0.5, 0.05  # degrees
 BACKGROUND_CELL = 24  # px: paper shading is smoother than this, strokes are thinner
 MIN_INK_PIXELS = 200  # fewer dark pixels than this: a blank page, no skew to measure
+# red ink (公章 seals, red headings): red exceeds both green and blue by this much
+RED_INK_MARGIN = 40
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def prepare(image: Image.Image, *, deskew: bool = True, normalise: bool = True
 
     ``image`` itself is never modified.
     """
-    grey = ImageOps.grayscale(_flatten(image))
+    grey = grey_without_red_ink(_flatten(image))
     if normalise:
         grey = normalise_background(grey)
     skew = estimate_skew(grey) if deskew else 0.0
@@ -103,6 +105,32 @@ def _flatten(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image
+
+
+def grey_without_red_ink(image: Image.Image) -> Image.Image:
+    """A grey copy of ``image`` in which red ink (official seals, 公章) fades to paper.
+
+    Nearly every dossier page carries a red round seal, often over the text
+    it certifies. In ordinary grey the seal's ring text is read as words that
+    are not in the document ("村村民委", "户口专用章" inserted mid-sentence), and
+    strokes under it are lost. Red ink is bright in the red channel, while
+    black print and blue or black pen stay dark there (ink under a seal is
+    darker than the seal: the inks multiply), so a pixel whose red clearly
+    exceeds its green and blue is given its red value lifted by half that
+    excess (a typical seal pixel, RGB 219/61/61, becomes 255); every other
+    pixel keeps its luminance. Measured on the synthetic dossier set with
+    RapidOCR: character errors on clean pages 1.59% -> 0.62%, degraded 2.53%
+    -> 2.53% (luminance only, red channel only and a full lift were tried
+    too; docs/ocr.md).
+    """
+    if image.mode != "RGB":
+        return ImageOps.grayscale(image)
+    rgb = np.asarray(image, dtype=np.uint8)
+    red = rgb[:, :, 0].astype(np.int16)
+    redness = red - np.maximum(rgb[:, :, 1], rgb[:, :, 2])
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    lifted = np.minimum(255, red + redness // 2).astype(np.uint8)
+    return Image.fromarray(np.where(redness > RED_INK_MARGIN, lifted, grey))
 
 
 def normalise_background(grey: Image.Image) -> Image.Image:
