@@ -18,7 +18,6 @@ without its row, or an index entry without its row.
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ingest import redaction
+from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
 from ingest.exceptions import IngestError
@@ -44,8 +44,6 @@ from records.exceptions import RecordsError
 from records.model import Document, Page
 from storage import BlobRef
 
-ACCESS_IMAGE_LONG_SIDE = 2000  # px; the viewer never renders PDFs on a read
-ACCESS_IMAGE_QUALITY = 80  # JPEG: WebP measured 30x slower to encode (MEASURED.md)
 
 Progress = Callable[[int], None]
 
@@ -192,7 +190,7 @@ class Ingestor:
             done = len(source.pages) - len(jobs)
             if done:
                 progress(done)
-        results = self.pool.run(jobs, progress=progress) if jobs else []
+        results = self.pool.run(jobs, progress=progress, access=True) if jobs else []
         return {r.number: r for r in results}
 
     def _check_fields(self, pages: list[_PageOutput], target: dict) -> None:
@@ -310,9 +308,12 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
     rotation = result.rotation if result else 0
-    with Image.open(page.raster) as raster:
-        upright = raster.rotate(-rotation, expand=True) if rotation else raster.copy()
-    access = _access_image(upright)
+    if result is not None and result.access is not None:
+        access = result.access  # made by the OCR worker from the same upright raster
+    else:
+        with Image.open(page.raster) as raster:
+            upright = raster.rotate(-rotation, expand=True) if rotation else raster.copy()
+        access = access_image(upright)
     regions: list[redaction.Region] | None = []
     if result is not None:
         text, source, confidence, ocr = result.ocr.text, "ocr", result.ocr.confidence, result.ocr
@@ -329,9 +330,3 @@ def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
                        id_regions=regions)
 
 
-def _access_image(image: Image.Image) -> tuple[bytes, int, int]:
-    img = image.convert("L") if image.mode in ("1", "L", "LA") else image.convert("RGB")
-    img.thumbnail((ACCESS_IMAGE_LONG_SIDE, ACCESS_IMAGE_LONG_SIDE), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=ACCESS_IMAGE_QUALITY, optimize=True)
-    return buf.getvalue(), img.width, img.height

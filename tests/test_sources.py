@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 from conftest import CORPUS, corpus_files
 from ingest.exceptions import (
@@ -371,3 +371,35 @@ def test_error_messages_are_one_line() -> None:
     assert str(error) == "cannot ingest 'scan 1.pdf': the image data is damaged"
     assert isinstance(ResourceLimit(Path("x"), "y"), UnreadableInput)
     assert isinstance(UnsupportedFormat(Path("x"), "y"), IngestError)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_an_image_page_is_kept_losslessly_in_the_base_pdf(mode: str, tmp_path: Path) -> None:
+    """The base PDF's page image (made from the raster's own PNG data) is the scan, pixel for pixel."""
+    import random
+
+    import pypdfium2 as pdfium
+
+    rng = random.Random(7)
+    frames = []
+    for k in range(2):  # a noisy scan-like page: flat regions, edges and grain
+        frame = Image.effect_noise((640, 900), 40 + 20 * k).convert(mode)
+        frame.paste(0 if mode == "L" else (10, 20, 200), (100, 100, 500, 140 + 30 * k))
+        frame.putpixel((rng.randrange(640), rng.randrange(900)), 255 if mode == "L" else (255, 0, 0))
+        frames.append(frame)
+    source = tmp_path / "scan.tif"
+    frames[0].save(source, save_all=True, append_images=frames[1:], compression="tiff_deflate",
+                   dpi=(300, 300))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = normalize(source, work)
+    with pikepdf.open(result.base_pdf) as pdf:
+        for frame, page in zip(frames, pdf.pages):
+            (_, raw), = page.get_images().items()
+            kept = pikepdf.PdfImage(raw).as_pil_image()
+            assert kept.mode == mode and kept.tobytes() == frame.tobytes()
+    # and a PDF renderer draws the same pixels (the /Predictor data decodes there too)
+    rendered = pdfium.PdfDocument(result.base_pdf)[1].render(scale=300 / 72).to_pil().convert(mode)
+    assert abs(rendered.width - 640) <= 1 and abs(rendered.height - 900) <= 1  # rounding of 72ths
+    small = [im.crop((0, 0, 640, 900)).resize((64, 90), Image.Resampling.BOX) for im in (rendered, frames[1])]
+    assert ImageStat.Stat(ImageChops.difference(*small)).mean[0] < 3.0  # resampling, not garbage

@@ -17,6 +17,7 @@ from types import TracebackType
 from PIL import Image
 
 from . import canonical_engine_name, default_engine_name, get_engine
+from ..access_image import access_image
 from .base import OcrEngine, OcrPage
 from .orientation import detect_rotation, reads_upright, rotate_clockwise
 from .preprocess import prepare
@@ -33,6 +34,8 @@ class PageOcrResult:
     ocr: OcrPage  # boxes are in the ROTATED (upright) image's pixels, skew already undone
     seconds: float
     skew: float = 0.0  # degrees of skew removed from the copy the engine read
+    # the page's access JPEG (bytes, width, height) from the upright raster, when asked for
+    access: tuple[bytes, int, int] | None = None
 
 
 def _engine(name: str) -> OcrEngine:
@@ -51,13 +54,16 @@ def recognize_upright(engine: OcrEngine, upright: Image.Image) -> tuple[OcrPage,
     return cleanup.map_page(engine.recognize(cleaned)), cleanup.skew
 
 
-def ocr_page(number: int, raster: Path, engine_name: str, detect: bool = True) -> PageOcrResult:
+def ocr_page(number: int, raster: Path, engine_name: str, detect: bool = True,
+             access: bool = False) -> PageOcrResult:
     """Detect orientation (optionally), turn the raster upright, clean up a copy and OCR it.
 
     An engine with ``upright_confidence`` reads the page as it is first and
     only searches for the orientation when that reading does not look upright
     (``reads_upright``): most pages are upright, and the search costs about
-    a second per page.
+    a second per page. With ``access`` the worker also makes the page's
+    access JPEG from the upright raster it holds (``ingest.access_image``),
+    so that work runs in parallel instead of in the parent after OCR.
     """
     started = time.perf_counter()
     engine = _engine(engine_name)
@@ -65,18 +71,21 @@ def ocr_page(number: int, raster: Path, engine_name: str, detect: bool = True) -
         image.load()
     trusted = getattr(engine, "upright_confidence", None)
     first: tuple[OcrPage, float] | None = None
+    rotation = None
     if detect and trusted is not None:
         first = recognize_upright(engine, image)
         if reads_upright(first[0], trusted):
-            return PageOcrResult(number=number, rotation=0, ocr=first[0],
-                                 seconds=time.perf_counter() - started, skew=first[1])
-    rotation = detect_rotation(image) if detect else 0
-    if rotation == 0 and first is not None:
-        ocr, skew = first
-    else:
-        ocr, skew = recognize_upright(engine, rotate_clockwise(image, rotation))
+            rotation, (ocr, skew), upright = 0, first, image
+    if rotation is None:
+        rotation = detect_rotation(image) if detect else 0
+        upright = rotate_clockwise(image, rotation)
+        if rotation == 0 and first is not None:
+            ocr, skew = first
+        else:
+            ocr, skew = recognize_upright(engine, upright)
     return PageOcrResult(number=number, rotation=rotation, ocr=ocr,
-                         seconds=time.perf_counter() - started, skew=skew)
+                         seconds=time.perf_counter() - started, skew=skew,
+                         access=access_image(upright) if access else None)
 
 
 def warm_up(engine_name: str) -> str:
@@ -115,10 +124,10 @@ class OcrPool:
         )
 
     def run(self, jobs: list[tuple[int, Path]], progress: Callable[[int], None] | None = None,
-            detect: bool = True) -> list[PageOcrResult]:
+            detect: bool = True, access: bool = False) -> list[PageOcrResult]:
         """OCR (page number, raster) jobs; results in page order, progress(1) per finished page."""
         futures: dict[Future[PageOcrResult], int] = {
-            self._executor.submit(ocr_page, number, raster, self.engine_name, detect): number
+            self._executor.submit(ocr_page, number, raster, self.engine_name, detect, access): number
             for number, raster in jobs
         }
         try:
