@@ -84,15 +84,25 @@ def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: st
     shutil.rmtree(index_dir, ignore_errors=True)
     with PeakRSS() as mem:
         started = time.perf_counter()
+        cpu_before = _cpu_s()
         with SearchIndex.create(index_dir) as ix:
             if mode == "rebuild":
                 count = ix.rebuild(_pages(corpus, limit))
             else:
                 count = ix.bulk_load(_pages(corpus, limit), procs=procs)
         seconds = time.perf_counter() - started
+        cpu = _cpu_s() - cpu_before
+    # cpu_s: this process and its writer processes; on a shared machine,
+    # wall time well above cpu_s / procs was spent waiting for a core
     return {"mode": mode, "procs": procs, "docs": count, "seconds": seconds,
-            "docs_per_s": count / seconds, "index_mb": dir_size(index_dir) / 1e6,
+            "docs_per_s": count / seconds, "cpu_s": cpu, "index_mb": dir_size(index_dir) / 1e6,
             "peak_rss_mb": mem.peak / 1e6}
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # --------------------------------------------------------------------------- query

@@ -3,6 +3,15 @@
 Self-contained: imports nothing from the project's other packages.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.index import Hit, PageDoc, SearchIndex, SearchResult
+from search.index import Hit, IndexOutOfDate, PageDoc, SearchIndex, SearchResult, Total
 
-__all__ = ["ChineseAnalyzer", "HanBigramTokenizer", "Hit", "PageDoc", "SearchIndex", "SearchResult"]
+__all__ = [
+    "ChineseAnalyzer",
+    "HanBigramTokenizer",
+    "Hit",
+    "IndexOutOfDate",
+    "PageDoc",
+    "SearchIndex",
+    "SearchResult",
+    "Total",
+]

@@ -354,3 +354,359 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path):
     worker.join(timeout=10)
     assert not worker.is_alive() and errors == []
     assert found(ix, "低保") == {1}
+
+
+# -- the tokenizer is the per-character definition, only faster ------------------
+
+
+def _reference_tokens(value: str) -> list[tuple[str, int, int]]:
+    """The analyzer's definition, one character at a time (the original
+    implementation): Han runs (bridging whitespace) -> bigrams, a lone Han
+    character -> itself, letter/digit runs -> one lowercased token."""
+    from search.analysis import fold_char, is_han, is_word_char
+
+    out, n, i = [], len(value), 0
+    while i < n:
+        ch = fold_char(value[i])
+        if is_han(ch):
+            run, j = [(ch, i)], i + 1
+            while j < n:
+                c = fold_char(value[j])
+                if is_han(c):
+                    run.append((c, j))
+                    j += 1
+                elif c.isspace():
+                    k = j + 1
+                    while k < n and value[k].isspace():
+                        k += 1
+                    if k < n and is_han(fold_char(value[k])):
+                        j = k
+                    else:
+                        break
+                else:
+                    break
+            i = run[-1][1] + 1
+            if len(run) == 1:
+                out.append((run[0][0], run[0][1], run[0][1] + 1))
+            else:
+                out.extend((a + b, s, e + 1) for (a, s), (b, e) in zip(run, run[1:]))
+        elif is_word_char(ch):
+            start, chunk = i, [ch]
+            i += 1
+            while i < n and is_word_char(fold_char(value[i])):
+                chunk.append(fold_char(value[i]))
+                i += 1
+            out.append(("".join(chunk).lower(), start, i))
+        else:
+            i += 1
+    return out
+
+
+def test_fast_tokenizer_gives_exactly_the_reference_tokens_on_random_text():
+    import random
+
+    from search.analysis import raw_tokens, token_texts
+
+    pool = (list("王德胜低保申请收入证明〇") + ["\U00020001", "\U0002A6D6", "\uF900", "\uFA0E", "\u3400"]
+            + list("abcXYZ0189_-，。 \t\n\u3000\u00a0") + list("３Ａｚ①²Ⅻﬁあア한") + ["\u200b", "\u0301"])
+    rng = random.Random(7)
+    for _ in range(20000):
+        s = "".join(rng.choice(pool) for _ in range(rng.randint(0, 14)))
+        expected = _reference_tokens(s)
+        assert raw_tokens(s) == expected, s
+        assert token_texts(s) == [t for t, _, _ in expected], s
+        assert [(t.text, t.startchar, t.endchar) for t in ChineseAnalyzer()(s, chars=True)] == expected
+
+
+# -- permission scope: one term, cached doc set, never leaks ---------------------
+
+VILLAGE_D = "220382101001"  # another county
+
+
+@pytest.fixture
+def broad(monkeypatch):
+    """Small thresholds, so that a handful of pages take the broad-query path
+    (newest candidates ranked, stored text checked, total estimated)."""
+    import search.index as si
+
+    monkeypatch.setattr(si, "EXACT_MAX_PAGES", 4)
+    monkeypatch.setattr(si, "BROAD_CANDIDATES", 6)
+    monkeypatch.setattr(si, "ESTIMATE_MIN_DOCS", 8)
+    monkeypatch.setattr(si, "ESTIMATE_SAMPLE", 10)
+    return si
+
+
+def _regions(i: int) -> str:
+    return [VILLAGE_A, VILLAGE_B, VILLAGE_C, VILLAGE_D][i % 4]
+
+
+@pytest.mark.parametrize("path", ["plain", "broad"])
+def test_scope_never_leaks_hits_or_counts_on_either_path(ix: SearchIndex, request, path):
+    if path == "broad":
+        request.getfixturevalue("broad")
+    ix.add_pages([page(i, "村民委员会审核意见：情况属实，同意上报。", region=_regions(i)) for i in range(1, 41)])
+    for scope, regions in [("220381105", {VILLAGE_A, VILLAGE_B}), (VILLAGE_C, {VILLAGE_C}),
+                           ("220381", {VILLAGE_A, VILLAGE_B, VILLAGE_C}), ("2203811", {VILLAGE_A, VILLAGE_B, VILLAGE_C}),
+                           ("220382", {VILLAGE_D}), ("220383", set())]:
+        result = ix.search("情况属实", region_scope=scope, limit=5)
+        inside = {i for i in range(1, 41) if _regions(i) in regions}
+        assert {h.document_id for h in result.hits} <= inside
+        assert len(result.hits) == min(5, len(inside))
+        # an estimate may be off, but it is made from the scope's pages only
+        assert result.total == len(inside) if not result.estimated else 0 < result.total <= 2 * len(inside)
+        assert all(h.household.startswith("2203811050") or scope != "220381105" for h in result.hits)
+
+
+def test_scope_of_a_township_is_one_term_and_sees_new_pages(ix: SearchIndex):
+    from whoosh import query as wq
+
+    ix.add_pages([page(1, "低保", region=VILLAGE_A), page(2, "低保", region=VILLAGE_C)])
+    assert found(ix, "低保", region_scope="220381105") == {1}
+    searcher = ix._searchers.get()
+    assert searcher.doc_count() == 2
+    assert list(searcher.docs_for_query(wq.Term("scope", "220381105")))  # indexed as a term
+    ix.add_pages([page(3, "低保", region=VILLAGE_B)])  # the cached doc set must not hide it
+    assert found(ix, "低保", region_scope="220381105") == {1, 3}
+    ix.remove_document(1)
+    assert found(ix, "低保", region_scope="220381105") == {3}
+    assert ix.search("低保", region_scope="220381105").total == 1
+
+
+# -- broad phrases: only true matches, estimated totals -------------------------
+
+
+def test_broad_phrase_returns_only_pages_that_really_hold_the_phrase(ix: SearchIndex, broad):
+    true = [page(i, "家庭生活困难，申请低保。") for i in range(1, 6)]
+    # newer pages with both bigrams of 生活困难's parts but never the phrase
+    decoys = [page(i, "生活不便，困难户，活困之说，生活与困难") for i in range(6, 40)]
+    ix.add_pages(true + decoys)
+    result = ix.search("生活困难", limit=10)
+    assert {h.document_id for h in result.hits} == set(range(1, 6))
+    assert result.total == 5 and not result.estimated
+    for h in result.hits:
+        assert ("生活困难", True) in h.fragments
+
+
+def test_broad_query_total_is_an_estimate_of_in_scope_documents(ix: SearchIndex, broad):
+    ix.add_pages([page(i, f"第{i}号 公示期间无异议，拟批准享受最低生活保障待遇。", region=_regions(i))
+                  for i in range(1, 201)])
+    result = ix.search("无异议", limit=10)
+    assert len(result.hits) == 10
+    assert result.estimated and result.total.estimated
+    assert 150 <= result.total <= 250
+    assert isinstance(result.total, int) and f"{result.total}" == str(int(result.total))
+    scoped = ix.search("无异议", region_scope=VILLAGE_C, limit=10)
+    assert {h.document_id for h in scoped.hits} <= {i for i in range(1, 201) if _regions(i) == VILLAGE_C}
+    assert 25 <= scoped.total <= 75
+
+
+def test_broad_query_hits_are_the_same_documents_as_the_plain_path_when_all_fit(tmp_path: Path, monkeypatch):
+    import search.index as si
+
+    pages = [page(i, "申请人承诺所提供的信息真实有效" * (1 + i % 3), region=_regions(i)) for i in range(1, 30)]
+    plain = SearchIndex.create(tmp_path / "a")
+    plain.add_pages(pages)
+    expected = {h.document_id for h in plain.search("信息真实", limit=50).hits}
+    monkeypatch.setattr(si, "EXACT_MAX_PAGES", 2)
+    assert {h.document_id for h in plain.search("信息真实", limit=50).hits} == expected
+    assert plain.search("信息真实", limit=50).total == 29
+
+
+# -- a number typed right after Han characters may go on in the text -------------
+
+
+def test_trailing_number_after_han_characters_matches_a_longer_number(ix: SearchIndex):
+    ix.add_pages([page(3, "户号220381105012-0042"), page(4, "张三于2015年外出务工"), page(5, "张三于1998年"),
+                  page(6, "张三于，2015年")])
+    assert found(ix, "张三于20") == {4, 6}  # what lies between is not a token, as in a phrase
+    assert found(ix, "张三于2015") == {4, 6}
+    assert found(ix, "张三于201") == {4, 6}
+    assert found(ix, "张三于19") == {5}
+    # after digits it does not: a household number never matches a longer one
+    assert found(ix, "220381105012-004") == set()
+
+
+# -- one look-alike character misread by OCR -----------------------------------------
+
+
+def test_page_with_one_lookalike_character_wrong_is_found_after_the_exact_matches(ix: SearchIndex):
+    ix.add_pages([
+        page(1, "户主周英萍因病丧失劳动能力，长期服药。"),
+        # OCR read 因 as 固; the phrase is there three times, so it scores higher
+        page(2, "周英萍固病丧失劳动能力。周英萍固病丧失。周英萍固病丧失。"),
+        page(3, "周英萍在家务农。"),
+        page(4, "王英萍因病丧失劳动能力。"),  # another person: only the first character differs
+    ])
+    result = ix.search("周英萍因病丧", limit=10)
+    assert [(h.document_id, h.approximate) for h in result.hits] == [(1, False), (2, True)]
+    assert result.total == 2
+    assert [seg for seg, matched in result.hits[1].fragments if matched][0] == "周英萍固病丧"
+    # a page that differs only in the first or last character (王英萍: another
+    # person, or the same misread) is offered only when nothing closer exists
+    ix.remove_document(2)
+    result = ix.search("周英萍因病丧", limit=10)
+    assert [(h.document_id, h.approximate) for h in result.hits] == [(1, False), (4, True)]
+
+
+def test_lookalike_fallback_only_fills_a_page_that_exact_matches_leave_short(ix: SearchIndex):
+    ix.add_pages([page(1, "周英萍因病丧失劳动能力"), page(2, "周英萍固病丧失劳动能力")])
+    result = ix.search("周英萍因病丧", limit=1)
+    assert [h.document_id for h in result.hits] == [1] and result.total == 1
+
+
+def test_lookalike_fallback_respects_the_scope_and_spares_names_and_numbers(ix: SearchIndex):
+    ix.add_pages([
+        page(1, "周英萍固病丧失劳动能力", region=VILLAGE_C),
+        page(2, "户主王德发，务农。"),
+        page(3, "身份证号：220381198001011235"),
+        page(4, "家庭收入证明一份"),
+    ])
+    assert found(ix, "周英萍因病丧", region_scope="220381105") == set()
+    assert found(ix, "周英萍因病丧", region_scope="220381106") == {1}
+    assert found(ix, "王德胜") == set()  # three characters: a name, never approximate
+    assert found(ix, "220381198001011234") == set()  # a digit is never "a look-alike"
+    assert found(ix, "收入证件") == {4} and ix.search("收入证件").hits[0].approximate
+
+
+def test_lookalike_with_a_trailing_number(ix: SearchIndex):
+    ix.add_pages([page(1, "钟平于2015年外出务工"), page(2, "钟平干2015年外出务工"), page(3, "钟平干1999年")])
+    result = ix.search("钟平于20")
+    assert [(h.document_id, h.approximate) for h in result.hits] == [(1, False), (2, True)]
+
+
+# -- an index written by an older hudang -------------------------------------------------
+
+
+def _old_schema():
+    """The schema before the scope field (TEXT with character offsets)."""
+    from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+
+    ana = ChineseAnalyzer()
+    return Schema(
+        key=ID(unique=True, stored=True), document_id=NUMERIC(int, bits=64, stored=True, sortable=True),
+        page=NUMERIC(int, stored=True, sortable=True), household=ID(stored=True),
+        household_text=TEXT(analyzer=ana, phrase=True), head_name=TEXT(analyzer=ana, stored=True, phrase=True),
+        region=ID(stored=True), doc_type=ID(stored=True), doc_type_name=STORED(),
+        title=TEXT(analyzer=ana, stored=True, phrase=True), date=ID(stored=True),
+        text=TEXT(analyzer=ana, stored=True, chars=True, phrase=True))
+
+
+def _write_old_index(path: Path, schema) -> None:
+    from whoosh.index import create_in
+
+    path.mkdir(parents=True, exist_ok=True)
+    old = create_in(str(path), schema, indexname=INDEX_NAME)
+    with old.writer() as w:
+        w.add_document(key="1:1", document_id=1, page=1, household="220381105012-0001", region=VILLAGE_A,
+                       text="低保申请")
+    old.close()
+
+
+def test_an_index_with_an_older_schema_asks_for_a_reindex_and_rebuild_replaces_it(tmp_path: Path):
+    from search import IndexOutOfDate
+
+    _write_old_index(tmp_path / "ix", _old_schema())
+    index = SearchIndex.open_or_create(tmp_path / "ix")
+    assert index.needs_rebuild
+    with pytest.raises(IndexOutOfDate, match="hudang reindex") as err:
+        index.search("低保")
+    assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+    with pytest.raises(IndexOutOfDate):
+        index.add_pages([page(2, "低保")])
+    index.remove_document(1)  # nothing to do: the rebuild will not hold it
+    assert index.rebuild([page(2, "低保申请", region=VILLAGE_C)]) == 1
+    assert not index.needs_rebuild
+    assert found(index, "低保", region_scope="220381106") == {2}
+    index.close()
+    assert not SearchIndex.open(tmp_path / "ix").needs_rebuild
+
+
+def test_an_index_whose_schema_cannot_even_be_read_also_asks_for_a_reindex(tmp_path: Path, monkeypatch):
+    import sys
+    import types
+
+    from whoosh.fields import TEXT
+
+    from search import IndexOutOfDate
+
+    gone = types.ModuleType("hudang_gone_analysis")
+
+    class GoneText(TEXT):
+        pass
+
+    GoneText.__module__ = gone.__name__
+    GoneText.__qualname__ = "GoneText"
+    gone.GoneText = GoneText
+    monkeypatch.setitem(sys.modules, gone.__name__, gone)
+    schema = _old_schema()
+    schema.remove("text")
+    schema.add("text", GoneText(stored=True))
+    _write_old_index(tmp_path / "ix", schema)
+    monkeypatch.delitem(sys.modules, gone.__name__)  # the class no longer exists
+
+    index = SearchIndex.open_or_create(tmp_path / "ix")
+    assert index.needs_rebuild
+    with pytest.raises(IndexOutOfDate, match="hudang reindex"):
+        index.search("低保")
+    index.rebuild([page(2, "低保")])
+    assert found(index, "低保") == {2}
+    index.close()
+
+
+def test_cli_says_in_one_line_to_reindex_an_old_index_and_reindex_fixes_it(tmp_path: Path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    hudang = str(Path(sys.executable).with_name("hudang"))
+    env = {**os.environ, "HUDANG_HOME": str(tmp_path / "home"),
+           "HUDANG_MASTER_KEY_FILE": str(tmp_path / "keys" / "master.key")}
+    env.pop("HUDANG_MASTER_KEY", None)
+    env.pop("HUDANG_DATABASE_URL", None)
+
+    def run(*args):
+        return subprocess.run([hudang, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("init").returncode == 0
+    index_dir = tmp_path / "home" / "index"
+    shutil.rmtree(index_dir)
+    _write_old_index(index_dir, _old_schema())
+    proc = run("search", "低保")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "hudang reindex" in lines[0], proc.stderr
+    proc = run("reindex")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("search", "低保")
+    assert proc.returncode == 0 and "no documents found" in proc.stdout, proc.stderr
+
+
+def test_search_page_shows_an_estimated_total_as_about_n(tmp_path: Path, broad):
+    from conftest import make_archive
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    archive = make_archive(tmp_path)
+    try:
+        with archive.Session() as s, s.begin():
+            add_user(s, "chief", "Search-test-9", "auditor")
+        archive.index.add_pages([page(i, f"第{i}号 公示期间无异议。", household="220381105012-0042")
+                                 for i in range(1, 201)])
+        app = create_app(archive=archive, test_config={"WTF_CSRF_ENABLED": False, "TESTING": True})
+        client = app.test_client()
+        assert client.post("/login", data={"username": "chief", "password": "Search-test-9"}).status_code == 302
+        html = client.get("/", query_string={"q": "无异议"}).get_data(as_text=True)
+        assert re.search(r"约 \d+ 件", html), html
+        html = client.get("/", query_string={"q": "第7号"}).get_data(as_text=True)
+        assert "共 1 件" in html
+        assert client.get("/api/search", query_string={"q": "无异议"}).json["total"] > 100
+    finally:
+        archive.close()
+
+
+def test_estimated_total_counts_documents_not_pages(ix: SearchIndex, broad):
+    ix.add_pages([page(d, f"第{p}页 公示期间无异议。", page_no=p) for d in range(1, 61) for p in range(1, 5)])
+    result = ix.search("无异议", limit=10)
+    assert len({h.document_id for h in result.hits}) == 10
+    assert result.estimated and 40 <= result.total <= 80

@@ -52,3 +52,38 @@ def test_bulk_load_matches_rebuild(tmp_path):
             ra, rb = a.search(q, limit=200), b.search(q, limit=200)
             assert ra.total == rb.total
             assert {h.document_id for h in ra.hits} == {h.document_id for h in rb.hits}
+
+
+def test_broad_queries_estimates_and_lookalikes_across_segments(tmp_path, monkeypatch):
+    """Two writer processes give two segments: the newest-candidates window, the
+    estimate's sample and the scope's doc sets all span segments."""
+    import search.index as si
+
+    monkeypatch.setattr(si, "EXACT_MAX_PAGES", 4)
+    monkeypatch.setattr(si, "BROAD_CANDIDATES", 6)
+    monkeypatch.setattr(si, "ESTIMATE_MIN_DOCS", 8)
+    monkeypatch.setattr(si, "ESTIMATE_SAMPLE", 60)
+    pages = _pages(400)  # 200 documents of 2 pages
+    for p in pages:  # a document lies in one village; the phrase is on its first page only
+        p.region = f"2203811050{12 + p.document_id % 3}"
+        p.household = f"{p.region}-{p.document_id:04d}"
+        if p.page == 2:
+            p.text = "家庭成员情况登记表"
+    pages[6].text = "申请人王德胜固致贫，申请最低生活保障。"  # document 4: OCR read 因 as 固
+    pages[8].text = "王德胜，生活保障。最低，申请"  # document 5: every bigram of 最低生活, never the phrase
+    holding = {p.document_id for p in pages if "最低生活" in p.text}
+    assert len(holding) == 199
+    with SearchIndex.create(tmp_path / "a") as a, SearchIndex.create(tmp_path / "b") as b:
+        a.rebuild(pages)
+        b.bulk_load(pages, procs=2, batchsize=40)
+        assert len(b._searchers.get().reader().leaf_readers()) == 2
+        for index in (a, b):
+            broad = index.search("最低生活", limit=10)
+            assert len(broad.hits) == 10 and {h.document_id for h in broad.hits} <= holding
+            assert broad.estimated and 150 <= broad.total <= 250
+            scoped = index.search("最低生活", region_scope="220381105013", limit=10)
+            assert all(h.household.startswith("220381105013-") for h in scoped.hits)
+            in_scope = len({d for d in holding if d % 3 == 1})
+            assert 0.6 * in_scope <= scoped.total <= 1.4 * in_scope
+            near = index.search("王德胜因致贫", limit=10)
+            assert (4, True) in [(h.document_id, h.approximate) for h in near.hits]

@@ -21,6 +21,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search": ("检索", "Search"),
     "search_placeholder": ("姓名、户号、身份证号或文字", "Name, household number, ID number or words"),
     "results": ("共 {n} 件", "{n} documents"),
+    "results_about": ("约 {n} 件", "about {n} documents"),
     "no_results": ("没有找到符合条件的档案。", "No documents found."),
     "household": ("户号", "Household"),
     "head_name": ("户主", "Head of household"),
