@@ -25,8 +25,8 @@ AREAS = ("crypto", "search", "viewer", "ingest")
 
 PROFILES = {
     "quick": {"ingest": dict(households=1, pages=3, mem="6,18", mem_dpi=100),
-              "search": dict(n=10_000, slice=10_000, per_class=20, budget=6.0),
-              "viewer": dict(seconds=8, levels="1,8,32", pages=3),
+              "search": dict(n=10_000, slice=10_000, per_class=20, budget=3.0),
+              "viewer": dict(seconds=5, levels="1,8,32", pages=3),
               "crypto": dict(reps=10)},
     "full": {"ingest": dict(households=4, pages=20, mem="50,300", mem_dpi=100),
              "search": dict(n=100_000, slice=10_000, per_class=20, budget=20.0),

@@ -710,3 +710,31 @@ def test_estimated_total_counts_documents_not_pages(ix: SearchIndex, broad):
     result = ix.search("无异议", limit=10)
     assert len({h.document_id for h in result.hits}) == 10
     assert result.estimated and 40 <= result.total <= 80
+
+
+def test_search_page_on_an_old_index_answers_503_saying_to_reindex(tmp_path: Path):
+    import shutil
+
+    from conftest import make_archive
+    from ingest.archive import Archive
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    archive = make_archive(tmp_path)
+    with archive.Session() as s, s.begin():
+        add_user(s, "chief", "Search-test-9", "auditor")
+    archive.index.add_pages([page(1, "低保申请", household="220381105012-0042")])
+    settings = archive.settings
+    archive.close()
+    shutil.rmtree(settings.index_dir)  # as an older hudang left it
+    _write_old_index(settings.index_dir, _old_schema())
+    archive = Archive.open(settings)
+    try:
+        app = create_app(archive=archive, test_config={"WTF_CSRF_ENABLED": False, "TESTING": True})
+        client = app.test_client()
+        assert client.post("/login", data={"username": "chief", "password": "Search-test-9"}).status_code == 302
+        response = client.get("/", query_string={"q": "低保"})
+        assert response.status_code == 503
+        assert "hudang reindex" in response.get_data(as_text=True)
+    finally:
+        archive.close()

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ingest.archive import Archive, Settings
 from records.policy import parse_grants
+from search import IndexOutOfDate
 from records.purposes import configured_purposes
 from web import audit_views, auth, selflookup, views
 from web.i18n import current_language, other_language, translate
@@ -86,5 +87,10 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     @app.errorhandler(CSRFError)
     def bad_request(_e):
         return render_template("error.html", message=translate("bad_request")), 400
+
+    @app.errorhandler(IndexOutOfDate)
+    def index_out_of_date(_e):
+        # the operator's job, not the reader's: say so plainly, and that it passes
+        return render_template("error.html", message=translate("index_out_of_date")), 503
 
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ingest.archive import Archive, Settings
+from ingest.indexing import reindex
 from ingest.pipeline import IngestRequest, Ingestor
 from ingest.synthetic import generate_dossier_set
 from records.catalogue import add_household, add_region, add_user
@@ -32,6 +33,9 @@ def build_demo(settings: Settings, *, households: int, seed: int, progress) -> A
     with archive.Session() as s:
         built = s.scalar(select(func.count(Document.id)))
     if built:
+        if archive.index.needs_rebuild:  # built by an older hudang: its index schema changed
+            with progress("rebuilding the search index"):
+                reindex(archive)
         return archive
     scans = Path(tempfile.mkdtemp(prefix="demo-scans-", dir=settings.tmp_dir))
     try:

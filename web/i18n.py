@@ -49,6 +49,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                       "and the purpose."),
     "not_found": ("未找到该档案，或您无权查阅。", "Not found, or not yours to read."),
     "bad_request": ("请求无效。", "Bad request."),
+    "index_out_of_date": ("检索索引需要重建，请联系系统管理员运行 hudang reindex。",
+                          "The search index must be rebuilt: ask the administrator to run "
+                          "'hudang reindex'."),
     "signed_in_as": ("当前用户", "Signed in as"),
     "language": ("English", "中文"),
     # --- purpose of use, viewer, download (利用登记) ---
