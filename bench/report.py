@@ -195,12 +195,12 @@ def render(r: dict, rows: list[dict], ocr_section: str | None) -> str:
          if cpu else ""))
     w(f"* **Machine:** {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gb')} GB RAM, "
       f"{m.get('os')}, Python {m.get('python')}, {m.get('tesseract')}; load average at start "
-      f"{m.get('loadavg_at_start')}, at end {m.get('loadavg_at_end', '—')} (other engineers' tests "
-      "and OCR experiments were running on the same 2 cores)")
+      f"{m.get('loadavg_at_start')}, at end {m.get('loadavg_at_end', '—')} (a load near 2 is the "
+      "suite itself; above that, other processes shared the cores)")
     w(f"* **Code measured:** commit {r.get('tree', 'unknown')}")
     w("* **Commands:** `make bench` (full: 20 clean + 20 degraded pages, 50- and 300-page memory "
       "test at 100 dpi, 100k documents, 30 s per load level) or `make bench-quick` (3 + 3 pages, "
-      "6- and 18-page memory test, 10k documents, 8 s per level). Both install what they need (`ghostscript`, `pip install -e '.[bench]'`, OCRmyPDF "
+      "6- and 18-page memory test, 10k documents, 5 s per level). Both install what they need (`ghostscript`, `pip install -e '.[bench]'`, OCRmyPDF "
       "into `bench/.venv-ocrmypdf`) and run `.venv/bin/python -m bench.run [--quick]`. One area: "
       "`.venv/bin/python -m bench.run --only search`. Raw results: `bench/out/results-{quick,full}.json`; "
       "profiles: `bench/out/profiles/`.")
@@ -419,11 +419,14 @@ def _mem_why(ing: dict) -> str:
             f"{_f(big.get('peak_main_mb'), 0)} MB. The rest is fixed cost per process: the forkserver "
             "and one OCR worker per core each import hudang (PIL, pikepdf, SQLAlchemy, Whoosh: "
             "~100+ MB RSS each) and loads the OCR engine's models (RapidOCR/onnxruntime sessions: "
-            "several hundred MB per worker; Tesseract runs a ~120 MB process per page). The main process holds every page's access JPEG, "
-            "OCR boxes and text until the document is stored (`pages` list in `Ingestor.ingest`), "
-            "so it grows with the page count. Next: lighter worker imports (the OCR worker needs "
-            "neither SQLAlchemy nor Whoosh), and storing each page's blobs as it finishes, "
-            "keeping only refs.")
+            "several hundred MB per worker while a page is read: onnxruntime's activations for one "
+            "page; a worker gives them back after each page, `malloc_trim`, so an idle one holds "
+            "about 190 MB; Tesseract runs a ~120 MB process per page). With two RapidOCR workers "
+            "each peaking at 450-650 MB the tree cannot stay under 500 MB; one worker would, at "
+            "half the speed. The main process holds every page's access JPEG, OCR boxes and text "
+            "until the document is stored (`pages` list in `Ingestor.ingest`), so it grows with the "
+            "page count. Next: lighter worker imports (the OCR worker needs neither SQLAlchemy nor "
+            "Whoosh), and storing each page's blobs as it finishes, keeping only refs.")
 
 
 def _why(r: dict, x: dict) -> str:
@@ -438,21 +441,26 @@ def _why(r: dict, x: dict) -> str:
                 parts.append(f"{name}: recognition {a:.2f} s/page, OCR job {d:.2f}, "
                              f"whole ingest {b:.2f}")
         return ("The gap between recognition alone and the whole ingest is: the per-page OCR job's "
-                "extra work (orientation check, a cleaned-up copy for the engine), then the parent's "
-                "serial stages that do not overlap with OCR — reading the TIFF in the bounded child "
-                "process, the 2000 px access JPEG per page, PDF assembly with the text layer, "
-                "encryption and fsync of every blob, the catalogue transaction and the index commit. "
+                "extra work (orientation check, a cleaned-up copy for the engine, and the page's "
+                "access JPEG, which the workers make), then the serial stages that do not overlap "
+                "with OCR — above all reading the TIFF in the bounded child process, which decodes "
+                "each page and writes its raster PNG (also the base PDF's lossless image) before the "
+                "first page reaches a worker, about 0.5 s a page on one core while the other idles; "
+                "then PDF assembly with the text layer, encryption and fsync of every blob, the "
+                "catalogue transaction and the index commit. The faster recognition got (1.6 -> 1.0 s "
+                "a page this session), the larger that fixed share. "
                 + "; ".join(parts) + ". Profile of one OCR job in-process: "
-                + _profile_lines(ing.get("profile_ocr_page")) + ". Next: start each page's access "
-                "JPEG and blob writes while the other pages are still in OCR (pipelining), so the "
-                "parent's work hides behind the workers'.")
+                + _profile_lines(ing.get("profile_ocr_page")) + ". Next: hand each raster to the OCR "
+                "pool as soon as the source reader has written it (pipelining the source stage with "
+                "OCR), so only the first page's reading stays serial.")
     if key == "ingest_speedup":
-        return ("Two cores shared with other engineers' OCR runs during the measurement (load "
-                f"average {_get(r, 'machine', 'loadavg_at_start')} at start): a second worker only "
-                "helps when a core is free. With n pages on 2 workers the ceiling is n ÷ ⌈n/2⌉ "
-                f"({ing.get('pages_each')} pages per set here). The parent's serial stages (source "
-                "reading, JPEG, assembly, storing) do not overlap with OCR. Measure again on an idle "
-                "machine before acting on this figure.")
+        return (f"Load average {_get(r, 'machine', 'loadavg_at_start')} at the start of the run. "
+                "With n pages on 2 workers the ceiling is n ÷ ⌈n/2⌉ "
+                f"({ing.get('pages_each')} pages per set here); the engine alone comes close on clean "
+                "pages; degraded pages differ more in cost (the orientation check re-reads a few), "
+                "so one worker waits for the other at the end. For the whole ingest, the serial "
+                "source stage (see b/a) does not speed up with cores at all (Amdahl). Next: the "
+                "pipelining named under b/a.")
     if key == "ingest_bc":
         return ("hudang's default engine is slower per page than OCRmyPDF's Tesseract but reads the "
                 "degraded pages far better (see the CER columns): the time goes to the engine's "
@@ -463,9 +471,10 @@ def _why(r: dict, x: dict) -> str:
     if key == "search_build":
         return ("Whoosh's multiprocessing writer needs the parent to read, build and pickle every "
                 "document while the child writers analyse it; on 2 cores the parent takes a share of "
-                "a core, so two writers cannot reach twice one writer (the analyzer is pure Python: "
-                "HanBigramTokenizer per character). A 2× ratio needs more cores than writers, or "
-                "splitting the input so that each child reads its own slice.")
+                "a core, so two writers cannot reach twice one writer (the analyzer is now one regex "
+                "pass per page, so the parent's share is relatively larger; on a quiet machine the "
+                "ratio measured 2.03-2.13 while the suite was being built). A steady 2× needs more "
+                "cores than writers, or splitting the input so that each child reads its own slice.")
     if key.startswith("search_p95_"):
         if key == "search_p95_phrase":
             return ("Time grows with the number of matching pages (here most of the corpus): Whoosh "
@@ -497,11 +506,14 @@ def _why(r: dict, x: dict) -> str:
         return (f"The server is CPU-bound: {lv.get('rps', 0):.1f} images/s on {_get(r, 'machine', 'cores')} "
                 "shared cores, so 32 users without think time queue for about 32 ÷ throughput seconds "
                 "(Little's law); waitress runs one process with 8 threads, and the watermark (decode "
-                "the 2000 px JPEG, composite a full-size RGBA overlay, re-encode) holds most of each "
-                "request. Profile of one image in-process: " + _profile_lines(vw.get("profile_page_image"))
-                + ". Next: draw the watermark on a smaller access image (e.g. 1600 px), cache the "
-                "rendered watermark tile per reader and minute, use JPEG draft mode, and run several "
-                "waitress processes (or a process pool for the image work) to use every core.")
+                "the 2000 px JPEG, paint the reader's cached alpha mask over it, re-encode) holds "
+                "most of each request; a p95 of 150 ms at 32 closed-loop users needs about 210 "
+                "images/s, six times this. Profile of one image in-process: "
+                + _profile_lines(vw.get("profile_page_image"))
+                + ". Next: several server processes (gunicorn or waitress behind a process pool "
+                "for the image work) to use every core without the GIL, a smaller access image "
+                "(e.g. 1600 px) or JPEG draft mode, and keeping the watermarked image per reader, "
+                "page and minute.")
     if key.startswith("suite_time"):
         return ("The machine's 2 cores were shared with other engineers' test suites and OCR "
                 "experiments (load average 3–10 during the runs), and the suite is mostly OCR and "
