@@ -738,3 +738,26 @@ def test_search_page_on_an_old_index_answers_503_saying_to_reindex(tmp_path: Pat
         assert "hudang reindex" in response.get_data(as_text=True)
     finally:
         archive.close()
+
+
+def test_search_page_marks_a_look_alike_hit_as_a_close_match(tmp_path: Path):
+    from conftest import make_archive
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    archive = make_archive(tmp_path)
+    try:
+        with archive.Session() as s, s.begin():
+            add_user(s, "chief", "Search-test-9", "auditor")
+        archive.index.add_pages([
+            page(1, "户主周英萍因病丧失劳动能力。", household="220381105012-0042"),
+            page(2, "周英萍固病丧失劳动能力。", household="220381105012-0042")])  # 因 read as 固
+        app = create_app(archive=archive, test_config={"WTF_CSRF_ENABLED": False, "TESTING": True})
+        client = app.test_client()
+        assert client.post("/login", data={"username": "chief", "password": "Search-test-9"}).status_code == 302
+        html = client.get("/", query_string={"q": "周英萍因病丧"}).get_data(as_text=True)
+        assert html.count('class="approximate"') == 1 and "近似匹配" in html
+        rows = client.get("/api/search", query_string={"q": "周英萍因病丧"}).json["hits"]
+        assert [(r["document_id"], r["approximate"]) for r in rows] == [(1, False), (2, True)]
+    finally:
+        archive.close()

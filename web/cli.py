@@ -241,10 +241,11 @@ def search(c: Context, query: str, as_json: bool, limit: int, as_user: str | Non
     if not hits:
         click.echo("no documents found")
         return
-    click.echo(f"{total} documents")
+    click.echo(f"about {total} documents" if getattr(total, "estimated", False) else f"{total} documents")
     for h in hits:
+        close = "  (close match: one character differs)" if h.approximate else ""
         click.echo(f"{h.household}  {h.head_name}  {h.type_name}  document {h.document_id} "
-                   f"page {h.page}\n    {h.snippet}")
+                   f"page {h.page}{close}\n    {h.snippet}")
 
 
 @main.command()

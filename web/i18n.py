@@ -22,6 +22,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search_placeholder": ("姓名、户号、身份证号或文字", "Name, household number, ID number or words"),
     "results": ("共 {n} 件", "{n} documents"),
     "results_about": ("约 {n} 件", "about {n} documents"),
+    "approximate_match": ("近似匹配（一字之差，可能为识别错误）", "close match (one character differs, perhaps misread)"),
     "no_results": ("没有找到符合条件的档案。", "No documents found."),
     "household": ("户号", "Household"),
     "head_name": ("户主", "Head of household"),

@@ -78,11 +78,13 @@ class SearchHitView:
     page: int
     snippet: str
     fragments: list[tuple[str, bool]]
+    approximate: bool = False  # found with one character different (an OCR look-alike)
 
     def as_json(self) -> dict:
         return {"document_id": self.document_id, "household": self.household,
                 "head_name": self.head_name, "type": self.type, "type_name": self.type_name,
-                "title": self.title, "page": self.page, "snippet": self.snippet}
+                "title": self.title, "page": self.page, "snippet": self.snippet,
+                "approximate": self.approximate}
 
 
 def search(archive: Archive, who: Principal, query: str, *, limit: int = 20,
@@ -106,7 +108,8 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20,
         hits.append(SearchHitView(
             document_id=h.document_id, household=h.household, head_name=h.head_name,
             type=h.doc_type, type_name=h.doc_type_name, title=mask_in_text(h.title), page=h.page,
-            snippet="".join(f"[{t}]" if m else t for t, m in fragments), fragments=fragments))
+            snippet="".join(f"[{t}]" if m else t for t, m in fragments), fragments=fragments,
+            approximate=h.approximate))
     archive.record(audit.Event(actor=who.name, action="search", purpose=purpose,
                                detail={**detail, "results": result.total}))
     return hits, result.total
