@@ -40,13 +40,13 @@ from ingest.assemble import add_font
 from ingest.ocr.base import OcrLine, OcrPage
 from ingest.textlayer import (FONT_RESOURCE, PageGeometry, char_width, display_to_user,
                               glyphless_font)
-from records.idnumbers import ID_PATTERN, mask_in_text
+from records.idnumbers import ID_PATTERN, MASK_KEEP, mask_in_text
 from records.model import Document
 
 Region = tuple[float, float, float, float]  # x0, y0, x1, y1: fractions of the displayed page
 Box = tuple[float, float, float, float]  # the same in pixels (or points)
 
-KEEP = 4  # characters left readable at each end, as records.idnumbers.mask leaves them
+KEEP = MASK_KEEP  # characters left readable at each end: the one rule of records.idnumbers.mask
 MARGIN_X = 0.35  # of one character's width, added left and right of the covered digits
 MARGIN_Y = 0.15  # of the line's height, added above and below
 _ID_CHARS = frozenset("0123456789Xx")

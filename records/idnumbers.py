@@ -34,12 +34,15 @@ def is_valid(value: str) -> bool:
     return check_digit(v[:17]) == v[17]
 
 
+MASK_KEEP = 4  # characters left readable at each end; page images cover the same digits
+
+
 def mask(value: str) -> str:
     """``220381198001011234`` -> ``2203**********1234``."""
     v = normalise(value)
-    if len(v) <= 8:
+    if len(v) <= 2 * MASK_KEEP:
         return "*" * len(v)
-    return v[:4] + "*" * (len(v) - 8) + v[-4:]
+    return v[:MASK_KEEP] + "*" * (len(v) - 2 * MASK_KEEP) + v[-MASK_KEEP:]
 
 
 def mask_in_text(text: str) -> str:
