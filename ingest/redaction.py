@@ -26,7 +26,6 @@ import io
 import json
 import math
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from ingest.assemble import add_font
 from ingest.ocr.base import OcrLine, OcrPage
 from ingest.textlayer import (FONT_RESOURCE, PageGeometry, char_width, display_to_user,
                               glyphless_font)
-from records.idnumbers import ID_PATTERN, MASK_KEEP, mask_in_text
+from records.idnumbers import MASK_KEEP, id_number_spans, mask_in_text
 from records.model import Document
 
 Region = tuple[float, float, float, float]  # x0, y0, x1, y1: fractions of the displayed page
@@ -49,7 +48,6 @@ Box = tuple[float, float, float, float]  # the same in pixels (or points)
 KEEP = MASK_KEEP  # characters left readable at each end: the one rule of records.idnumbers.mask
 MARGIN_X = 0.35  # of one character's width, added left and right of the covered digits
 MARGIN_Y = 0.15  # of the line's height, added above and below
-_ID_CHARS = frozenset("0123456789Xx")
 MASK_CHAR = "*"
 # pdfium is not thread-safe, and the web server reads older pages' text from its threads
 _PDFIUM_LOCK = threading.Lock()
@@ -57,28 +55,8 @@ _PDFIUM_LOCK = threading.Lock()
 
 # -- which characters of a line are ID digits to hide ------------------------------------
 def hidden_characters(text: str) -> list[list[int]]:
-    """For each ID-shaped number in ``text``, the indices of the characters ``mask`` hides.
-
-    Full-width digits count (NFKC), and so do spaces or tabs between digits,
-    which OCR puts into long numbers now and then (``ingest.ocr.fields``).
-    """
-    kept: list[str] = []
-    where: list[int] = []
-    for i, char in enumerate(text):
-        norm = unicodedata.normalize("NFKC", char)
-        norm = norm if len(norm) == 1 else "\0"  # a ligature or the like breaks a number
-        if norm in " \t" and kept and kept[-1] in _ID_CHARS and _next_is_id_char(text, i):
-            continue
-        kept.append(norm)
-        where.append(i)
-    cleaned = "".join(kept)
-    return [[where[k] for k in range(m.start() + KEEP, m.end() - KEEP)]
-            for m in ID_PATTERN.finditer(cleaned)]
-
-
-def _next_is_id_char(text: str, i: int) -> bool:
-    rest = text[i:].lstrip(" \t")
-    return bool(rest) and unicodedata.normalize("NFKC", rest[0]) in _ID_CHARS
+    """For each ID-shaped number in ``text``, the indices of the characters ``mask`` hides."""
+    return [span[KEEP:-KEEP] for span in id_number_spans(text)]
 
 
 # -- where each character of an OCR line is --------------------------------------------

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from records.catalogue import HOUSEHOLD_NUMBER
-from records.idnumbers import is_valid
+from records.idnumbers import id_numbers_in, is_valid
 
 # document types (records.doctypes codes) whose pages identify the household:
 # by its number (application, approval form, household register) or by the
@@ -39,7 +39,6 @@ FLAG_ORDER = (MISSING_IDENTIFIER, FOREIGN_HOUSEHOLD, INVALID_ID_NUMBER)
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣－"})
 # OCR splits long digit runs now and then: digits separated by spaces are one run
 _SPACED_DIGITS = re.compile(r"(?<=[0-9Xx])[ \t]+(?=[0-9Xx])")
-_ID_SHAPED = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9Xx])")
 _HOUSEHOLD_SHAPED = re.compile(r"(?<![0-9])[0-9]{12}-[0-9]{4}(?![0-9])")
 
 
@@ -51,8 +50,7 @@ def _clean(text: str) -> str:
 def id_numbers(text: str) -> tuple[list[str], list[str]]:
     """(valid, invalid) 18-digit ID numbers found in ``text``; invalid = wrong check digit."""
     valid, invalid = [], []
-    for match in _ID_SHAPED.finditer(_clean(text)):
-        value = match.group(0).upper()
+    for value in id_numbers_in(text):
         (valid if is_valid(value) else invalid).append(value)
     return valid, invalid
 
