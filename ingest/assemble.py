@@ -115,3 +115,20 @@ def _save_atomically(pdf: pikepdf.Pdf, out: Path) -> None:
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
+
+
+_LAYER_START = b"\nQ\nq\n"  # assemble() adds the layer as "\nQ\n" + text_layer_stream()
+
+
+def layer_stream(page: pikepdf.Page) -> pikepdf.Stream | None:
+    """The page's hudang text-layer content stream, or None when it has none."""
+    contents = page.obj.get("/Contents")
+    if not isinstance(contents, pikepdf.Array) or len(contents) < 2:
+        return None
+    last = contents[-1]
+    data = last.read_bytes()
+    if data.startswith(_LAYER_START) and FONT_RESOURCE.encode() in data:
+        return last
+    if data == b"\nQ\n":  # a layer replaced by an empty one earlier
+        return last
+    return None

@@ -35,9 +35,9 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 from ingest.archive import Archive
-from ingest.assemble import add_font
+from ingest.assemble import add_font, layer_stream
 from ingest.ocr.base import OcrLine, OcrPage
-from ingest.textlayer import (FONT_RESOURCE, PageGeometry, char_width, display_to_user,
+from ingest.textlayer import (PageGeometry, char_width, display_to_user,
                               glyphless_font)
 from records.idnumbers import MASK_KEEP, id_number_spans, mask_in_text
 from records.model import Document
@@ -253,23 +253,6 @@ def page_regions(archive: Archive, document_id: int,
 
 
 # -- the text layer with ID digits masked ---------------------------------------------------
-_LAYER_START = b"\nQ\nq\n"  # ingest.assemble: the layer stream is "\nQ\n" + text_layer_stream()
-
-
-def layer_stream(page: pikepdf.Page) -> pikepdf.Stream | None:
-    """The page's hudang text-layer content stream, or None when it has none."""
-    contents = page.obj.get("/Contents")
-    if not isinstance(contents, pikepdf.Array) or len(contents) < 2:
-        return None
-    last = contents[-1]
-    data = last.read_bytes()
-    if data.startswith(_LAYER_START) and FONT_RESOURCE.encode() in data:
-        return last
-    if data == b"\nQ\n":  # a layer replaced by an empty one earlier
-        return last
-    return None
-
-
 def masked_layer(stream: pikepdf.Stream) -> bytes:
     """The text-layer operators of ``stream`` with the hidden ID digits drawn as ``*``.
 

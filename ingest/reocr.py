@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 from ingest import redaction
 from ingest.archive import Archive
-from ingest.assemble import add_font
+from ingest.assemble import add_font, layer_stream
 from ingest.exceptions import IngestError
 from ingest.indexing import page_docs
 from ingest.ocr import fields
@@ -201,7 +201,7 @@ def replace_text_layers(pdf_bytes: bytes, layers: dict[int, OcrPage]) -> bytes:
         font = None
         for number, ocr in layers.items():
             page = pdf.pages[number - 1]
-            stream = redaction.layer_stream(page)
+            stream = layer_stream(page)
             has_text = any(line.text.strip() for line in ocr.lines)
             layer = b""
             if has_text:
