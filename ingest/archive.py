@@ -13,12 +13,13 @@ Layout of a data home (``HUDANG_HOME``, default ``./hudang-data``)::
     tmp/               work space of running ingests
 
 The master key is never inside the home (default ``~/.config/hudang/master.key``).
+Where everything is comes from the one settings object (``ingest.settings``).
 """
 from __future__ import annotations
 
+import copy
 import getpass
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -26,42 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from records import audit, db
 from records.model import Household
+from ingest.settings import Settings
+from records import door
 from search import SearchIndex
-from storage import BlobStore, MasterKey, StorageError, blind_index, open_field, seal_field
-from storage.keys import resolve_key_file
-
-DEFAULT_HOME = Path("hudang-data")
-
+from storage import (BlobStore, KeyPurpose, MasterKey, StorageError, blind_index, open_field,
+                     seal_field)
 
 class ArchiveError(Exception):
     """The data home or its key cannot be used; the message says what to do."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    key_file: Path
-    database_url: str
-
-    @classmethod
-    def from_env(cls, home: str | Path | None = None, key_file: str | Path | None = None) -> Settings:
-        home_path = Path(home or os.environ.get("HUDANG_HOME") or DEFAULT_HOME).expanduser().absolute()
-        url = os.environ.get("HUDANG_DATABASE_URL") or db.sqlite_url(home_path / "catalogue.sqlite")
-        return cls(home=home_path, key_file=resolve_key_file(key_file).absolute(), database_url=url)
-
-    @property
-    def blob_dir(self) -> Path:
-        return self.home / "blobs"
-
-    @property
-    def index_dir(self) -> Path:
-        return self.home / "index"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.home / "tmp"
 
 
 def console_user() -> str:
@@ -84,30 +57,28 @@ class Archive:
         self.blobs = blobs
         self.index = index
         # sub-keys for the head's ID number: one seals it, one makes the blind index
-        self._id_seal_key = master.derive("id-number-seal")
-        self._id_index_key = master.derive("id-number-index")
+        self._id_seal_key = master.derive(KeyPurpose.id_number_seal)
+        self._id_index_key = master.derive(KeyPurpose.id_number_index)
 
     # -- lifecycle -----------------------------------------------------------
     @classmethod
     def init(cls, settings: Settings) -> Archive:
-        home = settings.home
-        if _inside(settings.key_file, home):
-            raise ArchiveError(f"the master key file '{settings.key_file}' must not lie inside the "
+        home, key_file = settings.home, settings.master_key_file
+        if _inside(key_file, home):
+            raise ArchiveError(f"the master key file '{key_file}' must not lie inside the "
                                f"data home '{home}'; choose another place with HUDANG_MASTER_KEY_FILE")
         if settings.blob_dir.exists():
             raise ArchiveError(f"'{home}' already holds an archive")
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
         try:
-            if os.environ.get("HUDANG_MASTER_KEY"):
-                master = MasterKey.from_environment()
-            elif settings.key_file.exists():
-                master = MasterKey.load(settings.key_file)
+            if settings.master_key or key_file.exists():
+                master = open_master_key(settings)
             else:
-                master = MasterKey.create_file(settings.key_file)
+                master = MasterKey.create_file(key_file)
         except StorageError as exc:
             raise ArchiveError(str(exc)) from None
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(settings.catalogue_url)
         db.upgrade(engine)
         blobs = BlobStore.create(settings.blob_dir, master)
         index = SearchIndex.open_or_create(settings.index_dir)
@@ -120,11 +91,11 @@ class Archive:
             raise ArchiveError(f"there is no archive at '{settings.home}'; run 'hudang init' "
                                "(or set HUDANG_HOME)")
         try:
-            master = MasterKey.from_environment(settings.key_file)
+            master = open_master_key(settings)
             blobs = BlobStore.open(settings.blob_dir, master)
         except StorageError as exc:
             raise ArchiveError(str(exc)) from None
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(settings.catalogue_url)
         if not db.is_initialised(engine):
             raise ArchiveError(f"the catalogue at {engine.url.render_as_string()} has no schema; "
                                "run 'hudang init'")
@@ -132,6 +103,13 @@ class Archive:
         index = SearchIndex.open_or_create(settings.index_dir)
         settings.tmp_dir.mkdir(exist_ok=True)
         return cls(settings, master, engine, blobs, index)
+
+    def reconfigured(self, settings: Settings) -> Archive:
+        """The same opened archive under other settings (a test's, or one app's of several);
+        the catalogue, blobs and index are shared, so close only the original."""
+        other = copy.copy(self)
+        other.settings = settings
+        return other
 
     def close(self) -> None:
         self.index.close()
@@ -149,14 +127,29 @@ class Archive:
 
         return blind_index(self._id_index_key, normalise(value))
 
+    def certificate_index(self, number: str) -> str:
+        """Blind index of an allowance-certificate number (低保证号)."""
+        return blind_index(self.master.derive(KeyPurpose.certificate_index), number)
+
     def reveal_id_number(self, household: Household) -> str | None:
         if household.head_id_sealed is None:
             return None
         return open_field(self._id_seal_key, household.head_id_sealed)
 
-    # -- audit -----------------------------------------------------------------
+    # -- audit and the door ------------------------------------------------------
     def record(self, event: audit.Event) -> int:
         return audit.record(self.engine, event)
+
+    def admit(self, knock: door.Knock) -> None:
+        """The one door (:mod:`records.door`): pass, or record the refusal and raise."""
+        door.admit(knock, self.record)
+
+
+def open_master_key(settings: Settings) -> MasterKey:
+    """The master key the settings name: ``HUDANG_MASTER_KEY`` if set, else the key file."""
+    if settings.master_key:
+        return MasterKey.from_text(settings.master_key, "the HUDANG_MASTER_KEY environment variable")
+    return MasterKey.load(settings.master_key_file)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -10,7 +10,8 @@ import pikepdf
 from PIL import ImageCms
 
 from .ocr.base import OcrPage
-from .textlayer import FONT_RESOURCE, PageGeometry, glyphless_font, text_layer_stream
+from .pdfwrite import add_font, put_text_layer
+from .textlayer import PageGeometry, glyphless_font, text_layer_stream
 
 PRODUCER = "hudang"
 
@@ -53,19 +54,7 @@ def _apply_layer(pdf: pikepdf.Pdf, layer: PageLayer, font: pikepdf.Dictionary | 
     # pikepdf falls back to the media box when there is none
     geometry = PageGeometry(box=tuple(float(v) for v in page.cropbox), rotate=rotate)
     add_font(page, font)
-    # q/Q around the original content so a leaked CTM or text state cannot move the layer
-    page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-    page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + text_layer_stream(layer.ocr, geometry)))
-
-
-def add_font(page: pikepdf.Page, font: pikepdf.Object) -> None:
-    """Put the glyphless text-layer font into the page's resources."""
-    resources = page.obj.get("/Resources")
-    if resources is None:
-        resources = page.obj.Resources = pikepdf.Dictionary()
-    if "/Font" not in resources:
-        resources.Font = pikepdf.Dictionary()
-    resources.Font[FONT_RESOURCE] = font
+    put_text_layer(pdf, page, text_layer_stream(layer.ocr, geometry))
 
 
 def _write_metadata(pdf: pikepdf.Pdf, *, title: str, subject: str, created: datetime) -> None:
@@ -115,20 +104,3 @@ def _save_atomically(pdf: pikepdf.Pdf, out: Path) -> None:
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
-
-
-_LAYER_START = b"\nQ\nq\n"  # assemble() adds the layer as "\nQ\n" + text_layer_stream()
-
-
-def layer_stream(page: pikepdf.Page) -> pikepdf.Stream | None:
-    """The page's hudang text-layer content stream, or None when it has none."""
-    contents = page.obj.get("/Contents")
-    if not isinstance(contents, pikepdf.Array) or len(contents) < 2:
-        return None
-    last = contents[-1]
-    data = last.read_bytes()
-    if data.startswith(_LAYER_START) and FONT_RESOURCE.encode() in data:
-        return last
-    if data == b"\nQ\n":  # a layer replaced by an empty one earlier
-        return last
-    return None

@@ -1,8 +1,8 @@
 """Errors raised by the ingest package.
 
 Every error a user can cause with a bad upload is an ``IngestError``; its ``str`` is one
-line that can be shown to the user as is, and ``exit_code`` is what a command-line tool
-should exit with (sysexits.h values where one fits).
+line that can be shown to the user as is. Exit codes are bound to these classes in the one
+table, ``web/errors.py``.
 """
 from __future__ import annotations
 
@@ -18,16 +18,12 @@ def _one_line(text: str) -> str:
 class IngestError(Exception):
     """Base class of all ingest failures."""
 
-    exit_code: int = 1
-
     def __str__(self) -> str:
         return _one_line(super().__str__())
 
 
 class UnreadableInput(IngestError):
     """The input cannot be turned into pages (damaged, hostile or unsupported)."""
-
-    exit_code = 65  # EX_DATAERR: the input data was incorrect
 
     def __init__(self, path: Path | str, reason: str) -> None:
         # Pass both to Exception so the error pickles (it crosses process boundaries).
@@ -46,10 +42,6 @@ class UnsupportedFormat(UnreadableInput):
 class PasswordProtected(UnreadableInput):
     """The PDF needs a user password to open."""
 
-    exit_code = 77  # EX_NOPERM
-
 
 class ResourceLimit(UnreadableInput):
     """Reading the input needed more time, memory or pixels than allowed (bombs)."""
-
-    exit_code = 75  # EX_TEMPFAIL: it may succeed with higher limits

@@ -5,7 +5,7 @@ encrypted page texts, one document at a time, so memory stays bounded.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 
@@ -22,6 +22,30 @@ def page_docs(doc: Document, texts: Mapping[int, str]) -> Iterator[PageDoc]:
             head_name=household.head_name, region=household.region_code,
             doc_type=doc.type_code, doc_type_name=doc.type.name_zh, title=doc.title,
             date=doc.date.isoformat() if doc.date else None, text=texts.get(page.number, ""))
+
+
+def sync_document(archive, document_id: int, texts: Mapping[int, str] | None = None,
+                  pages: Iterable[int] | None = None) -> None:
+    """Make the index agree with the catalogue for one document.
+
+    With ``texts`` (page texts by number, as a writer has them in hand) the
+    entries of ``pages`` (default: all) are added or replaced. Without, the
+    document's entries are rebuilt from the catalogue and the encrypted page
+    texts, or removed when the catalogue no longer holds the document: what a
+    failed write's undo and a repair need.
+    """
+    with archive.Session() as s:
+        doc = s.get(Document, document_id)
+        if doc is None:
+            archive.index.remove_document(document_id)
+            return
+        if texts is None:
+            texts = {p.number: archive.blobs.get(p.text_ref, p.text_key).decode("utf-8")
+                     for p in doc.pages}
+            archive.index.remove_document(document_id)
+        wanted = None if pages is None else set(pages)
+        archive.index.add_pages(d for d in page_docs(doc, texts)
+                                if wanted is None or d.page in wanted)
 
 
 def iter_catalogue(archive) -> Iterator[PageDoc]:

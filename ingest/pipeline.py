@@ -3,17 +3,10 @@
 The orchestrator below runs named stages in order; read :meth:`Ingestor.ingest`
 top to bottom. Parsing the untrusted file happens in a bounded child process
 (``ingest.sources``); OCR runs in a pool of worker processes that only return
-results; this parent process writes every file, moves the progress bar, and
-makes the stored blobs, the catalogue rows and the index entries succeed or
-fail together:
-
-1. the blobs are written first (nothing refers to them yet);
-2. the catalogue rows are committed in one transaction;
-3. the pages are added to the index.
-
-If step 2 fails the blobs are shredded; if step 3 fails the rows are deleted
-and the blobs shredded, so there is never a row without its blobs, a blob
-without its row, or an index entry without its row.
+results; this parent process writes every file and moves the progress bar. The
+writing itself is one :class:`ingest.commit.Commit`: the blobs, then the
+catalogue rows in one transaction, then the index entries, all undone together
+if any step fails.
 """
 from __future__ import annotations
 
@@ -21,20 +14,21 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ingest import redaction
 from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
+from ingest.commit import Commit
 from ingest.exceptions import IngestError
-from ingest.indexing import page_docs
 from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
@@ -49,7 +43,7 @@ Progress = Callable[[int], None]
 
 
 class DuplicateSeq(IngestError):
-    exit_code = 4
+    """The document number asked for is already used in the dossier."""
 
 
 @dataclass
@@ -76,6 +70,21 @@ class IngestResult:
                 "pages": self.pages, "duplicate": self.duplicate}
 
 
+@dataclass(frozen=True)
+class DossierTarget:
+    """Where the document goes, checked before any heavy work."""
+
+    dossier_id: int
+    household: str
+    region: str
+    head_name: str
+    head_id_index: str | None
+    type_code: str
+    type_name: str
+    title: str
+    seq: int | None  # None: the next free number
+
+
 @dataclass
 class _PageOutput:
     number: int
@@ -93,15 +102,31 @@ class _PageOutput:
     id_regions: list[redaction.Region] | None = None
 
 
+@dataclass
+class _StoredPage:
+    output: _PageOutput
+    image: BlobRef
+    text: BlobRef
+
+
+@dataclass
+class _Stored:
+    """The blobs of one document, written and not yet catalogued."""
+
+    pdf: BlobRef
+    pages: list[_StoredPage] = field(default_factory=list)
+
+
 class Ingestor:
     """Ingests files into one archive, keeping its OCR worker processes alive between files."""
 
     def __init__(self, archive: Archive, *, engine: str | None = None, workers: int | None = None,
                  limits: Limits | None = None):
-        """``engine``: an OCR engine name; None takes HUDANG_OCR_ENGINE or the measured default."""
+        """``engine``: an OCR engine name; None takes the deployment's (HUDANG_OCR_ENGINE) or
+        the measured default."""
         self.archive = archive
         self.limits = limits or Limits()
-        self.pool = OcrPool(engine, workers)
+        self.pool = OcrPool(engine or archive.settings.ocr_engine, workers)
 
     def close(self) -> None:
         self.pool.close()
@@ -116,9 +141,11 @@ class Ingestor:
     def ingest(self, req: IngestRequest, *, progress: Progress | None = None,
                on_pages: Callable[[int], None] | None = None) -> IngestResult:
         sha256, size = _hash_file(req.path)
-        target = self._resolve_target(req, sha256)
-        if isinstance(target, IngestResult):
-            return target
+        target = self._resolve_target(req)
+        duplicate = self._find_duplicate(target, sha256)
+        if duplicate is not None:
+            return duplicate
+        self._check_seq_free(req, target)
         work = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.archive.settings.tmp_dir))
         try:
             (work / "source").mkdir()
@@ -130,18 +157,18 @@ class Ingestor:
             self._check_fields(pages, target)
             pdf_path = work / "archival.pdf"
             assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
-                     title=target["title"], subject=f"{req.household} {target['type_name']}")
+                     title=target.title, subject=f"{req.household} {target.type_name}")
             self._find_id_regions(pdf_path, pages)
-            refs = self._store(pdf_path, pages)
-            try:
-                document_id = self._catalogue(req, target, sha256, size, source, pages, refs)
-            except BaseException:
-                self._shred(refs)
-                raise
-            if document_id is None:  # lost a race with the same file: it is a duplicate
-                self._shred(refs)
-                return self._duplicate(req, sha256)
-            self._index(document_id, refs)
+            with Commit(self.archive, "ingest") as unit:
+                stored = self._store(unit, pdf_path, pages)
+                document_id = unit.catalogue(
+                    lambda s: self._catalogue(s, req, target, sha256, size, source, stored),
+                    undo=_delete_document)
+                if document_id is None:  # lost a race with the same file: it is a duplicate
+                    raise _LostRace()
+                unit.index(document_id, {p.number: p.text for p in pages})
+        except _LostRace:
+            return self._find_duplicate(target, sha256)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         self.archive.record(audit.Event(
@@ -150,7 +177,7 @@ class Ingestor:
         return IngestResult(document_id, req.household, len(pages), False, source.warnings)
 
     # -- stages ------------------------------------------------------------------
-    def _resolve_target(self, req: IngestRequest, sha256: str) -> dict | IngestResult:
+    def _resolve_target(self, req: IngestRequest) -> DossierTarget:
         """Check the household, type and sequence before any heavy work."""
         with self.archive.Session() as s:
             try:
@@ -158,29 +185,25 @@ class Ingestor:
                 dtype = document_type(s, req.doc_type)
             except RecordsError as exc:
                 raise IngestError(f"cannot ingest '{req.path.name}': {exc}") from None
-            dossier = household.dossier
-            existing = s.scalar(select(Document.id).where(Document.dossier_id == dossier.id,
-                                                          Document.sha256 == sha256))
-            if existing is not None:
-                return self._duplicate(req, sha256)
-            seq = req.seq
-            if seq is not None:
-                taken = s.scalar(select(Document.id).where(Document.dossier_id == dossier.id,
-                                                           Document.seq == seq))
-                if taken is not None:
-                    raise DuplicateSeq(f"cannot ingest '{req.path.name}': document number {seq} is "
-                                       f"already used in the dossier of {req.household}")
-            return {"dossier_id": dossier.id, "type_code": dtype.code, "type_name": dtype.name_zh,
-                    "title": req.title or dtype.name_zh, "seq": seq, "region": household.region_code,
-                    "head_name": household.head_name, "household": household.number,
-                    "head_id_index": household.head_id_index}
+            target = DossierTarget(
+                dossier_id=household.dossier.id, household=household.number,
+                region=household.region_code, head_name=household.head_name,
+                head_id_index=household.head_id_index, type_code=dtype.code,
+                type_name=dtype.name_zh, title=req.title or dtype.name_zh, seq=req.seq)
+            return target
 
-    def _duplicate(self, req: IngestRequest, sha256: str) -> IngestResult:
+    def _check_seq_free(self, req: IngestRequest, target: DossierTarget) -> None:
         with self.archive.Session() as s:
-            household = get_household(s, req.household)
-            doc = s.scalar(select(Document).where(Document.dossier_id == household.dossier.id,
-                                                  Document.sha256 == sha256))
-            return IngestResult(doc.id, req.household, doc.page_count, True, [])
+            if _seq_taken(s, target):
+                raise _seq_error(req, target.seq)
+
+    def _find_duplicate(self, target: DossierTarget, sha256: str) -> IngestResult | None:
+        """The document this file already is in the dossier (SHA-256 of the upload), if any."""
+        with self.archive.Session() as s:
+            doc = _duplicate_of(s, target, sha256)
+            if doc is None:
+                return None
+            return IngestResult(doc.id, target.household, doc.page_count, True, [])
 
     def _ocr(self, source: NormalizedSource, progress: Progress | None) -> dict[int, PageOcrResult]:
         jobs = [(p.number, p.raster) for p in source.pages
@@ -193,11 +216,10 @@ class Ingestor:
         results = self.pool.run(jobs, progress=progress, access=True) if jobs else []
         return {r.number: r for r in results}
 
-    def _check_fields(self, pages: list[_PageOutput], target: dict) -> None:
+    def _check_fields(self, pages: list[_PageOutput], target: DossierTarget) -> None:
         """Check ID and household numbers in the OCR text; set each page's confidence and flag."""
-        dossier = fields.Dossier(household_number=target["household"],
-                                 head_id_index=target["head_id_index"],
-                                 doc_type=target["type_code"])
+        dossier = fields.Dossier(household_number=target.household,
+                                 head_id_index=target.head_id_index, doc_type=target.type_code)
         for page in pages:
             if page.text_source != "ocr":
                 continue
@@ -218,77 +240,76 @@ class Ingestor:
                 if page.id_regions is None:
                     page.id_regions = found[page.number]
 
-    def _store(self, pdf_path: Path, pages: list[_PageOutput]) -> dict:
-        blobs = self.archive.blobs
-        stored: list[BlobRef] = []
+    @staticmethod
+    def _store(unit: Commit, pdf_path: Path, pages: list[_PageOutput]) -> _Stored:
+        stored = _Stored(pdf=unit.put_file(pdf_path))
+        for p in pages:
+            stored.pages.append(_StoredPage(p, image=unit.put(p.access_jpeg),
+                                            text=unit.put(p.text.encode("utf-8"))))
+        return stored
+
+    def _catalogue(self, s: Session, req: IngestRequest, target: DossierTarget, sha256: str,
+                   size: int, source: NormalizedSource, stored: _Stored) -> int | None:
+        """Insert the document and its pages; None when the same file got in first."""
+        if _duplicate_of(s, target, sha256) is not None:
+            return None
+        if _seq_taken(s, target):
+            raise _seq_error(req, target.seq)
+        pdf = stored.pdf
+        doc = Document(
+            dossier_id=target.dossier_id, type_code=target.type_code,
+            seq=target.seq or next_seq(s, target.dossier_id), date=req.date,
+            title=target.title, page_count=len(stored.pages), sha256=sha256,
+            source_kind=source.kind, source_size=size, pdf_ref=pdf.ref,
+            pdf_key=pdf.wrapped_key, pdf_sha256=pdf.sha256, pdf_size=pdf.size,
+            ocr_engine=self.pool.engine_name, created_by=req.actor)
+        for sp in stored.pages:
+            p, image, text = sp.output, sp.image, sp.text
+            doc.pages.append(Page(
+                number=p.number, width=p.width, height=p.height, rotation=p.rotation,
+                image_ref=image.ref, image_key=image.wrapped_key, image_sha256=image.sha256,
+                text_ref=text.ref, text_key=text.wrapped_key, text_sha256=text.sha256,
+                text_source=p.text_source, ocr_confidence=p.confidence,
+                ocr_engine=p.engine, flag=p.flag, id_regions=redaction.dumps(p.id_regions)))
         try:
-            pdf = blobs.put_file(pdf_path)
-            stored.append(pdf)
-            page_refs = []
-            for p in pages:
-                image = blobs.put(p.access_jpeg)
-                stored.append(image)
-                text = blobs.put(p.text.encode("utf-8"))
-                stored.append(text)
-                page_refs.append((image, text))
-        except BaseException:
-            for ref in stored:
-                blobs.shred(ref.ref)
-            raise
-        return {"pdf": pdf, "pages": page_refs, "all": stored, "outputs": pages}
+            with s.begin_nested():
+                s.add(doc)
+        except IntegrityError:
+            # another process committed between the checks and this insert (a server
+            # database); ask the catalogue which of the two it was
+            if _duplicate_of(s, target, sha256) is not None:
+                return None
+            raise _seq_error(req, doc.seq) from None
+        return doc.id
 
-    def _shred(self, refs: dict) -> None:
-        for ref in refs["all"]:
-            self.archive.blobs.shred(ref.ref)
 
-    def _catalogue(self, req: IngestRequest, target: dict, sha256: str, size: int,
-                   source: NormalizedSource, pages: list[_PageOutput], refs: dict) -> int | None:
-        pdf: BlobRef = refs["pdf"]
-        with self.archive.Session() as s, s.begin():
-            doc = Document(
-                dossier_id=target["dossier_id"], type_code=target["type_code"],
-                seq=target["seq"] or next_seq(s, target["dossier_id"]), date=req.date,
-                title=target["title"], page_count=len(pages), sha256=sha256,
-                source_kind=source.kind, source_size=size, pdf_ref=pdf.ref,
-                pdf_key=pdf.wrapped_key, pdf_sha256=pdf.sha256, pdf_size=pdf.size,
-                ocr_engine=self.pool.engine_name, created_by=req.actor)
-            for p, (image, text) in zip(pages, refs["pages"]):
-                doc.pages.append(Page(
-                    number=p.number, width=p.width, height=p.height, rotation=p.rotation,
-                    image_ref=image.ref, image_key=image.wrapped_key, image_sha256=image.sha256,
-                    text_ref=text.ref, text_key=text.wrapped_key, text_sha256=text.sha256,
-                    text_source=p.text_source, ocr_confidence=p.confidence,
-                    ocr_engine=p.engine, flag=p.flag, id_regions=redaction.dumps(p.id_regions)))
-            s.add(doc)
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                s.rollback()
-                if "sha256" in str(exc.orig):
-                    return None
-                raise DuplicateSeq(f"cannot ingest '{req.path.name}': document number "
-                                   f"{doc.seq} is already used in the dossier of "
-                                   f"{req.household}") from None
-            document_id = doc.id
-        return document_id
+class _LostRace(Exception):
+    """The same file was catalogued by another ingest while this one worked."""
 
-    def _index(self, document_id: int, refs: dict) -> None:
-        try:
-            with self.archive.Session() as s:
-                doc = s.get(Document, document_id)
-                texts = {p.number: p.text for p in refs["outputs"]}
-                self.archive.index.add_pages(page_docs(doc, texts))
-        except BaseException:
-            # the index must never be ahead of, nor the catalogue without, the other
-            with self.archive.Session() as s, s.begin():
-                s.execute(delete(Page).where(Page.document_id == document_id))
-                s.execute(delete(Document).where(Document.id == document_id))
-            self._shred(refs)
-            try:
-                self.archive.index.remove_document(document_id)
-            except Exception:
-                pass
-            raise
+
+def _duplicate_of(s: Session, target: DossierTarget, sha256: str) -> Document | None:
+    return s.scalar(select(Document).where(Document.dossier_id == target.dossier_id,
+                                           Document.sha256 == sha256))
+
+
+def _seq_taken(s: Session, target: DossierTarget) -> bool:
+    if target.seq is None:
+        return False
+    return s.scalar(select(Document.id).where(Document.dossier_id == target.dossier_id,
+                                              Document.seq == target.seq)) is not None
+
+
+def _seq_error(req: IngestRequest, seq: int | None) -> DuplicateSeq:
+    return DuplicateSeq(f"cannot ingest '{req.path.name}': document number {seq} is already "
+                        f"used in the dossier of {req.household}")
+
+
+def _delete_document(s: Session, document_id: int | None) -> None:
+    """Undo of :meth:`Ingestor._catalogue`: the document and its pages go again."""
+    if document_id is None:
+        return
+    s.execute(delete(Page).where(Page.document_id == document_id))
+    s.execute(delete(Document).where(Document.id == document_id))
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

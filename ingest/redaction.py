@@ -35,7 +35,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 from ingest.archive import Archive
-from ingest.assemble import add_font, layer_stream
+from ingest.pdfwrite import add_font, image_xobject, layer_stream, to_bytes
 from ingest.ocr.base import OcrLine, OcrPage
 from ingest.textlayer import (PageGeometry, char_width, display_to_user,
                               glyphless_font)
@@ -328,7 +328,7 @@ def redacted_pdf(pdf: bytes, images: Sequence[PageImage], *, title: str) -> byte
             new = out.add_blank_page()
             new.obj.MediaBox = pikepdf.Array(list(box))
             new.obj.Rotate = rotate
-            scan = new.add_resource(_jpeg_xobject(out, image), pikepdf.Name.XObject,
+            scan = new.add_resource(_covered_scan(out, image), pikepdf.Name.XObject,
                                     pikepdf.Name(SCAN_XOBJECT))
             matrix = " ".join(f"{v:.4f}" for v in display_to_user(geometry))
             content = (f"q {matrix} cm {display_w:.4f} 0 0 {display_h:.4f} 0 0 cm {scan} Do Q\n"
@@ -341,22 +341,11 @@ def redacted_pdf(pdf: bytes, images: Sequence[PageImage], *, title: str) -> byte
             new.obj.Contents = out.make_stream(content)
         out.docinfo[pikepdf.Name.Title] = mask_in_text(title)
         out.docinfo[pikepdf.Name.Producer] = "hudang"
-    buf = io.BytesIO()
-    out.save(buf, object_stream_mode=pikepdf.ObjectStreamMode.generate, compress_streams=True)
-    return buf.getvalue()
+    return to_bytes(out)
 
 
-def _jpeg_xobject(pdf: pikepdf.Pdf, image: PageImage) -> pikepdf.Stream:
+def _covered_scan(pdf: pikepdf.Pdf, image: PageImage) -> pikepdf.Stream:
     with Image.open(io.BytesIO(image.jpeg)) as src:
         picture = src.convert("L") if src.mode in ("1", "L", "LA") else src.convert("RGB")
     cover(picture, image.regions)
-    buf = io.BytesIO()
-    picture.save(buf, "JPEG", quality=REDACTED_QUALITY)
-    stream = pikepdf.Stream(pdf, buf.getvalue())
-    stream.stream_dict.update({
-        "/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image,
-        "/Width": picture.width, "/Height": picture.height, "/BitsPerComponent": 8,
-        "/ColorSpace": pikepdf.Name.DeviceGray if picture.mode == "L" else pikepdf.Name.DeviceRGB,
-        "/Filter": pikepdf.Name.DCTDecode})
-    return stream
-
+    return image_xobject(pdf, pixels=picture, jpeg_quality=REDACTED_QUALITY)

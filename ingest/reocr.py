@@ -10,13 +10,14 @@ everywhere it lives, in the same order as ingest keeps things consistent:
 2. the page's old invisible text layer (the last content stream, which
    ``ingest.assemble`` appends as ``Q`` + the layer after wrapping the scan
    in ``q``) is replaced by the new one; the scan itself is not touched;
-3. the new PDF and page texts are stored as new encrypted blobs;
-4. the document and page rows are updated in one transaction (on failure the
-   new blobs are shredded and nothing changed), the regions of the page's ID
-   numbers (``ingest.redaction``) with them;
-5. the old PDF and text blobs are shredded, the index entries of the pages
-   replaced (``SearchIndex.add_pages`` replaces by key), and a ``reocr``
-   audit event recorded.
+3. in one :class:`ingest.commit.Commit`: the new PDF and page texts are
+   stored as new encrypted blobs, the document and page rows are pointed at
+   them in one transaction (with the regions of the pages' ID numbers,
+   ``ingest.redaction``), and the pages' index entries are replaced; if any
+   of it fails, the rows get their old values back, the new blobs are
+   shredded and the index follows the catalogue again;
+4. once all of that stands, the old PDF and text blobs are shredded and a
+   ``reocr`` audit event recorded.
 
 Neither the PDF nor the text is ever written to disk in the clear: only the
 page rasters (images) pass through the work directory.
@@ -32,27 +33,25 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingest import redaction
 from ingest.archive import Archive
-from ingest.assemble import add_font, layer_stream
+from ingest.commit import Commit
 from ingest.exceptions import IngestError
-from ingest.indexing import page_docs
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.ocr.worker import OcrPool
+from ingest.pdfwrite import add_font, layer_stream, put_text_layer, to_bytes
 from ingest.textlayer import FONT_RESOURCE, PageGeometry, glyphless_font, text_layer_stream
 from records import audit
+from records.door import Knock, Target
 from records.model import Document, Household, Page
 from records.policy import Action, Principal, decide
 from storage import BlobRef
 
 RENDER_DPI = 300
 MAX_RENDER_PIXELS = 60_000_000  # as ingest's raster cap (ingest.sources.Limits)
-
-
-class ReocrRefused(IngestError):
-    exit_code = 3
 
 
 @dataclass
@@ -112,35 +111,30 @@ def reocr(archive: Archive, who: Principal, document_id: int, *, engine: str,
     pool = pool or OcrPool(engine, workers)
     work = Path(tempfile.mkdtemp(prefix="reocr-", dir=archive.settings.tmp_dir))
     try:
-        pdf_bytes = archive.blobs.get(target["pdf_ref"], target["pdf_key"])
-        rasters = _render(pdf_bytes, target["pages"], work)
+        pdf_bytes = archive.blobs.get(target.pdf_ref, target.pdf_key)
+        rasters = _render(pdf_bytes, target.pages, work)
         results = {r.number: r.ocr for r in pool.run(sorted(rasters.items()), detect=False)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if own_pool:
             pool.close()
     new_pdf = replace_text_layers(pdf_bytes, results)
-    dossier = fields.Dossier(household_number=target["household"],
-                             head_id_index=target["head_id_index"], doc_type=target["type_code"])
+    dossier = fields.Dossier(household_number=target.household,
+                             head_id_index=target.head_id_index, doc_type=target.type_code)
     checks = {n: fields.check_page(ocr.text, dossier, archive.id_index) for n, ocr in results.items()}
-    new_refs = _store(archive, new_pdf, results)
-    try:
-        old_refs = _update_catalogue(archive, document_id, target, new_refs, results, checks,
-                                     pool.engine_name)
-    except BaseException:
-        for ref in [new_refs["pdf"], *new_refs["texts"].values()]:
-            archive.blobs.shred(ref.ref)
-        raise
-    for ref in old_refs:  # the catalogue no longer refers to them
-        archive.blobs.shred(ref)
-    with archive.Session() as s:
-        doc = s.get(Document, document_id)
-        texts = {n: ocr.text for n, ocr in results.items()}
-        archive.index.add_pages(d for d in page_docs(doc, texts) if d.page in texts)
+    with Commit(archive, "reocr") as unit:
+        pdf = unit.put(new_pdf)
+        texts = {n: unit.put(ocr.text.encode("utf-8")) for n, ocr in results.items()}
+        previous = unit.catalogue(
+            lambda s: _update_catalogue(s, document_id, target, pdf, texts, results, checks,
+                                        pool.engine_name),
+            undo=_restore_catalogue)
+        unit.index(document_id, {n: ocr.text for n, ocr in results.items()}, pages=results)
+        unit.retire(previous.refs())  # the catalogue no longer refers to them
     confidence = {n: checks[n].adjust(ocr.confidence) for n, ocr in results.items()}
     archive.record(audit.Event(
         actor=who.name, action="reocr", object_type="document", object_id=str(document_id),
-        household=target["household"],
+        household=target.household,
         detail={"pages": sorted(results), "engine": pool.engine_name,
                 "confidence": {str(n): _round(c) for n, c in confidence.items()}}))
     return ReocrResult(document_id, sorted(results), pool.engine_name, confidence,
@@ -151,26 +145,32 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _load(archive: Archive, who: Principal, document_id: int, pages: list[int] | None) -> dict:
+@dataclass(frozen=True)
+class _ReocrTarget:
+    pdf_ref: str
+    pdf_key: bytes
+    pages: list[int]
+    household: str
+    head_id_index: str | None
+    type_code: str
+
+
+def _load(archive: Archive, who: Principal, document_id: int,
+          pages: list[int] | None) -> _ReocrTarget:
     with archive.Session() as s:
         doc = s.get(Document, document_id)
-        if doc is None:
-            raise IngestError(f"cannot re-OCR document {document_id}: no such document")
-        household = doc.dossier.household
-        if not decide(who, Action.ingest, household.region_code, household.number):
-            archive.record(audit.Event(actor=who.name, action="reocr", outcome=audit.REFUSED,
-                                       object_type="document", object_id=str(document_id),
-                                       household=household.number))
-            raise ReocrRefused(f"you may not re-OCR document {document_id}")
+        household = doc.dossier.household if doc is not None else None
+        archive.admit(Knock(who, Action.ingest, Target(
+            "document", str(document_id), household=household and household.number,
+            region=household and household.region_code, found=doc is not None), event="reocr"))
         numbers = [p.number for p in doc.pages]
         chosen = sorted(set(pages)) if pages else numbers
         missing = [n for n in chosen if n not in numbers]
         if missing:
             raise IngestError(f"cannot re-OCR document {document_id}: it has no page "
                               f"{missing[0]} (pages 1-{len(numbers)})")
-        return {"pdf_ref": doc.pdf_ref, "pdf_key": doc.pdf_key, "pages": chosen,
-                "household": household.number, "head_id_index": household.head_id_index,
-                "type_code": doc.type_code}
+        return _ReocrTarget(doc.pdf_ref, doc.pdf_key, chosen, household.number,
+                            household.head_id_index, doc.type_code)
 
 
 def _render(pdf_bytes: bytes, numbers: list[int], work: Path) -> dict[int, Path]:
@@ -210,15 +210,9 @@ def replace_text_layers(pdf_bytes: bytes, layers: dict[int, OcrPage]) -> bytes:
                 geometry = PageGeometry(box=tuple(float(v) for v in page.cropbox),
                                         rotate=int(page.obj.get("/Rotate", 0)) % 360)
                 layer = text_layer_stream(ocr, geometry)
-            if stream is not None:
-                stream.write(b"\nQ\n" + layer)
-            elif has_text:
-                # no layer yet (nothing was read at ingest): wrap the scan as assemble does
-                page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + layer))
-        out = io.BytesIO()
-        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate, compress_streams=True)
-        return out.getvalue()
+            if stream is not None or has_text:  # no layer yet and none to add: leave the page
+                put_text_layer(pdf, page, layer)
+        return to_bytes(pdf)
 
 
 def _existing_font(pdf: pikepdf.Pdf) -> pikepdf.Object | None:
@@ -229,48 +223,79 @@ def _existing_font(pdf: pikepdf.Pdf) -> pikepdf.Object | None:
     return None
 
 
-def _store(archive: Archive, pdf: bytes, results: dict[int, OcrPage]) -> dict:
-    stored: list[BlobRef] = []
-    try:
-        pdf_ref = archive.blobs.put(pdf)
-        stored.append(pdf_ref)
-        texts = {}
-        for number, ocr in results.items():
-            texts[number] = archive.blobs.put(ocr.text.encode("utf-8"))
-            stored.append(texts[number])
-    except BaseException:
-        for ref in stored:
-            archive.blobs.shred(ref.ref)
-        raise
-    return {"pdf": pdf_ref, "texts": texts}
+@dataclass(frozen=True)
+class _PageBefore:
+    number: int
+    text_ref: str
+    text_key: bytes
+    text_sha256: str
+    text_source: str
+    ocr_engine: str | None
+    ocr_confidence: float | None
+    flag: str | None
+    id_regions: str | None
 
 
-def _update_catalogue(archive: Archive, document_id: int, target: dict, refs: dict,
-                      results: dict[int, OcrPage], checks: dict[int, fields.FieldCheck],
-                      engine_name: str) -> list[str]:
-    """Point the rows at the new blobs in one transaction; returns the old blob refs."""
-    pdf: BlobRef = refs["pdf"]
-    with archive.Session() as s, s.begin():
-        doc = s.get(Document, document_id, with_for_update=True)
-        if doc.pdf_ref != target["pdf_ref"]:
-            raise IngestError(f"document {document_id} changed while it was being re-OCR'd; "
-                              "run the command again")
-        old = [doc.pdf_ref]
-        doc.pdf_ref, doc.pdf_key, doc.pdf_size = pdf.ref, pdf.wrapped_key, pdf.size
-        doc.pdf_sha256 = pdf.sha256
-        for page in doc.pages:
-            if page.number not in results:
-                continue
-            text: BlobRef = refs["texts"][page.number]
-            ocr = results[page.number]
-            old.append(page.text_ref)
-            page.text_ref, page.text_key, page.text_sha256 = text.ref, text.wrapped_key, text.sha256
-            page.text_source = "ocr"
-            page.ocr_engine = ocr.engine
-            page.ocr_confidence = checks[page.number].adjust(ocr.confidence)
-            page.flag = checks[page.number].flag
-            # rendered as displayed, as the access image shows the page
-            page.id_regions = redaction.dumps(redaction.id_regions(ocr))
-        if all(p.number in results for p in doc.pages if p.text_source == "ocr"):
-            doc.ocr_engine = engine_name  # every OCR'd page is now this engine's
-    return old
+@dataclass(frozen=True)
+class _Previous:
+    """What re-OCR replaced in the catalogue: to put back if the unit fails, and whose blobs
+    to shred once it succeeds."""
+
+    document_id: int
+    pdf_ref: str
+    pdf_key: bytes
+    pdf_size: int
+    pdf_sha256: str
+    ocr_engine: str | None
+    pages: tuple[_PageBefore, ...]
+
+    def refs(self) -> list[str]:
+        return [self.pdf_ref, *(p.text_ref for p in self.pages)]
+
+
+_PAGE_FIELDS = ("text_ref", "text_key", "text_sha256", "text_source", "ocr_engine",
+                "ocr_confidence", "flag", "id_regions")
+
+
+def _update_catalogue(s: Session, document_id: int, target: _ReocrTarget, pdf: BlobRef,
+                      texts: dict[int, BlobRef], results: dict[int, OcrPage],
+                      checks: dict[int, fields.FieldCheck], engine_name: str) -> _Previous:
+    """Point the rows at the new blobs (in the unit's transaction); returns what they held."""
+    doc = s.get(Document, document_id, with_for_update=True)
+    if doc is None or doc.pdf_ref != target.pdf_ref:
+        raise IngestError(f"document {document_id} changed while it was being re-OCR'd; "
+                          "run the command again")
+    before = _Previous(document_id, doc.pdf_ref, doc.pdf_key, doc.pdf_size, doc.pdf_sha256,
+                       doc.ocr_engine,
+                       tuple(_PageBefore(p.number, *(getattr(p, f) for f in _PAGE_FIELDS))
+                             for p in doc.pages if p.number in results))
+    doc.pdf_ref, doc.pdf_key, doc.pdf_size, doc.pdf_sha256 = (pdf.ref, pdf.wrapped_key,
+                                                              pdf.size, pdf.sha256)
+    for page in doc.pages:
+        if page.number not in results:
+            continue
+        text, ocr = texts[page.number], results[page.number]
+        page.text_ref, page.text_key, page.text_sha256 = text.ref, text.wrapped_key, text.sha256
+        page.text_source = "ocr"
+        page.ocr_engine = ocr.engine
+        page.ocr_confidence = checks[page.number].adjust(ocr.confidence)
+        page.flag = checks[page.number].flag
+        # rendered as displayed, as the access image shows the page
+        page.id_regions = redaction.dumps(redaction.id_regions(ocr))
+    if all(p.number in results for p in doc.pages if p.text_source == "ocr"):
+        doc.ocr_engine = engine_name  # every OCR'd page is now this engine's
+    return before
+
+
+def _restore_catalogue(s: Session, before: _Previous) -> None:
+    """Undo of :func:`_update_catalogue`."""
+    doc = s.get(Document, before.document_id)
+    doc.pdf_ref, doc.pdf_key, doc.pdf_size, doc.pdf_sha256 = (before.pdf_ref, before.pdf_key,
+                                                              before.pdf_size, before.pdf_sha256)
+    doc.ocr_engine = before.ocr_engine
+    by_number = {p.number: p for p in before.pages}
+    for page in doc.pages:
+        old = by_number.get(page.number)
+        if old is not None:
+            for name in _PAGE_FIELDS:
+                setattr(page, name, getattr(old, name))

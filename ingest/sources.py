@@ -7,7 +7,6 @@ input is documented in docs/ingest-inputs.md.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import secrets
@@ -15,7 +14,6 @@ import shutil
 import struct
 import unicodedata
 import warnings
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from pikepdf import Array, Dictionary, Name
 
 from ingest.exceptions import IngestError, PasswordProtected, ResourceLimit, UnreadableInput
+from ingest.pdfwrite import image_xobject
 from ingest.sandbox import run_limited
 from ingest.sniff import sniff
 
@@ -70,7 +69,7 @@ ASSUMED_DPI = 300.0
 # When the dpi is assumed, keep the page at most this long (a poster, not metres wide).
 MAX_ASSUMED_INCHES = 40.0
 # The raster of an image page is also where its lossless archival image comes
-# from (its PNG data goes into the base PDF as is, see _png_xobject), so level 3:
+# from (its PNG data goes into the base PDF as is, see ingest.pdfwrite.image_xobject), so level 3:
 # a 300 dpi A4 scan encodes in 0.37 s to 2.6 MB, against 0.27 s / 3.1 MB at
 # level 1 plus 0.52 s / 2.8 MB for a separate zlib pass at level 6 before.
 PNG_COMPRESS_LEVEL = 3
@@ -352,7 +351,7 @@ def _write_image_raster(frame: _PageImage, limits: Limits, dest: Path) -> float:
     """Save the upright frame with square pixels, within the pixel cap; return its dpi.
 
     When nothing had to be resampled the PNG holds exactly the frame's pixels
-    (``_png_xobject`` then reuses its compressed data for the base PDF).
+    (``ingest.pdfwrite.image_xobject`` then reuses its compressed data for the base PDF).
     """
     img = frame.upright.convert("L") if frame.upright.mode == "1" else frame.upright
     xdpi, ydpi = frame.dpi
@@ -377,16 +376,16 @@ def _add_image_page(
     # viewer turns them by /Rotate; CMYK would need an Adobe-specific /Decode that viewers
     # disagree on, and mirrored orientations cannot be expressed by /Rotate: re-encode.
     if kind == "jpeg" and frame.orientation in _ROTATE_FOR_ORIENTATION and frame.source_mode in ("L", "RGB"):
-        colorspace = Name.DeviceGray if frame.source_mode == "L" else Name.DeviceRGB
-        xobject = _jpeg_xobject(pdf, path.read_bytes(), frame.stored_size, colorspace)
+        xobject = image_xobject(pdf, jpeg=path.read_bytes(), size=frame.stored_size,
+                                grey=frame.source_mode == "L")
         (w_px, h_px), (xdpi, ydpi) = frame.stored_size, frame.stored_dpi
         rotate = _ROTATE_FOR_ORIENTATION[frame.orientation]
     else:
-        xobject = None
-        if kind != "jpeg" and raster is not None and frame.upright.mode in ("L", "RGB"):
-            xobject = _png_xobject(pdf, raster, frame.upright)
-        if xobject is None:
-            xobject = _pixel_xobject(pdf, frame.upright, reencode_jpeg=(kind == "jpeg"))
+        # a photo from a JPEG stays a JPEG: Flate of its pixels would be many times larger;
+        # anything else is lossless, from the raster PNG's own data where it can be
+        xobject = image_xobject(pdf, pixels=frame.upright,
+                                png=raster if kind != "jpeg" else None,
+                                jpeg_quality=90 if kind == "jpeg" else None)
         (w_px, h_px), (xdpi, ydpi) = frame.upright.size, frame.dpi
         rotate = 0
     width, height = round(w_px / xdpi * 72, 3), round(h_px / ydpi * 72, 3)
@@ -401,98 +400,6 @@ def _add_image_page(
         page.Rotate = rotate
     pdf.pages.append(pikepdf.Page(pdf.make_indirect(page)))
     return (0.0, 0.0, float(width), float(height)), rotate
-
-
-def _jpeg_xobject(pdf: pikepdf.Pdf, data: bytes, size: tuple[int, int], colorspace: Name) -> pikepdf.Stream:
-    return pdf.make_indirect(
-        pikepdf.Stream(
-            pdf,
-            data,
-            Type=Name.XObject,
-            Subtype=Name.Image,
-            Width=size[0],
-            Height=size[1],
-            ColorSpace=colorspace,
-            BitsPerComponent=8,
-            Filter=Name.DCTDecode,
-        )
-    )
-
-
-_PNG_COLOUR_TYPES = {"L": 0, "RGB": 2}
-
-
-def _png_xobject(pdf: pikepdf.Pdf, png: Path, img: Image.Image) -> pikepdf.Stream | None:
-    """The page image from the raster PNG's own compressed data, or None if it cannot be.
-
-    A PNG's IDAT data is a zlib stream of rows, each led by its PNG filter
-    byte, which is exactly what PDF's FlateDecode with ``/Predictor 15``
-    decodes (as img2pdf does), so the lossless image is compressed once, with
-    PNG's row filters, instead of a second time by zlib alone. Only when the
-    raster holds ``img``'s pixels unchanged: same size, 8 bits, grey or RGB,
-    not interlaced.
-    """
-    data = png.read_bytes()
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    pos, idat, header = 8, [], None
-    while pos + 8 <= len(data):
-        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or not idat:
-        return None
-    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
-    depth, colour, interlace = header[8], header[9], header[12]
-    if ((width, height) != img.size or depth != 8 or interlace != 0
-            or colour != _PNG_COLOUR_TYPES[img.mode]):
-        return None
-    colours = 3 if img.mode == "RGB" else 1
-    return pdf.make_indirect(
-        pikepdf.Stream(
-            pdf,
-            b"".join(idat),
-            Type=Name.XObject,
-            Subtype=Name.Image,
-            Width=width,
-            Height=height,
-            ColorSpace=Name.DeviceRGB if colours == 3 else Name.DeviceGray,
-            BitsPerComponent=8,
-            Filter=Name.FlateDecode,
-            DecodeParms=Dictionary(Predictor=15, Colors=colours, BitsPerComponent=8, Columns=width),
-        )
-    )
-
-
-def _pixel_xobject(pdf: pikepdf.Pdf, img: Image.Image, reencode_jpeg: bool) -> pikepdf.Stream:
-    if reencode_jpeg:
-        # A photo from a JPEG stays a JPEG: Flate of its pixels would be many times larger.
-        buf = io.BytesIO()
-        img.convert("L" if img.mode in ("1", "L") else "RGB").save(buf, format="JPEG", quality=90)
-        colorspace = Name.DeviceGray if img.mode in ("1", "L") else Name.DeviceRGB
-        return _jpeg_xobject(pdf, buf.getvalue(), img.size, colorspace)
-    # Lossless; Pillow's mode-1 bytes (1 = white, rows padded to a byte) match PDF's 1-bit gray.
-    bits = 1 if img.mode == "1" else 8
-    colorspace = Name.DeviceRGB if img.mode == "RGB" else Name.DeviceGray
-    return pdf.make_indirect(
-        pikepdf.Stream(
-            pdf,
-            zlib.compress(img.tobytes(), 6),
-            Type=Name.XObject,
-            Subtype=Name.Image,
-            Width=img.width,
-            Height=img.height,
-            ColorSpace=colorspace,
-            BitsPerComponent=bits,
-            Filter=Name.FlateDecode,
-        )
-    )
 
 
 def _pillow_notes(caught: list[warnings.WarningMessage], path: Path) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 
 from ingest import synthetic_forms as forms
+from ingest.fonts import fonts_available
 from records.idnumbers import check_digit
 
 # --------------------------------------------------------------------------
@@ -260,26 +261,6 @@ def make_household(rng: random.Random, village: Region, serial: int) -> Househol
 
 # --------------------------------------------------------------------------
 # Fonts and scanner effects
-
-CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-    "/usr/share/fonts/truetype/arphic/ukai.ttc",
-)
-FONT_PACKAGES = "fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai"
-
-
-def fonts_available() -> list[str]:
-    """Paths of the installed CJK fonts the pages are drawn with, in a fixed order."""
-    found = [path for path in CJK_FONTS if Path(path).is_file()]
-    if not found:
-        raise RuntimeError(
-            "no CJK font found for synthetic pages; install the Debian packages "
-            f"{FONT_PACKAGES} (apt-get install {FONT_PACKAGES})"
-        )
-    return found
-
 
 def _noise(size: tuple[int, int], rng: random.Random, amplitude: int, scale: int) -> Image.Image:
     """Grey noise 0..amplitude; scale > 1 gives smooth mottling instead of grain."""

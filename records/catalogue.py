@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from records.doctypes import resolve as resolve_doctype
 from records.exceptions import Conflict, Invalid, NotFound
+from records.lockout import Lockout, locked_until, record_failure
 from records.model import Document, DocumentType, Dossier, Household, Region, RegionLevel, User
 from records.policy import (ACCOUNT_ROLES, Grants, Principal, format_roles, parse_roles,
                             principal_grants)
@@ -137,7 +138,7 @@ def add_user(session: Session, username: str, password: str, roles: str | Iterab
     if region_code is not None and session.get(Region, region_code) is None:
         raise NotFound(f"region {region_code} does not exist")
     user = User(username=username, password_hash=_hasher.hash(password),
-                roles=format_roles(role_set), region_code=region_code, failed_logins=0)
+                roles=format_roles(role_set), region_code=region_code)
     session.add(user)
     return user
 
@@ -167,15 +168,6 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 @dataclass(frozen=True)
-class Lockout:
-    """Lock an account for ``lock`` after ``failures`` failed sign-ins within ``window``."""
-
-    failures: int = 5
-    window: timedelta = timedelta(minutes=15)
-    lock: timedelta = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
 class SignIn:
     user_id: int | None
     outcome: str  # signed_in / wrong_password / locked / unknown_user
@@ -185,38 +177,33 @@ class SignIn:
         return self.user_id is not None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for DateTime(timezone=True): they are UTC
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
+SIGN_IN = "sign_in"  # the kind of failure sign-ins count (records.lockout)
 
 
 def sign_in(session: Session, username: str, password: str, *, now: datetime,
-            lockout: Lockout = Lockout()) -> SignIn:
-    """Check a sign-in and keep the lock-out count; the caller commits.
+            lockout: Lockout, attempt_key: str) -> SignIn:
+    """Check a sign-in and count a failure against ``attempt_key``; the caller commits.
 
-    While an account is locked even the right password is refused, and the
+    ``attempt_key`` is a keyed hash of the name typed (made by the caller, who
+    holds the key), so unknown names are counted too without being stored.
+    While the name is locked even the right password is refused, and the
     password is still checked so that a locked account answers as slowly as
     any other.
     """
     user = session.scalar(select(User).where(User.username == username))
     matches = _password_matches(user, password)
-    if user is None or not user.active:
-        return SignIn(None, "unknown_user")
-    locked_until = _aware(user.locked_until)
-    if locked_until is not None and now < locked_until:
+    if locked_until(session, SIGN_IN, [attempt_key], now, lockout) is not None:
+        if not matches:
+            record_failure(session, SIGN_IN, [attempt_key], now)
         return SignIn(None, "locked")
+    if user is None or not user.active:
+        record_failure(session, SIGN_IN, [attempt_key], now)
+        return SignIn(None, "unknown_user")
     if matches:
-        user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
         return SignIn(user.id, "signed_in")
-    first = _aware(user.first_failed_at)
-    if first is None or now - first > lockout.window:
-        user.failed_logins, user.first_failed_at = 0, now
-    user.failed_logins += 1
-    if user.failed_logins >= lockout.failures:
-        user.locked_until = now + lockout.lock
-        user.failed_logins, user.first_failed_at = 0, None
+    record_failure(session, SIGN_IN, [attempt_key], now)
+    session.flush()
+    if locked_until(session, SIGN_IN, [attempt_key], now, lockout) is not None:
         return SignIn(None, "locked")
     return SignIn(None, "wrong_password")
 

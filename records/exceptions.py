@@ -1,18 +1,21 @@
-"""Errors of the catalogue that a person can act on: one sentence each."""
+"""Errors of the catalogue that a person can act on: one sentence each.
+
+Their exit codes and HTTP statuses are bound in one table, ``web/errors.py``.
+"""
 from __future__ import annotations
 
 
 class RecordsError(Exception):
-    exit_code = 2
+    """Base of the catalogue's errors."""
 
 
 class NotFound(RecordsError):
-    exit_code = 3
+    """No such region, household, user or document type."""
 
 
-class Invalid(RecordsError):
-    exit_code = 2
+class Invalid(RecordsError, ValueError):
+    """A value that cannot be stored as given (a malformed number, a weak password)."""
 
 
 class Conflict(RecordsError):
-    exit_code = 4
+    """It exists already (a region, a household, a user name)."""

@@ -11,7 +11,7 @@ derived from the master key, with an HMAC blind index for exact look-up.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from sqlalchemy import (
     Date,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -27,9 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from records.clock import utcnow
 
 
 class Base(DeclarativeBase):
@@ -193,10 +192,6 @@ class User(Base):
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # lock-out after repeated failed sign-ins (records.catalogue.sign_in)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    first_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     region: Mapped[Region | None] = relationship()
 
@@ -235,6 +230,60 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
-# Tables declared in their own modules, imported here so that Base.metadata (and so
-# Alembic and the models/migrations check) sees every table.
-from records import self_lookup as _self_lookup  # noqa: E402,F401  (本人查阅)
+class FailedAttempt(Base):
+    """One failed sign-in or self-lookup attempt against one key, for the lock-out
+    (``records.lockout``). Keys are keyed hashes made by the caller, never the values."""
+
+    __tablename__ = "failed_attempt"
+    __table_args__ = (Index("ix_failed_attempt_kind_key_at", "kind", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # sign_in / request / redeem
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- citizen self-lookup (本人查阅); the rules are in records.self_lookup ---------------
+class HouseholdCertificate(Base):
+    """The household's allowance certificate (低保证), as a blind index of its number.
+
+    Kept beside ``household`` rather than in it: a household without one on
+    file still exists. When a row exists, a self-lookup request must give the
+    same number to match.
+    """
+
+    __tablename__ = "household_certificate"
+
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    # HMAC-SHA256 of the normalised certificate number; the number itself is not stored
+    certificate_no_index: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RequestStatus(str, enum.Enum):
+    pending = "pending"  # waiting for staff to see the ID card
+    approved = "approved"  # a code was issued and not yet used
+    redeemed = "redeemed"  # the code opened a reading session (until expires_at)
+    closed = "closed"  # the reader ended the session
+    rejected = "rejected"  # staff declined
+
+
+class AccessRequest(Base):
+    """One matching self-lookup request (本人查阅申请). Non-matching requests leave no row."""
+
+    __tablename__ = "self_lookup_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        Enum(RequestStatus, native_enum=False, length=10), default=RequestStatus.pending,
+        index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # HMAC of the one-time code (records.self_lookup.hash_code); the code is never stored
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    household: Mapped[Household] = relationship()

@@ -19,6 +19,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from records.exceptions import Invalid
+
 
 class Role(str, enum.Enum):
     administrator = "administrator"  # 管理员
@@ -46,6 +48,20 @@ class Action(str, enum.Enum):
     audit_view = "audit_view"  # read, export or verify the audit log
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
 
+
+# How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
+ACTION_WORDS: dict[Action, str] = {
+    Action.search: "search the archive",
+    Action.read_household: "open dossiers",
+    Action.read_page: "read page images",
+    Action.read_text: "read page text",
+    Action.download: "download documents",
+    Action.see_full_id: "see full ID numbers",
+    Action.ingest: "ingest or re-OCR documents",
+    Action.manage: "manage users, regions and households",
+    Action.audit_view: "read the audit log",
+    Action.approve_self_lookup: "approve self-lookup requests",
+}
 
 # What each role may do at all; the jurisdiction check comes on top.
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
@@ -135,7 +151,7 @@ def parse_role(value: str) -> Role:
         return Role(value.strip())
     except ValueError:
         names = ", ".join(r.value for r in ACCOUNT_ROLES)
-        raise ValueError(f"unknown role '{value}'; choose one of: {names}") from None
+        raise Invalid(f"unknown role '{value}'; choose one of: {names}") from None
 
 
 def parse_roles(values: str | Iterable[str]) -> frozenset[Role]:
@@ -143,7 +159,7 @@ def parse_roles(values: str | Iterable[str]) -> frozenset[Role]:
     items = [values] if isinstance(values, str) else list(values)
     roles = {parse_role(part) for item in items for part in str(item).split(",") if part.strip()}
     if not roles:
-        raise ValueError("give at least one role")
+        raise Invalid("give at least one role")
     return frozenset(roles)
 
 

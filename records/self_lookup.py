@@ -8,138 +8,41 @@ approve, which issues a one-time access code. With that code and the ID
 number the person opens a read-only session on their own household's dossier
 until the code's expiry.
 
-This module holds the tables and the rules, as plain functions over plain
-values: code generation and hashing, expiry, and the rate-limit / lock-out
-decision. It stores no ID number, certificate number or code in the clear:
+This module holds the rules, as plain functions over plain values: code
+generation and hashing, expiry, approving, re-issuing and declining; the
+tables are in ``records.model`` and the lock-out of the public forms is
+``records.lockout``. It stores no ID number, certificate number or code in the clear:
 ID numbers and certificate numbers are HMAC blind indexes made by the caller
 (``records`` never sees the master key), and codes are stored as an HMAC
 under a key the caller passes in.
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from records.model import Base, Household, utcnow
+from records.clock import as_utc, utcnow
+from records.lockout import Lockout
+from records.model import AccessRequest, HouseholdCertificate, Household, RequestStatus
 
 # No 0/O, 1/I/L: a code is read aloud and copied by hand at the counter.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10  # 31**10: about 49.5 bits, behind a lock-out after a few failures
 
 
-# -- tables ----------------------------------------------------------------------
-class HouseholdCertificate(Base):
-    """The household's allowance certificate (低保证), as a blind index of its number.
-
-    Kept beside ``household`` rather than in it: the catalogue had no such field,
-    and a household without one on file still exists. When a row exists, a
-    self-lookup request must give the same number to match.
-    """
-
-    __tablename__ = "household_certificate"
-
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
-    # HMAC-SHA256 of the normalised certificate number; the number itself is not stored
-    certificate_no_index: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class RequestStatus(str, enum.Enum):
-    pending = "pending"  # waiting for staff to see the ID card
-    approved = "approved"  # a code was issued and not yet used
-    redeemed = "redeemed"  # the code opened a reading session (until expires_at)
-    closed = "closed"  # the reader ended the session
-    rejected = "rejected"  # staff declined
-
-
-class AccessRequest(Base):
-    """One matching self-lookup request (本人查阅申请). Non-matching requests leave no row."""
-
-    __tablename__ = "self_lookup_request"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
-    status: Mapped[RequestStatus] = mapped_column(
-        Enum(RequestStatus, native_enum=False, length=10), default=RequestStatus.pending,
-        index=True)
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    decided_by: Mapped[str | None] = mapped_column(String(64))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # HMAC of the one-time code (see hash_code); the code itself is shown once and never stored
-    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    household: Mapped[Household] = relationship()
-
-
-class LookupAttempt(Base):
-    """One attempt at the public forms, kept for the rate limit (in the database, so that
-    every worker process sees the same count). Keys are keyed hashes, never the values."""
-
-    __tablename__ = "self_lookup_attempt"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # request / redeem
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    ip_key: Mapped[str] = mapped_column(String(64), index=True)
-    id_key: Mapped[str] = mapped_column(String(64), index=True)
-    # counts toward the lock-out: every request (the answer must not tell a match from none),
-    # and every refused redemption
-    counted: Mapped[bool] = mapped_column(Boolean)
-
-
-# -- settings --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Limits:
-    """``max_failures`` failures within ``window`` lock the key for ``lockout``."""
-
-    max_failures: int = 5
-    window: timedelta = timedelta(minutes=15)
-    lockout: timedelta = timedelta(minutes=30)
-
-
 @dataclass(frozen=True)
 class SelfLookupSettings:
+    """How long a code lives, and the lock-out of the public forms (``HUDANG_SELF_LOOKUP_*``,
+    read by the one settings object)."""
+
     code_lifetime: timedelta = timedelta(hours=24)
-    limits: Limits = field(default_factory=Limits)
-
-    # environment variable -> (default, unit); documented in docs/self-lookup.md
-    ENV = {
-        "HUDANG_SELF_LOOKUP_HOURS": "24",
-        "HUDANG_SELF_LOOKUP_MAX_FAILURES": "5",
-        "HUDANG_SELF_LOOKUP_WINDOW_MINUTES": "15",
-        "HUDANG_SELF_LOOKUP_LOCKOUT_MINUTES": "30",
-    }
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SelfLookupSettings:
-        def number(name: str) -> float:
-            raw = env.get(name) or cls.ENV[name]
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r} is not a number") from None
-            if value <= 0:
-                raise ValueError(f"{name}={raw!r} must be greater than 0")
-            return value
-
-        return cls(
-            code_lifetime=timedelta(hours=number("HUDANG_SELF_LOOKUP_HOURS")),
-            limits=Limits(
-                max_failures=max(1, int(number("HUDANG_SELF_LOOKUP_MAX_FAILURES"))),
-                window=timedelta(minutes=number("HUDANG_SELF_LOOKUP_WINDOW_MINUTES")),
-                lockout=timedelta(minutes=number("HUDANG_SELF_LOOKUP_LOCKOUT_MINUTES")),
-            ),
-        )
+    lockout: Lockout = field(default_factory=lambda: Lockout(lock=timedelta(minutes=30)))
 
 
 # -- codes -------------------------------------------------------------------------
@@ -167,36 +70,8 @@ def hash_code(key: bytes, code: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def as_utc(value: datetime) -> datetime:
-    """SQLite gives back naive datetimes; everything here is stored in UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
 def is_expired(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is None or now >= as_utc(expires_at)
-
-
-# -- rate limit ------------------------------------------------------------------
-def locked_until(failures: Iterable[datetime], now: datetime, limits: Limits) -> datetime | None:
-    """When a key's lock-out ends, or None if it is not locked now.
-
-    Locked while some run of ``max_failures`` failures, all within ``window``,
-    ended less than ``lockout`` ago.
-    """
-    times = sorted(as_utc(t) for t in failures)
-    n = limits.max_failures
-    until = None
-    for i in range(n - 1, len(times)):
-        if times[i] - times[i - n + 1] <= limits.window:
-            end = times[i] + limits.lockout
-            if end > now and (until is None or end > until):
-                until = end
-    return until
-
-
-def lookback(limits: Limits) -> timedelta:
-    """How far back failures can still matter to :func:`locked_until`."""
-    return limits.window + limits.lockout
 
 
 # -- catalogue operations --------------------------------------------------------
@@ -261,6 +136,33 @@ def approve(req: AccessRequest, *, by: str, code_hash: str, now: datetime,
     req.expires_at = now + lifetime
 
 
+def reissue(req: AccessRequest, *, by: str, code_hash: str, now: datetime,
+            lifetime: timedelta) -> None:
+    """A new code for an approved request whose code was lost before it was used.
+
+    The old code stops working at once (only one code hash is kept); the new
+    one runs for ``lifetime`` from now.
+    """
+    if req.status is not RequestStatus.approved:
+        raise ValueError(f"request {req.id} is {req.status.value}, not approved")
+    req.decided_by = by
+    req.decided_at = now
+    req.code_hash = code_hash
+    req.expires_at = now + lifetime
+
+
+def decided_requests(session: Session, region_prefix: str | None,
+                     limit: int = 50) -> list[AccessRequest]:
+    """The latest decided requests (approved, used, closed or declined) of households under
+    ``region_prefix`` (None: all), newest decision first; the caller asks the policy about each."""
+    query = (select(AccessRequest).join(Household)
+             .where(AccessRequest.status != RequestStatus.pending)
+             .order_by(AccessRequest.decided_at.desc(), AccessRequest.id.desc()).limit(limit))
+    if region_prefix is not None:
+        query = query.where(Household.region_code.startswith(region_prefix, autoescape=True))
+    return list(session.scalars(query))
+
+
 def reject(req: AccessRequest, *, by: str, now: datetime) -> None:
     if req.status is not RequestStatus.pending:
         raise ValueError(f"request {req.id} is {req.status.value}, not pending")
@@ -302,29 +204,3 @@ def session_request(session: Session, request_id: int, now: datetime) -> AccessR
     if req is None or req.status is not RequestStatus.redeemed or is_expired(req.expires_at, now):
         return None
     return req
-
-
-def record_attempt(session: Session, kind: str, ip_key: str, id_key: str, counted: bool,
-                   now: datetime) -> None:
-    session.add(LookupAttempt(kind=kind, at=now, ip_key=ip_key, id_key=id_key, counted=counted))
-
-
-def lock_for(session: Session, kind: str, ip_key: str, id_key: str, now: datetime,
-             limits: Limits) -> datetime | None:
-    """When the later of the two lock-outs (per address, per ID number) ends, or None."""
-    since = now - lookback(limits)
-    ends = []
-    for column, key in ((LookupAttempt.ip_key, ip_key), (LookupAttempt.id_key, id_key)):
-        times = session.scalars(select(LookupAttempt.at).where(
-            LookupAttempt.kind == kind, column == key, LookupAttempt.counted.is_(True),
-            LookupAttempt.at >= since))
-        end = locked_until(times, now, limits)
-        if end is not None:
-            ends.append(end)
-    return max(ends) if ends else None
-
-
-__all__ = [
-    "AccessRequest", "HouseholdCertificate", "LookupAttempt", "RequestStatus", "Limits",
-    "SelfLookupSettings", "RedeemRefused",
-]

@@ -3,7 +3,8 @@
 Self-contained: imports nothing from the project's other packages.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.index import Hit, IndexOutOfDate, PageDoc, SearchIndex, SearchResult, Total
+from search.index import (Hit, IndexOutOfDate, PageDoc, SearchError, SearchIndex, SearchResult,
+                          Total)
 
 __all__ = [
     "ChineseAnalyzer",
@@ -11,6 +12,7 @@ __all__ = [
     "Hit",
     "IndexOutOfDate",
     "PageDoc",
+    "SearchError",
     "SearchIndex",
     "SearchResult",
     "Total",

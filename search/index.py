@@ -122,6 +122,7 @@ class Hit:
     doc_type_name: str
     title: str
     score: float
+    region: str = ""  # the household's village code
     # Snippet of the page text as segments; True marks matched text.
     fragments: list[tuple[str, bool]] = field(default_factory=list)
     # True when a word matched with one character different (an OCR
@@ -162,7 +163,11 @@ class SearchResult:
         return getattr(self.total, "estimated", False)
 
 
-class IndexOutOfDate(ValueError):
+class SearchError(Exception):
+    """Base of the search errors a person can act on; the message is one sentence."""
+
+
+class IndexOutOfDate(SearchError):
     """The index on disk was written with another schema (an older hudang):
     it must be rebuilt (``hudang reindex``) before it can be searched or
     written. A ValueError, so the CLI shows it as one line."""
@@ -531,6 +536,7 @@ class SearchIndex:
         *,
         region_scope: str | None = None,
         limit: int = 20,
+        offset: int = 0,
         household: str | None = None,
     ) -> SearchResult:
         """Search text, title, head-of-household name and household number.
@@ -566,13 +572,14 @@ class SearchIndex:
         searcher = self._searchers.get()
         if searcher.doc_count() == 0:  # an empty index has no columns to read
             return SearchResult(hits=[], total=Total(0))
-        run = _Run(searcher, words, limit, _Restriction.of(keys, self._cache(searcher)))
+        want = limit + offset
+        run = _Run(searcher, words, want, _Restriction.of(keys, self._cache(searcher)))
         found = run.matches()
-        if len(found.pages) < limit:
+        if len(found.pages) < want:
             found = run.add_approximate(found)
 
         hits = []
-        for docnum, score, approximate in found.pages:
+        for docnum, score, approximate in found.pages[offset:]:
             stored = searcher.stored_fields(docnum)
             # Belt and braces: the restriction is inside the query already.
             if region_scope is not None and not stored.get("region", "").startswith(region_scope):
@@ -601,6 +608,7 @@ class SearchIndex:
             doc_type_name=stored.get("doc_type_name", ""),
             title=stored.get("title", ""),
             score=score,
+            region=stored.get("region", ""),
             fragments=highlight_fragments(stored.get("text", ""), words, self._analyzer, approximate=approximate),
             approximate=approximate,
         )

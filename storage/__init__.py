@@ -6,31 +6,27 @@ from storage.blobstore import BlobRef, BlobStore
 from storage.exceptions import BlobNotFound, FixityError, KeyFileError, StorageError, WrongKeyError
 from storage.keys import (
     DEFAULT_KEY_FILE,
-    ENV_KEY,
-    ENV_KEY_FILE,
+    KeyPurpose,
     MasterKey,
     blind_index,
     normalise_field_value,
     open_field,
-    resolve_key_file,
     seal_field,
 )
 
 __all__ = [
     "DEFAULT_KEY_FILE",
-    "ENV_KEY",
-    "ENV_KEY_FILE",
     "BlobNotFound",
     "BlobRef",
     "BlobStore",
     "FixityError",
     "KeyFileError",
+    "KeyPurpose",
     "MasterKey",
     "StorageError",
     "WrongKeyError",
     "blind_index",
     "normalise_field_value",
     "open_field",
-    "resolve_key_file",
     "seal_field",
 ]

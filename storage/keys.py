@@ -2,12 +2,15 @@
 
 One 32-byte master key per installation. It never encrypts data directly:
 HKDF-SHA256 derives a key-encryption key (KEK) for wrapping per-blob data
-keys, and purpose-bound subkeys for everything else.
+keys, and purpose-bound subkeys (:class:`KeyPurpose`, the one list of them)
+for everything else. Where the key comes from (a file, or a value handed in
+by the environment) is decided by the caller's settings, never read here.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import hmac
 import os
@@ -24,8 +27,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from storage.exceptions import KeyFileError, WrongKeyError
 
 DEFAULT_KEY_FILE = Path("~/.config/hudang/master.key").expanduser()
-ENV_KEY_FILE = "HUDANG_MASTER_KEY_FILE"
-ENV_KEY = "HUDANG_MASTER_KEY"
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -38,14 +39,17 @@ _DERIVE_INFO_PREFIX = b"hudang/derive/v1/"
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def resolve_key_file(explicit: str | Path | None = None) -> Path:
-    """Where the master key file is: explicit path, else $HUDANG_MASTER_KEY_FILE, else the default."""
-    if explicit:
-        return Path(explicit).expanduser()
-    from_env = os.environ.get(ENV_KEY_FILE)
-    if from_env:
-        return Path(from_env).expanduser()
-    return DEFAULT_KEY_FILE
+class KeyPurpose(str, enum.Enum):
+    """Every subkey the master key gives, by its derivation label (the labels never change:
+    a changed label is a different key, and what it sealed could no longer be opened)."""
+
+    flask_session = "flask-session"  # signs the web session cookie
+    id_number_seal = "id-number-seal"  # seals a head's ID number in the catalogue
+    id_number_index = "id-number-index"  # blind index of ID numbers
+    certificate_index = "certificate-no-index"  # blind index of allowance-certificate numbers
+    self_lookup_ip = "self-lookup-ip"  # keyed hash of a requester's address (lock-out)
+    self_lookup_code = "self-lookup-code"  # HMAC of one-time self-lookup codes
+    sign_in_attempt = "sign-in-attempt"  # keyed hash of a user name typed at sign-in (lock-out)
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:
@@ -160,17 +164,13 @@ class MasterKey:
         return cls(raw, source=f"'{path}'")
 
     @classmethod
-    def from_environment(cls, explicit_path: str | Path | None = None) -> MasterKey:
-        """$HUDANG_MASTER_KEY (hex or base64) if set, else the key file from resolve_key_file()."""
-        injected = os.environ.get(ENV_KEY)
-        if injected:
-            raw = _decode_key_text(injected)
-            if raw is None:
-                raise KeyFileError(
-                    f"the {ENV_KEY} environment variable is not 32 bytes in hex or base64; fix or unset it"
-                )
-            return cls(raw, source=f"the {ENV_KEY} environment variable")
-        return cls.load(resolve_key_file(explicit_path))
+    def from_text(cls, text: str, source: str) -> MasterKey:
+        """A key handed over as hex or base64 text (e.g. by the environment), named ``source``
+        in messages."""
+        raw = _decode_key_text(text)
+        if raw is None:
+            raise KeyFileError(f"{source} is not 32 bytes in hex or base64; fix or unset it")
+        return cls(raw, source=source)
 
     # --- use ----------------------------------------------------------------
 
@@ -198,11 +198,10 @@ class MasterKey:
                 "(wrong master key, or the catalogue entry is corrupt)"
             ) from None
 
-    def derive(self, purpose: str, length: int = KEY_SIZE) -> bytes:
-        """A subkey for one purpose (e.g. "id-number-hmac"); same key and purpose give the same bytes."""
-        if not purpose:
-            raise ValueError("purpose must be a non-empty string")
-        return _hkdf(self._key, _DERIVE_INFO_PREFIX + purpose.encode("utf-8"), length)
+    def derive(self, purpose: KeyPurpose, length: int = KEY_SIZE) -> bytes:
+        """The subkey for one :class:`KeyPurpose`; the same key and purpose give the same bytes."""
+        purpose = KeyPurpose(purpose)
+        return _hkdf(self._key, _DERIVE_INFO_PREFIX + purpose.value.encode("utf-8"), length)
 
     def fingerprint(self) -> str:
         """16 hex chars identifying the key; safe to store and show."""

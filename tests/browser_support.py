@@ -90,7 +90,6 @@ def build_world(root: Path) -> World:
     from ingest.pipeline import IngestRequest, Ingestor
     from records.catalogue import add_household, add_region, add_user
     from records.self_lookup import set_certificate
-    from web.selflookup import certificate_index
 
     home, key_file = root / "home", root / "keys" / "master.key"
     archive = Archive.init(Settings.from_env(home, key_file))
@@ -111,8 +110,9 @@ def build_world(root: Path) -> World:
                                   head_id_index=index)
                 if p.certificate:
                     s.flush()
-                    set_certificate(s, h, certificate_index(archive, p.certificate))
+                    set_certificate(s, h, archive.certificate_index(p.certificate))
                 add_user(s, p.staff, PASSWORD, "staff", p.township)
+            add_user(s, "auditor", PASSWORD, "auditor")  # the whole county
         scans = root / "scans"
         scans.mkdir()
         people = []

@@ -243,17 +243,42 @@ def test_township_staff_walking_every_id_learns_nothing_about_other_townships(wo
     ref_household = _normalised(client.get("/household/220381106001-9999"))
     ref_purpose = _normalised(client.post("/household/220381106001-9999/purpose",
                                           data={"purpose": "审核"}))
+    ref_purpose_form = _normalised(client.get("/household/220381106001-9999/purpose"))
+    assert ref_purpose_form[0] == 404
     for number in [*households, "220382101001-0002", "999999999999-0001"]:
         if number in mine:
             continue
         assert _normalised(client.get(f"/household/{number}")) == ref_household, number
         assert _normalised(client.post(f"/household/{number}/purpose",
                                        data={"purpose": "审核"})) == ref_purpose, number
+        assert _normalised(client.get(f"/household/{number}/purpose")) == ref_purpose_form, \
+            number
     refused = events_after(archive, before, actor="east-clerk", outcome=audit.REFUSED)
     assert len(refused) >= outside > 0
     # the refused reads of other townships' objects are on record under their household
     recorded = {e.household for e in refused}
     assert {PLACES["sibling"], PLACES["other_county"]} <= recorded
+
+
+def test_a_purpose_stated_for_one_household_does_not_open_another_of_the_same_township(
+        world, app):
+    archive = world["archive"]
+    own, parent = PLACES["own"], PLACES["parent"]  # both in east-clerk's township
+    client = login(app, "east-clerk")
+    assert state_purpose(client, own).status_code == 302
+    assert client.get(f"/household/{own}").status_code == 200
+    # the other household of the same township asks for its own purpose first
+    r = client.get(f"/household/{parent}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/household/{parent}/purpose")
+    viewer = client.get(f"/document/{world['docs']['parent']}/page/1")
+    assert viewer.status_code == 302 and viewer.headers["Location"].endswith("/purpose")
+    text = client.get(f"/document/{world['docs']['parent']}/page/1/text")
+    assert text.status_code == 302 and text.headers["Location"].endswith("/purpose")
+    before = last_event_id(archive)
+    assert client.get(f"/document/{world['docs']['parent']}/page/1/image").status_code == 404
+    [event] = events_after(archive, before, actor="east-clerk")
+    assert (event.action, event.outcome, event.household) == ("read_page", "refused", parent)
+    assert "no purpose" in event.detail
 
 
 def test_search_totals_never_count_other_jurisdictions(world, app):
@@ -322,6 +347,41 @@ def test_page_image_carries_a_watermark_naming_the_purpose(world, app):
     # marked: unlike the stored page, and unlike the same page read for another purpose
     assert ImageChops.difference(raw.convert("RGB"), shown["审核"]).getbbox() is not None
     assert ImageChops.difference(shown["审核"], shown["信访"]).getbbox() is not None
+
+
+def _watermark_only(raw: Image.Image, shown: Image.Image) -> Image.Image:
+    """The watermark alone, black on white and turned level: where the served image is
+    redder than the stored one (the ink is translucent red)."""
+    import numpy as np
+
+    before = np.asarray(raw.convert("RGB"), dtype=np.int16)
+    after = np.asarray(shown.convert("RGB"), dtype=np.int16)
+    ink = (before[..., 1] - after[..., 1]) > 10  # green falls under the translucent red ink
+    sheet = Image.fromarray(np.where(ink, 0, 255).astype("uint8"))
+    return sheet.rotate(-30, expand=True, fillcolor=255)  # the tiles run at 30 degrees
+
+
+def test_the_watermark_names_the_reader_the_time_and_the_purpose_read_back_by_ocr(world, app):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ingest.ocr import get_engine
+
+    archive, doc_id = world["archive"], world["docs"]["own"]
+    with archive.Session() as s:
+        page = s.scalar(select(Page).where(Page.document_id == doc_id, Page.number == 2))
+        raw = Image.open(io.BytesIO(archive.blobs.get(page.image_ref, page.image_key)))
+        raw.load()
+    client = login(app, "v-staff")
+    state_purpose(client, PLACES["own"], "信访")
+    served = client.get(f"/document/{doc_id}/page/2/image")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")  # the office's day
+    text = get_engine("rapidocr").recognize(
+        _watermark_only(raw, Image.open(io.BytesIO(served.data)))).text
+    compact = text.replace(" ", "")
+    assert "v-staff" in compact, "the reader's name is not on the page image"
+    assert today in compact, "the date (office time) is not on the page image"
+    assert "信访" in compact, "the purpose is not on the page image"
 
 
 def test_archivist_downloads_a_pdf_watermarked_on_every_page(world, app):

@@ -139,8 +139,11 @@ def test_who_read_this_lists_readers_with_their_purpose(app):
     client = login(app, "chief-auditor")
     page = client.get(f"/audit/household/{EAST}")
     assert page.status_code == 200
-    rows = re.findall(r"<td>(east-clerk|county-clerk)</td><td>(read_household|state_purpose)"
-                      r"</td><td>allowed</td>.*?<td>(审核|信访)</td>", page.text, re.S)
+    # each row: the reader, the action and outcome (labels; the codes in their titles), the purpose
+    rows = re.findall(r'<td data-label="[^"]*">(east-clerk|county-clerk)</td>\s*'
+                      r'<td data-label="[^"]*" title="(read_household|state_purpose)">[^<]*</td>\s*'
+                      r'<td data-label="[^"]*" title="allowed">[^<]*</td>.*?'
+                      r'<td data-label="[^"]*">(审核|信访)</td>', page.text, re.S)
     assert ("east-clerk", "read_household", "审核") in rows
     assert ("county-clerk", "read_household", "信访") in rows
     # the dossier page links to it for auditors

@@ -154,3 +154,88 @@ def test_citizen_requests_staff_approve_citizen_reads_until_the_code_expires(
     citizen.fill("#self-code", code)
     citizen.click("#self-start")
     assert "查阅码或身份证号不正确" in citizen.inner_text("#self-error")
+
+
+PHONE = {"width": 390, "height": 844}
+WIDTH = "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+
+
+def test_the_language_chosen_before_signing_in_stays_and_switching_keeps_the_query(
+        world, server, pages):
+    a = world.a
+    page = pages()
+    page.goto(server + "/login")
+    page.click("#switch-language")
+    assert page.inner_text("button[type=submit]") == "Sign in"
+    page.fill("input[name=username]", a.staff)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("#current-user")
+    assert page.inner_text("#logout") == "Sign out"  # still English after signing in
+    page.fill("form.search input[name=q]", a.name)
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#result-count")
+    page.click("#switch-language")  # to Chinese, on the same results
+    page.wait_for_selector("#result-count")
+    assert "件" in page.inner_text("#result-count")
+    assert page.input_value("form.search input[name=q]") == a.name
+
+
+def test_switching_language_on_the_code_page_loses_no_work(world, server, pages):
+    a = world.a
+    citizen = pages()
+    citizen.goto(server + "/self/")
+    citizen.fill("#self-name", a.name)
+    citizen.fill("#self-id-number", a.id_number)
+    citizen.fill("#self-certificate", a.certificate)
+    citizen.click("#self-submit")
+    clerk = pages()
+    sign_in(clerk, server, a.staff)
+    clerk.click("#self-queue-link")  # the queue is linked from every page
+    clerk.locator("tr.self-request", has_text=a.number).locator("button.approve").click()
+    first = clerk.inner_text("#access-code").strip()
+    clerk.click("#switch-language")  # this page answered a POST: no 405, no lost approval
+    clerk.wait_for_selector("#request-status")
+    assert "Method Not Allowed" not in clerk.content()
+    assert clerk.inner_text("#request-status") == "approved, code not used yet"
+    clerk.click("#reissue")  # the code was lost on the way: a new one
+    second = clerk.inner_text("#access-code").strip()
+    assert second != first and len(second.replace("-", "")) == 10
+    # the old code no longer opens anything; the new one does
+    citizen.goto(server + "/self/read")
+    citizen.fill("#self-id-number", a.id_number)
+    citizen.fill("#self-code", first)
+    citizen.click("#self-start")
+    assert citizen.locator("#self-error").count() == 1
+    citizen.fill("#self-id-number", a.id_number)
+    citizen.fill("#self-code", second)
+    citizen.click("#self-start")
+    citizen.wait_for_url("**/self/read/dossier")
+
+
+def test_search_results_the_dossier_and_the_audit_screen_fit_a_phone(world, server, browser,
+                                                                     tmp_path):
+    a = world.a
+    context = browser.new_context(locale="zh-CN", viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, server, a.staff)
+        page.fill("form.search input[name=q]", a.name)
+        page.click("form.search button[type=submit]")
+        page.wait_for_selector("#result-count")
+        page.screenshot(path=str(tmp_path / "phone-results.png"), full_page=True)
+        assert page.evaluate(WIDTH) <= PHONE["width"], "the results page scrolls sideways"
+        page.goto(server + f"/household/{a.number}/purpose")
+        page.select_option("#purpose", "审核")
+        page.click("#state-purpose")
+        page.wait_for_url(f"**/household/{a.number}")
+        assert page.evaluate(WIDTH) <= PHONE["width"], "the dossier page scrolls sideways"
+        page.click("button#logout")
+        sign_in(page, server, "auditor")
+        page.goto(server + "/audit/")
+        page.wait_for_selector("#audit-events")
+        page.screenshot(path=str(tmp_path / "phone-audit.png"), full_page=True)
+        assert page.evaluate(WIDTH) <= PHONE["width"], "the audit screen scrolls sideways"
+    finally:
+        context.close()

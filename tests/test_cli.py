@@ -125,3 +125,31 @@ def test_staff_may_not_ingest_and_outside_reads_look_like_missing(env, tmp_path)
                   "--as", "clerk")
     assert "was not found" in one_line_error(refused)
     assert "was not found" in one_line_error(run(env, "text", "12345"))
+
+
+def test_staff_reading_another_townships_document_gets_what_a_missing_one_gets(tmp_path):
+    """From the CLI, as a staff account: a document outside the jurisdiction and a document
+    that does not exist answer the same sentence and exit code; both are recorded as refused."""
+    import sqlite3
+
+    from browser_support import build_world
+
+    world = build_world(tmp_path / "world")
+    env = world.env()
+    missing = world.b.document_id + 1000
+    outside = run(env, "text", str(world.b.document_id), "--as", world.a.staff)
+    absent = run(env, "text", str(missing), "--as", world.a.staff)
+    assert outside.returncode == absent.returncode == 3
+    assert (one_line_error(outside).replace(str(world.b.document_id), "N")
+            == one_line_error(absent).replace(str(missing), "N"))
+    assert "was not found" in one_line_error(outside)
+    own = run(env, "text", str(world.a.document_id), "--as", world.a.staff)
+    assert own.returncode == 0 and world.a.name in own.stdout
+    db = sqlite3.connect(world.home / "catalogue.sqlite")
+    try:
+        refused = db.execute("SELECT object_id, household FROM audit_event WHERE actor = ? "
+                             "AND outcome = 'refused' ORDER BY id", (world.a.staff,)).fetchall()
+    finally:
+        db.close()
+    # the refusal outside is on record under the other township's household
+    assert refused == [(str(world.b.document_id), world.b.number), (str(missing), None)]

@@ -151,10 +151,12 @@ def test_blank_page_is_left_unrotated():
 
 # ---------------------------------------------------------------- engine registry and errors
 
-def test_get_engine_follows_hudang_ocr_engine_and_tesseract_stays_available(monkeypatch):
-    monkeypatch.setenv("HUDANG_OCR_ENGINE", "tesseract")
-    assert isinstance(get_engine(), TesseractEngine)
-    monkeypatch.delenv("HUDANG_OCR_ENGINE")
+def test_get_engine_follows_hudang_ocr_engine_and_tesseract_stays_available():
+    from ingest.settings import Settings
+
+    chosen = Settings.load({"HUDANG_OCR_ENGINE": "tesseract"}).ocr_engine
+    assert isinstance(get_engine(chosen), TesseractEngine)
+    assert Settings.load({}).ocr_engine is None
     assert not isinstance(get_engine(), TesseractEngine)  # the measured default: RapidOCR
     assert isinstance(get_engine("tesseract"), TesseractEngine)
 

@@ -394,10 +394,10 @@ def test_low_confidence_listing_and_reocr_replace_text_layer_index_and_blobs(hom
         only_old = sorted(han_bigrams(old_text) - han_bigrams(new_text) - metadata)
         only_new = sorted(han_bigrams(new_text) - han_bigrams(old_text) - metadata)
         assert only_old and only_new  # Tesseract misread the degraded copy somewhere
-        hits, _ = reading.search(archive, who, only_new[0])
+        hits = reading.search(archive, who, only_new[0]).hits
         assert degraded_doc in [h.document_id for h in hits]
         for gone in only_old[:5]:
-            hits, _ = reading.search(archive, who, gone)
+            hits = reading.search(archive, who, gone).hits
             assert degraded_doc not in [h.document_id for h in hits]
         with archive.Session() as s:
             events = s.scalars(select(AuditEvent).where(AuditEvent.action == "reocr",

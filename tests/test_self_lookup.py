@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import select, text, update
 
 from browser_support import PASSWORD, build_world
-from records.self_lookup import (CODE_ALPHABET, AccessRequest, Limits, LookupAttempt,
-                                 RequestStatus, SelfLookupSettings, locked_until, new_code)
+from records.lockout import Lockout
+from records.model import AccessRequest, FailedAttempt, RequestStatus
+from records.self_lookup import CODE_ALPHABET, new_code
 from web.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -312,7 +313,7 @@ def test_five_failed_codes_lock_the_id_number_from_any_address(app, world, archi
     assert r.status_code == 429
     # 45 minutes later (15-minute window + 30-minute lock-out) the lock has lapsed
     with archive.Session() as s, s.begin():
-        s.execute(update(LookupAttempt).values(at=LookupAttempt.at - timedelta(minutes=46)))
+        s.execute(update(FailedAttempt).values(at=FailedAttempt.at - timedelta(minutes=46)))
     _, r = redeem(app, world.a.id_number, code, ip="10.7.1.1")
     assert r.status_code == 302
 
@@ -330,23 +331,14 @@ def test_requests_are_limited_alike_whether_they_match_or_not(app, world):
 
 
 def test_lock_out_rule():
-    limits = Limits(max_failures=5, window=timedelta(minutes=15), lockout=timedelta(minutes=30))
+    rule = Lockout(failures=5, window=timedelta(minutes=15), lock=timedelta(minutes=30))
     t0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
     five = [t0 + timedelta(minutes=3 * i) for i in range(5)]  # the fifth at 08:12
-    assert locked_until(five[:4], t0 + timedelta(minutes=13), limits) is None
-    assert locked_until(five, t0 + timedelta(minutes=13), limits) == t0 + timedelta(minutes=42)
-    assert locked_until(five, t0 + timedelta(minutes=42), limits) is None
+    assert rule.locked_until(five[:4], t0 + timedelta(minutes=13)) is None
+    assert rule.locked_until(five, t0 + timedelta(minutes=13)) == t0 + timedelta(minutes=42)
+    assert rule.locked_until(five, t0 + timedelta(minutes=42)) is None
     spread = [t0 + timedelta(minutes=4 * i) for i in range(5)]  # 16 minutes: not in one window
-    assert locked_until(spread, t0 + timedelta(minutes=17), limits) is None
-
-
-def test_settings_come_from_the_environment_and_bad_values_say_which():
-    s = SelfLookupSettings.from_env({"HUDANG_SELF_LOOKUP_HOURS": "0.5",
-                                     "HUDANG_SELF_LOOKUP_MAX_FAILURES": "3"})
-    assert s.code_lifetime == timedelta(minutes=30) and s.limits.max_failures == 3
-    assert SelfLookupSettings.from_env({}).code_lifetime == timedelta(hours=24)
-    with pytest.raises(ValueError, match="HUDANG_SELF_LOOKUP_HOURS"):
-        SelfLookupSettings.from_env({"HUDANG_SELF_LOOKUP_HOURS": "soon"})
+    assert rule.locked_until(spread, t0 + timedelta(minutes=17)) is None
 
 
 def test_codes_are_random():

@@ -363,7 +363,9 @@ def test_sandbox_passes_ingest_errors_through() -> None:
     assert str(info.value) == (
         "cannot ingest 'scan.pdf': the PDF is password-protected; remove the password and try again"
     )
-    assert info.value.exit_code == PasswordProtected.exit_code
+    from web.errors import ExitCode, exit_code_for
+
+    assert exit_code_for(info.value) == ExitCode.permission
 
 
 def test_error_messages_are_one_line() -> None:

@@ -154,7 +154,9 @@ def test_unknown_document_type_is_refused() -> None:
 
 
 def test_missing_fonts_name_the_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "CJK_FONTS", ("/nonexistent/font.ttc",))
+    from ingest import fonts
+
+    monkeypatch.setattr(fonts, "CJK_FONTS", ("/nonexistent/font.ttc",))
     with pytest.raises(RuntimeError, match="fonts-wqy-zenhei"):
         synthetic.fonts_available()
 

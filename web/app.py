@@ -1,23 +1,27 @@
 """The Flask application factory.
 
-``create_app`` opens one archive (a data home and its master key) and wires
-the blueprints: ``auth`` (sign in/out) and ``views`` (search, dossier,
-viewer). The CLI builds the same :class:`ingest.archive.Archive`.
+``create_app`` opens one archive (a data home and its master key, from the one settings
+object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
+viewer), ``audit`` and ``selflookup``. The CLI builds the same
+:class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
+of handlers, bound to the one table in ``web.errors``.
 """
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ingest.archive import Archive, Settings
-from records.policy import parse_grants
+from ingest.archive import Archive
+from ingest.settings import Settings
+from records.door import Refused
 from search import IndexOutOfDate
-from records.purposes import configured_purposes
+from storage import KeyPurpose
 from web import audit_views, auth, selflookup, views
-from web.i18n import current_language, other_language, translate
+from web.errors import USER_ERRORS, binding_for
+from web.i18n import _, init_app as init_i18n
+from web.reading import PurposeRequired
 
 csrf = CSRFProtect()
 
@@ -27,49 +31,38 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
                            "base-uri 'none'; form-action 'self'")
 
 
-def access_settings(environ) -> dict:
-    """Access and account-security settings from ``HUDANG_*`` variables (docs/access.md)."""
-    return {
-        "HUDANG_IDLE_MINUTES": int(environ.get("HUDANG_IDLE_MINUTES", "30")),
-        "HUDANG_LOCKOUT_FAILURES": int(environ.get("HUDANG_LOCKOUT_FAILURES", "5")),
-        "HUDANG_LOCKOUT_MINUTES": int(environ.get("HUDANG_LOCKOUT_MINUTES", "15")),
-        "HUDANG_PURPOSES": environ.get("HUDANG_PURPOSES", ""),
-        # 0: a stated purpose holds for the rest of the session
-        "HUDANG_PURPOSE_MINUTES": int(environ.get("HUDANG_PURPOSE_MINUTES", "0")),
-        "HUDANG_GRANTS": environ.get("HUDANG_GRANTS", ""),
-    }
-
-
 def create_app(test_config: dict | None = None, archive: Archive | None = None) -> Flask:
+    """The app over ``archive`` (default: the one the settings name). ``test_config`` may
+    override Flask settings and ``HUDANG_*`` settings alike."""
     app = Flask(__name__)
     if archive is None:
         archive = Archive.open(Settings.from_env())
+    hudang_values = {k: v for k, v in (test_config or {}).items() if k.startswith("HUDANG_")}
+    if hudang_values:
+        archive = archive.reconfigured(archive.settings.with_values(hudang_values))
     app.extensions["hudang"] = archive
     app.config.update(
         # the session key is derived from the master key: nothing extra to keep secret
-        SECRET_KEY=archive.master.derive("flask-session"),
+        SECRET_KEY=archive.master.derive(KeyPurpose.flask_session),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="hudang_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         MAX_CONTENT_LENGTH=200 * 1024 * 1024,
         JSON_AS_ASCII=False,
-        **access_settings(os.environ),
     )
     if test_config:
-        app.config.update(test_config)
-    # fail at start-up, not on the first request, when HUDANG_GRANTS is wrong
-    app.config["HUDANG_GRANT_TABLE"] = parse_grants(app.config["HUDANG_GRANTS"])
-    app.config["HUDANG_PURPOSE_LIST"] = configured_purposes(app.config["HUDANG_PURPOSES"])
+        app.config.update({k: v for k, v in test_config.items() if not k.startswith("HUDANG_")})
     app.json.ensure_ascii = False
     csrf.init_app(app)
+    init_i18n(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(selflookup.bp)
-    app.jinja_env.globals.update(t=translate, lang=current_language, other_lang=other_language)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
+    _register_error_handlers(app)
 
     @app.after_request
     def security_headers(response):
@@ -79,18 +72,58 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _answer(message: str, status: int):
+    if _wants_json():
+        return jsonify(error=message), status
+    # the same page whatever was asked for: its language link leads to the search page
+    return render_template("error.html", message=message, lang_fallback=url_for("views.search")), \
+        status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """The one place where errors become pages: a refusal and a missing object answer the
+    same 404; every other user-facing error its status from ``web.errors``."""
+
     @app.errorhandler(404)
+    @app.errorhandler(Refused)
     def not_found(_e):
-        return render_template("error.html", message=translate("not_found")), 404
+        return _answer(_("Not found, or not yours to read."), 404)
+
+    @app.errorhandler(PurposeRequired)
+    def purpose_required(need: PurposeRequired):
+        # the door let the reader in: ask for the purpose of this reading (利用登记)
+        return redirect(url_for("views.purpose", number=need.household))
 
     @app.errorhandler(400)
     @app.errorhandler(CSRFError)
     def bad_request(_e):
-        return render_template("error.html", message=translate("bad_request")), 400
+        return _answer(_("Bad request."), 400)
 
     @app.errorhandler(IndexOutOfDate)
     def index_out_of_date(_e):
         # the operator's job, not the reader's: say so plainly, and that it passes
-        return render_template("error.html", message=translate("index_out_of_date")), 503
+        return _answer(_("The search index must be rebuilt: ask the administrator to run "
+                         "'hudang reindex'."), 503)
 
-    return app
+    def user_error(exc: Exception):
+        binding = binding_for(exc)
+        return _answer(str(exc), binding.http_status if binding else 400)
+
+    for cls in USER_ERRORS:
+        if cls not in (Refused, IndexOutOfDate):
+            app.register_error_handler(cls, user_error)
+
+    @app.errorhandler(405)
+    def wrong_method(_e):
+        return _answer(_("This page cannot be opened that way; go back and use its form."), 405)
+
+    @app.errorhandler(413)
+    def too_large(_e):
+        return _answer(_("The upload is larger than this server accepts."), 413)

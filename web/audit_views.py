@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from sqlalchemy import Select, distinct, func, select
 
 from records import audit
+from records.door import Knock, Target
 from records.idnumbers import mask_in_text
 from records.model import AuditEvent, Household
-from records.policy import Action, Principal, decide, region_scope
-from web.auth import archive, login_required
+from records.policy import Action, Principal, region_scope
+from web.door import admit, archive, guarded
+from web.i18n import _
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -42,8 +45,8 @@ class AuditFilter:
 
     user: str = ""
     household: str = ""
-    date_from: str = ""  # YYYY-MM-DD, inclusive, UTC
-    date_to: str = ""  # YYYY-MM-DD, inclusive, UTC
+    date_from: str = ""  # YYYY-MM-DD, inclusive, a day in the office's time zone
+    date_to: str = ""  # YYYY-MM-DD, inclusive, a day in the office's time zone
     action: str = ""
     outcome: str = ""
 
@@ -62,7 +65,13 @@ class AuditFilter:
         return {k: v for k, v in asdict(self).items() if v}
 
 
-def _events(flt: AuditFilter, who: Principal) -> Select:
+def _day_start(day: str, zone: tzinfo) -> str:
+    """The stored (ISO 8601 UTC) form of the first moment of ``day`` in the office's zone."""
+    start = datetime.combine(date.fromisoformat(day), dtime.min, tzinfo=zone)
+    return start.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _events(flt: AuditFilter, who: Principal, zone: tzinfo) -> Select:
     q = select(AuditEvent)
     scope = region_scope(who)
     if scope is not None:
@@ -76,12 +85,12 @@ def _events(flt: AuditFilter, who: Principal) -> Select:
         q = q.where(AuditEvent.action == flt.action)
     if flt.outcome:
         q = q.where(AuditEvent.outcome == flt.outcome)
-    # ``at`` is ISO 8601 UTC text, so dates compare as strings
+    # ``at`` is ISO 8601 UTC text of one fixed width, so times compare as strings
     if flt.date_from:
-        q = q.where(AuditEvent.at >= flt.date_from)
+        q = q.where(AuditEvent.at >= _day_start(flt.date_from, zone))
     if flt.date_to:
-        q = q.where(AuditEvent.at < (date.fromisoformat(flt.date_to) + timedelta(days=1))
-                    .isoformat())
+        next_day = (date.fromisoformat(flt.date_to) + timedelta(days=1)).isoformat()
+        q = q.where(AuditEvent.at < _day_start(next_day, zone))
     return q
 
 
@@ -91,39 +100,43 @@ def _masked(row: AuditEvent) -> dict[str, str]:
             for c in CSV_COLUMNS}
 
 
-def _refuse(action: str, **where) -> None:
-    archive().record(audit.Event(actor=g.user, action=action, outcome=audit.REFUSED, **where))
-    abort(404)
-
-
-def _require_auditor(action: str) -> None:
-    if not decide(g.principal, Action.audit_view):
-        _refuse(action)
+def _shown(row: AuditEvent) -> dict:
+    """One event for the screen: the raw cells, and the detail as (key, value) pairs."""
+    cells = _masked(row)
+    try:
+        detail = json.loads(row.detail) if row.detail else {}
+    except ValueError:
+        detail = {"": cells["detail"]}
+    cells["detail_items"] = [(k, mask_in_text(v if isinstance(v, str) else json.dumps(
+        v, ensure_ascii=False))) for k, v in (detail.items() if isinstance(detail, dict)
+                                               else [("", detail)])]
+    return cells
 
 
 @bp.route("/")
-@login_required
+@guarded(Action.audit_view)
 def index():
-    _require_auditor("audit_view")
     try:
         flt = AuditFilter.from_args(request.args)
     except BadFilter:
-        flt, error = AuditFilter(), "audit_bad_date"
+        flt, error = AuditFilter(), _("Dates are written YYYY-MM-DD.")
     else:
         error = None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    asked = max(1, request.args.get("page", 1, type=int) or 1)
     archive().record(audit.Event(actor=g.user, action="audit_view",
-                                 detail={**flt.query_args(), "page": page}))
-    q = _events(flt, g.principal)
+                                 detail={**flt.query_args(), "page": asked}))
+    q = _events(flt, g.principal, archive().settings.timezone)
     with archive().Session() as s:
         total = s.scalar(select(func.count()).select_from(q.subquery()))
-        rows = [_masked(r) for r in s.scalars(q.order_by(AuditEvent.id.desc())
-                                               .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))]
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(asked, pages)  # a page past the end shows the last one
+        rows = [_shown(r) for r in s.scalars(q.order_by(AuditEvent.id.desc())
+                                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))]
         actions = list(s.scalars(select(distinct(AuditEvent.action)).order_by(AuditEvent.action)))
-    pages = max(1, -(-total // PAGE_SIZE))
     args = flt.query_args()
     return render_template(
         "audit.html", flt=flt, rows=rows, total=total, page=page, pages=pages, actions=actions,
+        time_zone=archive().settings.timezone.key,
         error=error, outcomes=(audit.ALLOWED, audit.REFUSED),
         export_url=url_for("audit.export", **args),
         prev_url=url_for("audit.index", **args, page=page - 1) if page > 1 else None,
@@ -132,9 +145,8 @@ def index():
 
 
 @bp.route("/export.csv")
-@login_required
+@guarded(Action.audit_view, event="audit_export")
 def export():
-    _require_auditor("audit_export")
     try:
         flt = AuditFilter.from_args(request.args)
     except BadFilter:
@@ -143,14 +155,14 @@ def export():
     out = io.StringIO()
     out.write("\ufeff")  # BOM: spreadsheet programs then read the file as UTF-8
     with archive().Session() as s:
-        write_csv(s, flt, g.principal, out)
+        write_csv(s, flt, g.principal, out, archive().settings.timezone)
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="hudang-audit.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def write_csv(session, flt: AuditFilter, who: Principal, out) -> int:
+def write_csv(session, flt: AuditFilter, who: Principal, out, zone: tzinfo) -> int:
     """Write the events ``flt`` selects as CSV (ID numbers masked); returns the row count.
 
     Shared by the audit screen and ``hudang audit export``; the caller records the export.
@@ -158,7 +170,7 @@ def write_csv(session, flt: AuditFilter, who: Principal, out) -> int:
     writer = csv.DictWriter(out, CSV_COLUMNS)
     writer.writeheader()
     count = 0
-    for row in session.scalars(_events(flt, who).order_by(AuditEvent.id).limit(EXPORT_LIMIT)):
+    for row in session.scalars(_events(flt, who, zone).order_by(AuditEvent.id).limit(EXPORT_LIMIT)):
         writer.writerow({k: _defuse(v) for k, v in _masked(row).items()})
         count += 1
     return count
@@ -170,20 +182,19 @@ def _defuse(cell: str) -> str:
 
 
 @bp.route("/household/<number>")
-@login_required
+@guarded(Action.audit_view, per_object=True)
 def household(number: str):
     """Who read this household's dossier, when, and for what purpose."""
     with archive().Session() as s:
         found = s.scalar(select(Household).where(Household.number == number))
-        region = found.region_code if found else None
-    if found is None or not decide(g.principal, Action.audit_view, region, number):
-        _refuse("audit_view", object_type="household", object_id=number[:40],
-                household=number[:40] if found else None)
+        admit(Knock(g.principal, Action.audit_view, Target(
+            "household", number[:40], household=found and found.number,
+            region=found and found.region_code, found=found is not None)))
     archive().record(audit.Event(actor=g.user, action="audit_view", object_type="household",
                                  object_id=number, household=number))
     q = (select(AuditEvent).where(AuditEvent.household == number,
                                   AuditEvent.action.in_(READ_ACTIONS))
          .order_by(AuditEvent.id.desc()).limit(PAGE_SIZE * 10))
     with archive().Session() as s:
-        rows = [_masked(r) for r in s.scalars(q)]
+        rows = [_shown(r) for r in s.scalars(q)]
     return render_template("audit_household.html", number=number, rows=rows)

@@ -1,25 +1,21 @@
 """Signing in and out, idle sessions, and who the current reader is."""
 from __future__ import annotations
 
-import functools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from records import audit
-from records.catalogue import Lockout, principal_of, sign_in
+from records.catalogue import principal_of, sign_in
 from records.idnumbers import mask_in_text
 from records.model import User
 from records.policy import Action, decide
-from web.i18n import translate
+from storage import KeyPurpose, blind_index
+from web.door import archive, public
+from web.i18n import _
 
 bp = Blueprint("auth", __name__)
-
-
-def archive():
-    return current_app.extensions["hudang"]
 
 
 def _end_session() -> None:
@@ -38,9 +34,9 @@ def load_user() -> None:
     if user_id is None:
         return
     now = time.time()
-    idle = current_app.config["HUDANG_IDLE_MINUTES"] * 60
+    settings = archive().settings
     seen = session.get("seen", 0)
-    if now - seen > idle:
+    if now - seen > settings.idle_minutes * 60:
         # idle too long: the session ends server-side, whatever the cookie says
         archive().record(audit.Event(actor=session.get("username", "-"), action="logout",
                                      detail={"reason": "idle"}))
@@ -52,36 +48,27 @@ def load_user() -> None:
             _end_session()
             return
         g.user = user.username
-        g.principal = principal_of(user, current_app.config["HUDANG_GRANT_TABLE"])
+        g.principal = principal_of(user, settings.grants)
     session["seen"] = int(now)
 
 
 def may(action: str | Action, region_code: str | None = None,
         household: str | None = None) -> bool:
-    """For templates: may the current reader do ``action``? (the one policy decides)"""
-    if g.get("principal") is None:
+    """For templates: may the current reader do ``action``? (the one policy decides; a
+    template shows only the links and buttons it allows)"""
+    who = g.get("principal") or g.get("citizen")
+    if who is None:
         return False
-    return bool(decide(g.principal, Action(action), region_code, household))
+    return bool(decide(who, Action(action), region_code, household))
 
 
-def login_required(view):
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if g.principal is None:
-            return redirect(url_for("auth.login", next=request.full_path))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def _lockout() -> Lockout:
-    config = current_app.config
-    return Lockout(failures=config["HUDANG_LOCKOUT_FAILURES"],
-                   window=timedelta(minutes=config["HUDANG_LOCKOUT_MINUTES"]),
-                   lock=timedelta(minutes=config["HUDANG_LOCKOUT_MINUTES"]))
+def _attempt_key(username: str) -> str:
+    # the lock-out counts by a keyed hash of the name typed, never the name itself
+    return blind_index(archive().master.derive(KeyPurpose.sign_in_attempt), username or "-")
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     error = None
     if request.method == "POST":
@@ -89,13 +76,14 @@ def login():
         password = request.form.get("password", "")
         with archive().Session() as s, s.begin():
             result = sign_in(s, username, password, now=datetime.now(timezone.utc),
-                             lockout=_lockout())
+                             lockout=archive().settings.sign_in_lockout,
+                             attempt_key=_attempt_key(username))
         archive().record(audit.Event(
             actor=mask_in_text(username)[:100] or "-", action="login",
             outcome=audit.ALLOWED if result.ok else audit.REFUSED,
             detail={} if result.ok else {"reason": result.outcome}))
         if result.ok:
-            session.clear()
+            _end_session()  # a new session, but the language chosen on this page stays
             session["user_id"] = result.user_id
             session["username"] = username
             session["seen"] = int(time.time())
@@ -106,18 +94,15 @@ def login():
                 target = url_for("views.search")
             return redirect(target)
         # the same sentence for a wrong password, an unknown name and a locked account
-        error = translate("login_refused")
+        error = _("Sign-in failed: wrong user name or password, or the account is locked for "
+                  "a while. Try again later.")
     return render_template("login.html", error=error), 401 if error else 200
 
 
 @bp.route("/logout", methods=["POST"])
+@public
 def logout():
     if g.user:
         archive().record(audit.Event(actor=g.user, action="logout"))
     _end_session()
     return redirect(url_for("auth.login"))
-
-
-def forbid_if_anonymous() -> None:
-    if g.principal is None:
-        abort(401)

@@ -1,163 +1,143 @@
-"""Interface language: Simplified Chinese by default, English on request.
+"""Interface language and time: Simplified Chinese by default, English on request, times
+in the office's time zone.
 
-A small message table keeps every visible string in one place; the language
-comes from ``?lang=`` (remembered in the session) and defaults to zh.
+Strings are gettext messages (Flask-Babel): written in English in the code and the
+templates (``_('Search')``), translated in ``web/translations/<locale>/LC_MESSAGES/
+messages.po`` and compiled to ``.mo`` when hudang is installed. ``tests/test_i18n.py``
+fails when a string shown is missing from either catalogue.
+
+The language comes from ``?lang=zh|en`` on any page (remembered in the session, and
+kept across signing in); switching never leaves the page the reader is on (see
+:func:`switch_language_url`). Dates and times are formatted by Babel in the time zone
+of the setting ``HUDANG_TIMEZONE`` (default Asia/Shanghai).
 """
 from __future__ import annotations
 
-from flask import request, session
+from datetime import datetime
 
-LANGUAGES = ("zh", "en")
+from flask import current_app, request, session, url_for
+from flask_babel import Babel, format_datetime, gettext, lazy_gettext, ngettext
+
+from records.clock import as_utc
+
+# the interface's languages: session value -> Babel locale
+LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
 DEFAULT = "zh"
+# each language's name in itself, on the link that switches to it (never translated)
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    # key: (zh, en)
-    "app_name": ("户档 · 低保档案管理", "hudang · dibao dossier archive"),
-    "login": ("登录", "Sign in"),
-    "logout": ("退出", "Sign out"),
-    "username": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "login_failed": ("用户名或密码不正确。", "Wrong user name or password."),
-    "search": ("检索", "Search"),
-    "search_placeholder": ("姓名、户号、身份证号或文字", "Name, household number, ID number or words"),
-    "results": ("共 {n} 件", "{n} documents"),
-    "results_about": ("约 {n} 件", "about {n} documents"),
-    "approximate_match": ("近似匹配（一字之差，可能为识别错误）", "close match (one character differs, perhaps misread)"),
-    "no_results": ("没有找到符合条件的档案。", "No documents found."),
-    "household": ("户号", "Household"),
-    "head_name": ("户主", "Head of household"),
-    "id_number": ("身份证号", "ID number"),
-    "region": ("所属区划", "Region"),
-    "status": ("状态", "Status"),
-    "status_active": ("在保", "receiving"),
-    "status_stopped": ("停保", "stopped"),
-    "doc_type": ("材料类别", "Type"),
-    "page": ("页", "Page"),
-    "pages": ("页数", "Pages"),
-    "seq": ("件号", "No."),
-    "title": ("题名", "Title"),
-    "date": ("日期", "Date"),
-    "snippet": ("摘要", "Excerpt"),
-    "dossier": ("卷内目录", "Dossier contents"),
-    "empty_dossier": ("本卷暂无文件。", "This dossier holds no documents yet."),
-    "open": ("查看", "Open"),
-    "prev_page": ("上一页", "Previous page"),
-    "next_page": ("下一页", "Next page"),
-    "page_of": ("第 {n} 页 / 共 {total} 页", "Page {n} of {total}"),
-    "back_to_dossier": ("返回卷内目录", "Back to the dossier"),
-    "viewer_notice": ("查阅已登记。页面图像带有查阅人、时间和用途水印。",
-                      "This reading is recorded. Page images carry the reader's name, the time "
-                      "and the purpose."),
-    "not_found": ("未找到该档案，或您无权查阅。", "Not found, or not yours to read."),
-    "bad_request": ("请求无效。", "Bad request."),
-    "index_out_of_date": ("检索索引需要重建，请联系系统管理员运行 hudang reindex。",
-                          "The search index must be rebuilt: ask the administrator to run "
-                          "'hudang reindex'."),
-    "signed_in_as": ("当前用户", "Signed in as"),
-    "language": ("English", "中文"),
-    # --- purpose of use, viewer, download (利用登记) ---
-    "purpose": ("查阅用途", "Purpose"),
-    "purpose_title": ("登记查阅用途", "State the purpose of this reading"),
-    "purpose_explain": ("查阅档案前请登记用途。用途将记入查阅登记，并显示在页面水印上。",
-                        "Before the dossier opens, state why you read it. The purpose is "
-                        "recorded with every page you read and drawn on the page images."),
-    "purpose_other": ("选择“{other}”时请说明", "If you choose “{other}”, describe it"),
-    "purpose_submit": ("登记并查阅", "Record and open"),
-    "purpose_invalid": ("请从列表中选择用途；选择“其他”时请填写说明。",
-                        "Choose a purpose from the list; with “其他” (other), describe it."),
-    "purpose_stated": ("查阅用途", "Stated purpose"),
-    "purpose_change": ("更改用途", "Change purpose"),
-    "page_text": ("文字", "Text"),
-    "back_to_image": ("返回页面图像", "Back to the page image"),
-    "download": ("下载（带水印）", "Download (watermarked)"),
-    # --- audit screen ---
-    "audit_title": ("查阅登记", "Audit log"),
-    "audit_user": ("用户", "User"),
-    "audit_from": ("起始日期", "From"),
-    "audit_to": ("截止日期", "To"),
-    "audit_action": ("操作", "Action"),
-    "audit_outcome": ("结果", "Outcome"),
-    "audit_any": ("全部", "any"),
-    "audit_filter": ("筛选", "Filter"),
-    "audit_export": ("导出 CSV", "Export CSV"),
-    "audit_count": ("共 {n} 条", "{n} events"),
-    "audit_page": ("第 {n} 页 / 共 {total} 页", "page {n} of {total}"),
-    "audit_time": ("时间（UTC）", "Time (UTC)"),
-    "audit_object": ("对象", "Object"),
-    "audit_detail": ("详情", "Detail"),
-    "audit_none": ("没有符合条件的记录。", "No events match."),
-    "audit_bad_date": ("日期格式应为 年-月-日。", "Dates are written YYYY-MM-DD."),
-    "who_read_this": ("查阅记录", "Who read this"),
-    "audit_all_for_household": ("在查阅登记中筛选本户", "Filter the audit log by this household"),
-    # --- citizen self-lookup (本人查阅) ---
-    "self_title": ("本人查阅", "View my own records"),
-    "self_intro": ("低保对象本人可申请查阅本户档案。请填写户主姓名、身份证号和低保证号；"
-                   "提交后请携带身份证和低保证到所属乡镇（街道）核验。",
-                   "The head of a household receiving the allowance may ask to read the "
-                   "household's dossier. Enter the name, ID number and allowance-certificate "
-                   "number, then bring your ID card and certificate to your township office."),
-    "self_name": ("户主姓名", "Name of the head of household"),
-    "self_id_number": ("身份证号", "ID number"),
-    "self_certificate": ("低保证号", "Allowance-certificate number"),
-    "self_submit": ("提交申请", "Send request"),
-    "self_received": ("申请已收到。如所填信息与登记相符，请携带身份证和低保证到所属乡镇（街道）办理核验；"
-                      "核验通过后，工作人员将当面发放一次性查阅码。",
-                      "Your request has been received. If the details match our records, bring "
-                      "your ID card and allowance certificate to your township office; after "
-                      "checking them in person, staff will give you a one-time access code."),
-    "self_fill_all": ("请填写全部信息。", "Please fill in every field."),
-    "self_bad_id": ("身份证号格式不正确，请核对。", "This ID number is not well formed; please check it."),
-    "self_locked": ("尝试次数过多，请 {minutes} 分钟后再试。",
-                    "Too many attempts; please try again in {minutes} minutes."),
-    "self_queue_title": ("本人查阅申请", "Self-lookup requests"),
-    "self_queue_hint": ("请当面核验申请人的身份证和低保证，无误后再批准。查阅码只显示一次。",
-                        "Check the applicant's ID card and allowance certificate in person "
-                        "before approving. The access code is shown only once."),
-    "self_queue_empty": ("暂无待处理的申请。", "No requests are waiting."),
-    "self_requested_at": ("申请时间", "Requested"),
-    "self_certificate_on_file": ("低保证号已登记", "Certificate on file"),
-    "self_yes": ("是", "yes"),
-    "self_no": ("否（请核对原件）", "no (check the paper certificate)"),
-    "self_approve": ("核验无误，发放查阅码", "Checked: issue access code"),
-    "self_reject": ("不予批准", "Decline"),
-    "self_code_title": ("一次性查阅码", "One-time access code"),
-    "self_code_notice": ("请将查阅码交给申请人本人。此码只显示这一次，只能使用一次，有效期至 {expires}。",
-                         "Hand this code to the applicant in person. It is shown only this once, "
-                         "works once, and expires at {expires}."),
-    "self_back_to_queue": ("返回申请列表", "Back to the requests"),
-    "self_read_title": ("凭查阅码查阅本户档案", "Read my household's dossier with an access code"),
-    "self_code": ("查阅码", "Access code"),
-    "self_read_submit": ("开始查阅", "Start reading"),
-    "self_code_refused": ("查阅码或身份证号不正确，或查阅码已使用、已过期。",
-                          "Wrong access code or ID number, or the code was already used or has "
-                          "expired."),
-    "self_ended": ("查阅已结束或已过期。如需再次查阅，请重新申请。",
-                   "Your reading session has ended or expired. To read again, send a new request."),
-    "self_session_notice": ("本人查阅，只读。查阅已登记，有效期至 {expires}。页面图像带有“本人查阅”水印，不提供下载。",
-                            "Self-lookup, read-only. This reading is recorded and ends at "
-                            "{expires}. Page images are marked 本人查阅 and cannot be downloaded."),
-    "self_end": ("结束查阅", "End reading"),
-    # --- account security ---
-    "login_refused": ("登录失败：用户名或密码不正确，或账户已暂时锁定。请稍后再试。",
-                      "Sign-in failed: wrong user name or password, or the account is "
-                      "locked for a while. Try again later."),
-    # --- OCR quality ---
-}
+_ = gettext
+__all__ = ["_", "gettext", "lazy_gettext", "ngettext", "init_app", "label", "local_time",
+           "current_language", "other_language", "switch_language_url", "LANGUAGE_NAMES"]
 
 
 def current_language() -> str:
-    asked = request.args.get("lang")
+    asked = request.args.get("lang") if request else None
     if asked in LANGUAGES:
         session["lang"] = asked
         return asked
-    return session.get("lang", DEFAULT)
-
-
-def translate(key: str, **values) -> str:
-    zh, en = MESSAGES[key]
-    text = en if current_language() == "en" else zh
-    return text.format(**values) if values else text
+    lang = session.get("lang", DEFAULT)
+    return lang if lang in LANGUAGES else DEFAULT
 
 
 def other_language() -> str:
     return "en" if current_language() == "zh" else "zh"
+
+
+def _locale() -> str:
+    return LANGUAGES[current_language()]
+
+
+def _timezone() -> str:
+    return current_app.extensions["hudang"].settings.timezone.key
+
+
+def init_app(app) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[DEFAULT])
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    Babel(app, locale_selector=_locale, timezone_selector=_timezone)
+    app.jinja_env.globals.update(
+        lang=current_language, other_lang=other_language, language_names=LANGUAGE_NAMES,
+        switch_language_url=switch_language_url, label=label, local_time=local_time,
+        ngettext=ngettext)
+
+
+def switch_language_url(fallback: str | None = None) -> str:
+    """The link that switches language and stays on this page: the same GET request with
+    ``lang`` set (its query kept). A page that cannot be asked for again by a link gives a
+    ``fallback`` of the same task instead: the answer of a POST (a form's result), and error
+    pages, which must read the same whatever was asked for."""
+    other = other_language()
+    if not fallback and request.method == "GET" and request.endpoint is not None:
+        args = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
+        return url_for(request.endpoint, **args)
+    target = fallback or url_for("views.search")
+    return f"{target}{'&' if '?' in target else '?'}lang={other}"
+
+
+def local_time(value: datetime | str | None, form: str = "medium") -> str:
+    """A stored UTC time shown in the office's time zone, in the reader's language."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(as_utc(value), "yyyy-MM-dd HH:mm" if form == "short" else form)
+
+
+# -- labels of stored codes, for people (the raw code stays in CSV and JSON) -----------------
+_LABELS = {
+    "status": {
+        "active": lazy_gettext("receiving"),
+        "stopped": lazy_gettext("stopped"),
+    },
+    "outcome": {
+        "allowed": lazy_gettext("allowed"),
+        "refused": lazy_gettext("refused"),
+    },
+    "action": {
+        "search": lazy_gettext("search"),
+        "read_household": lazy_gettext("open dossier"),
+        "read_document": lazy_gettext("open document"),
+        "read_page": lazy_gettext("read page image"),
+        "read_text": lazy_gettext("read page text"),
+        "download": lazy_gettext("download"),
+        "state_purpose": lazy_gettext("state purpose"),
+        "ingest": lazy_gettext("ingest"),
+        "reocr": lazy_gettext("re-OCR"),
+        "reindex": lazy_gettext("rebuild index"),
+        "login": lazy_gettext("sign in"),
+        "logout": lazy_gettext("sign out"),
+        "audit_view": lazy_gettext("view audit log"),
+        "audit_export": lazy_gettext("export audit log"),
+        "audit_verify": lazy_gettext("verify audit log"),
+        "user_add": lazy_gettext("add user"),
+        "region_add": lazy_gettext("add region"),
+        "household_add": lazy_gettext("add household"),
+        "self_lookup_request": lazy_gettext("self-lookup request"),
+        "self_lookup_queue": lazy_gettext("view self-lookup requests"),
+        "self_lookup_approve": lazy_gettext("approve self-lookup"),
+        "self_lookup_reissue": lazy_gettext("new self-lookup code"),
+        "self_lookup_reject": lazy_gettext("decline self-lookup"),
+        "self_lookup_redeem": lazy_gettext("use self-lookup code"),
+        "self_lookup_session": lazy_gettext("self-lookup session"),
+        "self_lookup_end": lazy_gettext("end self-lookup"),
+        "manage": lazy_gettext("manage"),
+        "ingest_refused": lazy_gettext("ingest"),
+    },
+    "request_status": {
+        "pending": lazy_gettext("waiting"),
+        "approved": lazy_gettext("approved, code not used yet"),
+        "redeemed": lazy_gettext("code used"),
+        "closed": lazy_gettext("reading ended"),
+        "rejected": lazy_gettext("declined"),
+    },
+}
+
+
+def label(kind: str, value: str | None) -> str:
+    """The translated label of a stored code (an audit action, an outcome, a status);
+    an unknown code is shown as it is."""
+    if value is None:
+        return ""
+    found = _LABELS.get(kind, {}).get(value)
+    return str(found) if found is not None else value

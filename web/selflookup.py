@@ -4,60 +4,53 @@ Routes (all under ``/self``):
 
 - ``/``: the public request form. Whatever was typed, the answer is the same
   sentence, status and page, so the form cannot tell who is on the allowance.
-- ``/queue``: staff see their jurisdiction's pending requests and, having seen
-  the ID card, approve one; the one-time code is shown once.
+- ``/queue``: staff see their jurisdiction's pending requests and the latest
+  decided ones; having seen the ID card, they approve one, and the one-time
+  code is shown once. ``/queue/<id>`` is one request's page: its status, and
+  for an approved request whose code was lost, a new code (the old one stops).
 - ``/read``: the person redeems the code with their ID number, once; the
   session then shows their own household's dossier (read-only, masked,
   watermarked) until the code's expiry.
 
-The rules live in ``records.self_lookup``; reads go through ``web.reading``
-so that they are audited by the one path. See ``docs/self-lookup.md``.
+The rules live in ``records.self_lookup`` and ``records.lockout``; reads go
+through ``web.reading`` so that they pass the one door and are audited. See
+``docs/self-lookup.md``.
 """
 from __future__ import annotations
 
 import functools
-import os
 from datetime import datetime, timezone
 
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template,
-                   request, session, url_for)
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 
 from records import audit
 from records import self_lookup as rules
+from records.clock import as_utc
+from records.door import Knock, Target
 from records.idnumbers import is_valid, mask
+from records.lockout import locked_until, record_failure
+from records.model import AccessRequest, HouseholdCertificate, RequestStatus
 from records.policy import Action, Principal, Role, decide, region_scope
-from storage import blind_index
+from storage import KeyPurpose, blind_index
 from web import reading
-from web.auth import archive, login_required
-from web.i18n import translate
+from web.door import admit, archive, for_citizen, guarded, public
+from web.i18n import _, local_time
 
 bp = Blueprint("selflookup", __name__, url_prefix="/self")
 
 PURPOSE = "本人查阅"  # recorded as the purpose of every citizen read
 SESSION_KEY = "self_request"
+HISTORY = 30  # decided requests shown under the queue
 
 
-# -- keys and settings -----------------------------------------------------------
-def certificate_index(arch, number: str) -> str:
-    """Blind index of an allowance-certificate number (低保证号); the CLI uses it too."""
-    return blind_index(arch.master.derive("certificate-no-index"), number)
-
-
+# -- keys --------------------------------------------------------------------------
 def _ip_key(arch, address: str) -> str:
-    # addresses are personal data too: the rate-limit table holds a keyed hash
-    return blind_index(arch.master.derive("self-lookup-ip"), address or "-")
+    # addresses are personal data too: the lock-out table holds a keyed hash
+    return blind_index(arch.master.derive(KeyPurpose.self_lookup_ip), address or "-")
 
 
 def _code_key(arch) -> bytes:
-    return arch.master.derive("self-lookup-code")
-
-
-def settings() -> rules.SelfLookupSettings:
-    """HUDANG_SELF_LOOKUP_* from the environment; the app's config (tests) overrides it."""
-    env = dict(os.environ)
-    env.update({k: str(v) for k, v in current_app.config.items()
-                if k.startswith("HUDANG_SELF_LOOKUP_")})
-    return rules.SelfLookupSettings.from_env(env)
+    return arch.master.derive(KeyPurpose.self_lookup_code)
 
 
 def _now() -> datetime:
@@ -73,6 +66,7 @@ def no_store(response: Response) -> Response:
 
 # -- 1. the public request form -----------------------------------------------------
 @bp.route("/", methods=["GET", "POST"])
+@public
 def request_form():
     if request.method == "GET":
         return render_template("self_request.html", message=None, error=None)
@@ -81,25 +75,24 @@ def request_form():
     certificate = request.form.get("certificate", "").strip()
     if not (name and id_number and certificate):
         return render_template("self_request.html", message=None,
-                               error=translate("self_fill_all")), 400
+                               error=_("Please fill in every field.")), 400
     if not is_valid(id_number):
         # a typing mistake, said as such: it tells nothing about who is on the allowance
         return render_template("self_request.html", message=None,
-                               error=translate("self_bad_id")), 400
+                               error=_("This ID number is not well formed; please check it.")), 400
     arch = archive()
     ip = request.remote_addr or "-"
-    ip_key, id_key = _ip_key(arch, ip), arch.id_index(id_number)
-    cert_key = certificate_index(arch, certificate)
+    keys = (_ip_key(arch, ip), arch.id_index(id_number))
+    cert_key = arch.certificate_index(certificate)
     now = _now()
-    limits = settings().limits
     match = None
     with arch.Session() as s, s.begin():
-        locked = rules.lock_for(s, "request", ip_key, id_key, now, limits)
+        locked = locked_until(s, "request", keys, now, arch.settings.self_lookup.lockout)
         if locked is None:
             # every request counts toward the limit, matched or not: otherwise the
             # lock-out itself would tell a match from none
-            rules.record_attempt(s, "request", ip_key, id_key, True, now)
-            household = rules.find_match(s, id_key, name, cert_key)
+            record_failure(s, "request", keys, now)
+            household = rules.find_match(s, keys[1], name, cert_key)
             if household is not None:
                 req, new = rules.open_request(s, household)
                 match = (req.id, household.number, new)
@@ -116,129 +109,158 @@ def request_form():
                                 object_type="self_lookup", object_id=str(req_id),
                                 household=number, detail={"ip": ip, "new": new}))
     # the same sentence, status and page whether or not anything matched
-    return render_template("self_request.html", message=translate("self_received"), error=None)
+    return render_template("self_request.html", error=None, message=_(
+        "Your request has been received. If the details match our records, bring your ID "
+        "card and allowance certificate to your township office; after checking them in "
+        "person, staff will give you a one-time access code."))
 
 
 def _locked(template: str, until: datetime):
     minutes = max(1, int((until - _now()).total_seconds() // 60) + 1)
-    return render_template(template, message=None,
-                           error=translate("self_locked", minutes=minutes)), 429
+    return render_template(template, message=None, error=_(
+        "Too many attempts; please try again in %(minutes)s minutes.", minutes=minutes)), 429
 
 
 # -- 2. the staff queue ------------------------------------------------------------
+def _row(arch, s, req: AccessRequest) -> dict:
+    h = req.household
+    id_number = arch.reveal_id_number(h)
+    return {"id": req.id, "number": h.number, "head_name": h.head_name,
+            "id_masked": mask(id_number) if id_number else "",
+            "certificate_on_file": s.get(HouseholdCertificate, h.id) is not None,
+            "status": req.status.value,
+            "requested_at": local_time(req.requested_at, "short"),
+            "decided_at": local_time(req.decided_at, "short"),
+            "decided_by": req.decided_by or "",
+            "expires_at": local_time(req.expires_at, "short")}
+
+
 @bp.route("/queue")
-@login_required
+@guarded(Action.approve_self_lookup, event="self_lookup_queue")
 def queue():
     arch = archive()
     who: Principal = g.principal
-    if not decide(who, Action.approve_self_lookup):
-        arch.record(audit.Event(actor=who.name, action="self_lookup_queue",
-                                outcome=audit.REFUSED))
-        abort(404)
-    rows = []
     with arch.Session() as s:
-        for req in rules.pending_requests(s, region_scope(who)):
+        def visible(req):
             h = req.household
-            if not decide(who, Action.approve_self_lookup, h.region_code, h.number):
-                continue
-            id_number = arch.reveal_id_number(h)
-            rows.append({"id": req.id, "number": h.number, "head_name": h.head_name,
-                         "id_masked": mask(id_number) if id_number else "",
-                         "certificate_on_file":
-                             s.get(rules.HouseholdCertificate, h.id) is not None,
-                         "requested_at": rules.as_utc(req.requested_at)
-                         .strftime("%Y-%m-%d %H:%M UTC")})
+            return decide(who, Action.approve_self_lookup, h.region_code, h.number).allowed
+
+        rows = [_row(arch, s, r) for r in rules.pending_requests(s, region_scope(who))
+                if visible(r)]
+        history = [_row(arch, s, r) for r in rules.decided_requests(s, region_scope(who),
+                                                                    HISTORY) if visible(r)]
     # showing names and masked ID numbers is a read: it is recorded
     arch.record(audit.Event(actor=who.name, action="self_lookup_queue",
-                            detail={"requests": len(rows)}))
-    return render_template("self_queue.html", rows=rows)
+                            detail={"requests": len(rows), "history": len(history)}))
+    return render_template("self_queue.html", rows=rows, history=history)
 
 
-def _pending_in_jurisdiction(s, who: Principal, request_id: int):
-    req = s.get(rules.AccessRequest, request_id)
-    if req is None or req.status is not rules.RequestStatus.pending:
-        return None
-    h = req.household
-    if not decide(who, Action.approve_self_lookup, h.region_code, h.number):
-        return None
+def _request_for(s, who: Principal, request_id: int, event: str,
+                 status: RequestStatus | None) -> AccessRequest:
+    """The request, through the door: in the reader's jurisdiction and (when ``status`` is
+    given) in that status; otherwise refused exactly like an unknown id."""
+    req = s.get(AccessRequest, request_id)
+    h = req.household if req is not None else None
+    found = req is not None and (status is None or req.status is status)
+    admit(Knock(who, Action.approve_self_lookup, Target(
+        "self_lookup", str(request_id), household=h and h.number, region=h and h.region_code,
+        found=found), event=event))
     return req
 
 
-@bp.route("/queue/<int:request_id>/approve", methods=["POST"])
-@login_required
-def approve(request_id: int):
+@bp.route("/queue/<int:request_id>")
+@guarded(Action.approve_self_lookup, per_object=True)
+def request_page(request_id: int):
+    arch = archive()
+    with arch.Session() as s:
+        req = _request_for(s, g.principal, request_id, "self_lookup_queue", None)
+        row = _row(arch, s, req)
+    arch.record(audit.Event(actor=g.principal.name, action="self_lookup_queue",
+                            object_type="self_lookup", object_id=str(request_id),
+                            household=row["number"]))
+    return render_template("self_request_page.html", r=row)
+
+
+def _issue_code(request_id: int, event: str, status: RequestStatus, change) -> Response:
+    """Approve or re-issue: a new code for the request, shown once; only its HMAC is stored."""
     arch = archive()
     who: Principal = g.principal
     code = rules.new_code()
-    lifetime = settings().code_lifetime
+    lifetime = arch.settings.self_lookup.code_lifetime
     now = _now()
     with arch.Session() as s, s.begin():
-        req = _pending_in_jurisdiction(s, who, request_id)
-        if req is not None:
-            rules.approve(req, by=who.name, code_hash=rules.hash_code(_code_key(arch), code),
-                          now=now, lifetime=lifetime)
-            number, head_name = req.household.number, req.household.head_name
-    if req is None:
-        # another township's request, an unknown id or one already decided: all look the same
-        arch.record(audit.Event(actor=who.name, action="self_lookup_approve",
-                                outcome=audit.REFUSED, object_type="self_lookup",
-                                object_id=str(request_id)))
-        abort(404)
-    arch.record(audit.Event(actor=who.name, action="self_lookup_approve",
-                            object_type="self_lookup", object_id=str(request_id),
-                            household=number, detail={"hours": lifetime.total_seconds() / 3600}))
-    # shown once, to hand over; only its HMAC is stored
+        req = _request_for(s, who, request_id, event, status)
+        change(req, by=who.name, code_hash=rules.hash_code(_code_key(arch), code), now=now,
+               lifetime=lifetime)
+        number, head_name = req.household.number, req.household.head_name
+    arch.record(audit.Event(actor=who.name, action=event, object_type="self_lookup",
+                            object_id=str(request_id), household=number,
+                            detail={"hours": lifetime.total_seconds() / 3600}))
+    # this page answers a POST: switching language leads to the request's own page, where a
+    # lost code can be issued again (the approval stands either way)
     return render_template("self_code.html", code=rules.format_code(code), number=number,
-                           head_name=head_name,
-                           expires=(now + lifetime).strftime("%Y-%m-%d %H:%M UTC"))
+                           head_name=head_name, request_id=request_id,
+                           expires=local_time(now + lifetime, "short"),
+                           lang_fallback=url_for(".request_page", request_id=request_id))
+
+
+@bp.route("/queue/<int:request_id>/approve", methods=["POST"])
+@guarded(Action.approve_self_lookup, per_object=True)
+def approve(request_id: int):
+    # another township's request, an unknown id or one already decided: all look the same
+    return _issue_code(request_id, "self_lookup_approve", RequestStatus.pending, rules.approve)
+
+
+@bp.route("/queue/<int:request_id>/reissue", methods=["POST"])
+@guarded(Action.approve_self_lookup, per_object=True)
+def reissue(request_id: int):
+    # the code was lost before it was used: a new one, and the old one stops working
+    return _issue_code(request_id, "self_lookup_reissue", RequestStatus.approved, rules.reissue)
 
 
 @bp.route("/queue/<int:request_id>/reject", methods=["POST"])
-@login_required
+@guarded(Action.approve_self_lookup, per_object=True)
 def reject(request_id: int):
     arch = archive()
     who: Principal = g.principal
     with arch.Session() as s, s.begin():
-        req = _pending_in_jurisdiction(s, who, request_id)
-        if req is not None:
-            rules.reject(req, by=who.name, now=_now())
-            number = req.household.number
+        req = _request_for(s, who, request_id, "self_lookup_reject", RequestStatus.pending)
+        rules.reject(req, by=who.name, now=_now())
+        number = req.household.number
     arch.record(audit.Event(actor=who.name, action="self_lookup_reject",
-                            outcome=audit.REFUSED if req is None else audit.ALLOWED,
                             object_type="self_lookup", object_id=str(request_id),
-                            household=None if req is None else number))
-    if req is None:
-        abort(404)
+                            household=number))
     return redirect(url_for(".queue"))
 
 
 # -- 3. reading with the code --------------------------------------------------------
 @bp.route("/read", methods=["GET", "POST"])
+@public
 def read():
     if request.method == "GET":
         ended = request.args.get("ended") == "1"
-        return render_template("self_read.html", message=translate("self_ended") if ended else None,
-                               error=None)
+        return render_template("self_read.html", error=None, message=_(
+            "Your reading session has ended or expired. To read again, send a new request.")
+            if ended else None)
     id_number = request.form.get("id_number", "").strip()
     code = rules.normalise_code(request.form.get("code", ""))
     if not (id_number and code):
         return render_template("self_read.html", message=None,
-                               error=translate("self_fill_all")), 400
+                               error=_("Please fill in every field.")), 400
     arch = archive()
     ip = request.remote_addr or "-"
-    ip_key, id_key = _ip_key(arch, ip), arch.id_index(id_number)
+    keys = (_ip_key(arch, ip), arch.id_index(id_number))
     now = _now()
-    limits = settings().limits
     with arch.Session() as s, s.begin():
-        locked = rules.lock_for(s, "redeem", ip_key, id_key, now, limits)
+        locked = locked_until(s, "redeem", keys, now, arch.settings.self_lookup.lockout)
         refused = None
         if locked is None:
             try:
-                req = rules.redeem(s, rules.hash_code(_code_key(arch), code), id_key, now)
+                req = rules.redeem(s, rules.hash_code(_code_key(arch), code), keys[1], now)
                 req_id, number = req.id, req.household.number
             except rules.RedeemRefused as exc:
                 refused = exc
-            rules.record_attempt(s, "redeem", ip_key, id_key, refused is not None, now)
+                record_failure(s, "redeem", keys, now)
     if locked is not None:
         arch.record(audit.Event(actor="citizen", action="self_lookup_redeem",
                                 outcome=audit.REFUSED, detail={"ip": ip, "reason": "locked"}))
@@ -249,8 +271,8 @@ def read():
             action="self_lookup_redeem", outcome=audit.REFUSED, object_type="self_lookup",
             object_id=None if refused.request_id is None else str(refused.request_id),
             detail={"ip": ip, "reason": refused.reason}))
-        return render_template("self_read.html", message=None,
-                               error=translate("self_code_refused")), 403
+        return render_template("self_read.html", message=None, error=_(
+            "Wrong access code or ID number, or the code was already used or has expired.")), 403
     arch.record(audit.Event(actor=f"citizen:{req_id}", action="self_lookup_redeem",
                             object_type="self_lookup", object_id=str(req_id), household=number,
                             detail={"ip": ip}))
@@ -277,7 +299,7 @@ def citizen_required(view):
             if req is not None:
                 g.citizen = Principal(name=f"citizen:{req.id}", roles=frozenset({Role.citizen}),
                                       household=req.household.number)
-                g.citizen_expires = rules.as_utc(req.expires_at).strftime("%Y-%m-%d %H:%M UTC")
+                g.citizen_expires = local_time(as_utc(req.expires_at), "short")
         if req is None:
             session.pop(SESSION_KEY, None)
             arch.record(audit.Event(actor=f"citizen:{request_id}", action="self_lookup_session",
@@ -291,49 +313,45 @@ def citizen_required(view):
 
 
 @bp.route("/read/dossier")
+@for_citizen(Action.read_household)
 @citizen_required
 def dossier():
-    try:
-        view = reading.open_household(archive(), g.citizen, g.citizen.household, purpose=PURPOSE)
-    except reading.Refused:
-        abort(404)
+    view = reading.open_household(archive(), g.citizen, g.citizen.household, purpose=PURPOSE)
     return render_template("self_dossier.html", h=view)
 
 
 @bp.route("/read/document/<int:document_id>/page/<int:number>")
+@for_citizen(Action.read_page)
 @citizen_required
 def viewer(document_id: int, number: int):
-    try:
-        doc = reading.describe_document(archive(), g.citizen, document_id)
-    except reading.Refused:
-        abort(404)
+    doc = reading.describe_document(archive(), g.citizen, document_id)
     if not 1 <= number <= doc.page_count:
         abort(404)
     return render_template("self_viewer.html", doc=doc, number=number)
 
 
 @bp.route("/read/document/<int:document_id>/page/<int:number>/image")
+@for_citizen(Action.read_page)
 @citizen_required
 def page_image(document_id: int, number: int):
-    try:
-        # the one audited path; its watermark names the reader, the time and the purpose 本人查阅
-        jpeg = reading.page_image(archive(), g.citizen, document_id, number, purpose=PURPOSE)
-    except reading.Refused:
-        abort(404)
-    return Response(jpeg, mimetype="image/jpeg",
-                    headers={"Content-Disposition": "inline"})
+    # the one audited path; its watermark names the reader, the time and the purpose 本人查阅
+    jpeg = reading.page_image(archive(), g.citizen, document_id, number, purpose=PURPOSE)
+    return Response(jpeg, mimetype="image/jpeg", headers={"Content-Disposition": "inline"})
 
 
 @bp.route("/read/end", methods=["POST"])
+@for_citizen(Action.read_household)
 @citizen_required
 def end():
     request_id = session.pop(SESSION_KEY)
     arch = archive()
+    # the citizen closes their own request: through the door like every act on a record
+    admit(Knock(g.citizen, Action.read_household, Target(
+        "self_lookup", str(request_id), household=g.citizen.household)))
     with arch.Session() as s, s.begin():
-        req = s.get(rules.AccessRequest, request_id)
-        req.status = rules.RequestStatus.closed
+        req = s.get(AccessRequest, request_id)
+        req.status = RequestStatus.closed
     arch.record(audit.Event(actor=g.citizen.name, action="self_lookup_end",
                             object_type="self_lookup", object_id=str(request_id),
                             household=g.citizen.household))
     return redirect(url_for(".read", ended=1))
-

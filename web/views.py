@@ -1,28 +1,37 @@
 """The reading screens: search, the purpose form, the household's dossier, the page viewer
 and the download of a watermarked archival PDF.
 
-Every view asks ``web.reading``, which asks the one policy and records the read. A refused
-read answers 404 exactly like a missing object.
+Every view declares its action at the door (``web.door``) and asks ``web.reading``, which
+admits each object through the one door and records the read. A refusal is answered by
+the app's one error handler with the same 404 as a missing object.
 """
 from __future__ import annotations
 
 import time
 
-from flask import (Blueprint, Response, abort, current_app, g, jsonify, redirect,
-                   render_template, request, session, url_for)
+from flask import (Blueprint, Response, abort, g, jsonify, redirect, render_template,
+                   request, session, url_for)
 
 from records.exceptions import Invalid
+from records.policy import Action
 from records.purposes import OTHER, stated_purpose
+from search import SearchError
 from web import reading
-from web.auth import archive, login_required
+from web.door import archive, guarded
+from web.errors import binding_for
+from web.i18n import _
 
 bp = Blueprint("views", __name__)
+
+PAGE_SIZE = 20
+QUERY_LIMIT = 100  # characters; the search facade says so in a sentence beyond it
+MAX_OFFSET = 10_000  # deeper than any reader pages; keeps a crafted offset cheap
 
 
 # -- purpose of use, kept in the session per household (利用登记) ----------------------
 def stated_purposes() -> dict[str, str]:
     """The purposes this session has stated and that are still valid, by household number."""
-    minutes = current_app.config["HUDANG_PURPOSE_MINUTES"]
+    minutes = archive().settings.purpose_minutes
     now = time.time()
     return {number: purpose for number, (purpose, at) in session.get("purposes", {}).items()
             if not minutes or now - at <= minutes * 60}
@@ -34,10 +43,6 @@ def _remember_purpose(number: str, purpose: str) -> None:
     session["purposes"] = purposes
 
 
-def _ask_purpose(number: str):
-    return redirect(url_for("views.purpose", number=number))
-
-
 def _no_store(response: Response) -> Response:
     # page content is read once, under audit: never kept by a browser or proxy
     response.headers["Cache-Control"] = "no-store"
@@ -45,41 +50,60 @@ def _no_store(response: Response) -> Response:
 
 
 # -- search ------------------------------------------------------------------------------
+def _search_problem(exc: SearchError) -> str:
+    """A search that could not run, said in the reader's language."""
+    return str(exc)
+
+
+def _status(exc: Exception) -> int:
+    binding = binding_for(exc)
+    return binding.http_status if binding else 400
+
+
+def _offset() -> int:
+    value = request.args.get("offset", 0, type=int) or 0
+    return min(max(0, value), MAX_OFFSET)
+
+
 @bp.route("/")
-@login_required
+@guarded(Action.search)
 def search():
     query = request.args.get("q", "").strip()
-    hits, total = ([], 0)
+    found, problem = None, None
     if query:
         try:
-            hits, total = reading.search(archive(), g.principal, query)
-        except reading.Refused:
-            abort(404)
-    return render_template("search.html", query=query, hits=hits, total=total)
+            found = reading.search(archive(), g.principal, query, limit=PAGE_SIZE,
+                                   offset=_offset())
+        except SearchError as exc:
+            problem = exc
+    body = render_template("search.html", query=query, found=found, problem=problem,
+                           problem_message=problem and _search_problem(problem),
+                           page_size=PAGE_SIZE, query_limit=QUERY_LIMIT)
+    return body, _status(problem) if problem is not None else 200
 
 
 @bp.route("/api/search")
-@login_required
+@guarded(Action.search)
 def api_search():
     query = request.args.get("q", "").strip()
     if not query:
-        return jsonify(error="the query parameter 'q' is empty"), 400
+        return jsonify(error=_("The query parameter 'q' is empty.")), 400
+    limit = min(max(1, request.args.get("limit", PAGE_SIZE, type=int) or PAGE_SIZE), 100)
     try:
-        hits, total = reading.search(archive(), g.principal, query)
-    except reading.Refused:
-        abort(404)
-    return jsonify(total=total, hits=[h.as_json() for h in hits])
+        found = reading.search(archive(), g.principal, query, limit=limit, offset=_offset())
+    except SearchError as exc:
+        return jsonify(error=_search_problem(exc)), _status(exc)
+    return jsonify(total=int(found.total), estimated=getattr(found.total, "estimated", False),
+                   offset=found.offset, limit=found.limit, has_next=found.has_next,
+                   hits=[h.as_json() for h in found.hits])
 
 
 # -- the dossier ---------------------------------------------------------------------------
 @bp.route("/household/<number>/purpose", methods=["GET", "POST"])
-@login_required
+@guarded(Action.read_household, per_object=True)
 def purpose(number: str):
-    try:
-        ref = reading.check_household(archive(), g.principal, number)
-    except reading.Refused:
-        abort(404)
-    purposes = current_app.config["HUDANG_PURPOSE_LIST"]
+    ref = reading.check_household(archive(), g.principal, number)
+    purposes = archive().settings.purposes
     error = None
     chosen, other = "", ""
     if request.method == "POST":
@@ -88,7 +112,7 @@ def purpose(number: str):
         try:
             stated = stated_purpose(chosen, other, purposes)
         except Invalid:
-            error = "purpose_invalid"
+            error = _("Choose a purpose from the list; with “其他” (other), describe it.")
         else:
             _remember_purpose(ref.number, stated)
             reading.record_purpose(archive(), g.principal, ref, stated)
@@ -99,67 +123,46 @@ def purpose(number: str):
 
 
 @bp.route("/household/<number>")
-@login_required
+@guarded(Action.read_household, per_object=True)
 def household(number: str):
-    try:
-        view = reading.open_household(archive(), g.principal, number, purposes=stated_purposes())
-    except reading.Refused:
-        abort(404)
-    except reading.PurposeRequired as need:
-        return _ask_purpose(need.household)
+    view = reading.open_household(archive(), g.principal, number, purposes=stated_purposes())
     return _no_store(Response(render_template("household.html", h=view)))
 
 
 # -- the viewer ----------------------------------------------------------------------------
 @bp.route("/document/<int:document_id>/page/<int:number>")
-@login_required
+@guarded(Action.read_page, per_object=True)
 def viewer(document_id: int, number: int):
-    try:
-        doc = reading.describe_document(archive(), g.principal, document_id,
-                                        purposes=stated_purposes())
-    except reading.Refused:
-        abort(404)
-    except reading.PurposeRequired as need:
-        return _ask_purpose(need.household)
+    doc = reading.describe_document(archive(), g.principal, document_id,
+                                    purposes=stated_purposes())
     if not 1 <= number <= doc.page_count:
         abort(404)
     return _no_store(Response(render_template("viewer.html", doc=doc, number=number)))
 
 
 @bp.route("/document/<int:document_id>/page/<int:number>/image")
-@login_required
+@guarded(Action.read_page, per_object=True)
 def page_image(document_id: int, number: int):
-    try:
-        jpeg = reading.page_image(archive(), g.principal, document_id, number,
-                                  purposes=stated_purposes())
-    except reading.Refused:
-        abort(404)
+    jpeg = reading.page_image(archive(), g.principal, document_id, number,
+                              purposes=stated_purposes())
     return _no_store(Response(jpeg, mimetype="image/jpeg"))
 
 
 @bp.route("/document/<int:document_id>/page/<int:number>/text")
-@login_required
+@guarded(Action.read_text, per_object=True)
 def page_text(document_id: int, number: int):
-    try:
-        doc = reading.describe_document(archive(), g.principal, document_id,
-                                        purposes=stated_purposes())
-        text = reading.page_text(archive(), g.principal, document_id, number,
-                                 purposes=stated_purposes())
-    except reading.Refused:
-        abort(404)
-    except reading.PurposeRequired as need:
-        return _ask_purpose(need.household)
+    doc = reading.describe_document(archive(), g.principal, document_id,
+                                    purposes=stated_purposes(), action=Action.read_text)
+    text = reading.page_text(archive(), g.principal, document_id, number,
+                             purposes=stated_purposes())
     return _no_store(Response(render_template("page_text.html", doc=doc, number=number,
                                               text=text)))
 
 
 @bp.route("/document/<int:document_id>/download")
-@login_required
+@guarded(Action.download, per_object=True)
 def download(document_id: int):
-    try:
-        got = reading.download(archive(), g.principal, document_id, purposes=stated_purposes())
-    except reading.Refused:
-        abort(404)
+    got = reading.download(archive(), g.principal, document_id, purposes=stated_purposes())
     response = Response(got.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{got.filename}"'
     return _no_store(response)

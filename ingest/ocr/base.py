@@ -20,7 +20,9 @@ class OcrFailed(IngestError):
     failure; the message is one line for the operator and never contains OCR text.
     """
 
-    exit_code = 69  # EX_UNAVAILABLE: a required program or its data is missing
+
+class UnknownEngine(IngestError, ValueError):
+    """An OCR engine name hudang does not know; the message lists the ones it does."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,289 @@
+"""The one door: no route and no command shows or changes records without passing it.
+
+- Every endpoint of the Flask URL map and every command of the ``hudang`` tree declares
+  what it does (``web.door``, ``web.cli.door``); one that declares nothing fails here.
+- Walked for real: every declared route and command, used by someone allowed, passes the
+  door (a guarded one that answers without knocking raises ``DoorSkipped``); used by
+  someone refused, it answers like a missing object and leaves a refused audit event.
+- No view catches ``Refused`` itself: one error handler answers every refusal.
+
+Real parts: a SQLite archive with really ingested pages (``browser_support.build_world``),
+the app through Flask's test client, the CLI through click's runner.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from browser_support import PASSWORD, build_world
+from records.catalogue import add_user
+from records.model import AccessRequest, AuditEvent, RequestStatus
+from records.policy import ROLE_ACTIONS, Action, Role
+from web.app import create_app
+from web.cli import main
+from web.door import declaration
+
+REPO = Path(__file__).resolve().parents[1]
+# Flask's own route for static files shows no records
+FRAMEWORK_ENDPOINTS = {"static"}
+# one account per role, all in household a's township (220381105) except the whole-county ones
+ACCOUNTS = {"d-archivist": ("archivist", None), "d-auditor": ("auditor", None),
+            "d-admin": ("administrator", None), "d-reviewer": ("reviewer", "220381105")}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    world = build_world(tmp_path_factory.mktemp("door"))
+    archive = world.open()
+    with archive.Session() as s, s.begin():
+        for name, (role, region) in ACCOUNTS.items():
+            add_user(s, name, PASSWORD, role, region)
+    archive.close()
+    return world
+
+
+@pytest.fixture(scope="module")
+def archive(world):
+    arch = world.open()
+    yield arch
+    arch.close()
+
+
+@pytest.fixture(scope="module")
+def app(archive):
+    return create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
+
+
+def _client(app, user: str | None):
+    client = app.test_client()
+    if user is not None:
+        r = client.post("/login", data={"username": user, "password": PASSWORD})
+        assert r.status_code == 302, user
+    return client
+
+
+def _last_id(archive) -> int:
+    with archive.Session() as s:
+        return s.scalar(select(func.max(AuditEvent.id))) or 0
+
+
+def _refused_since(archive, after: int) -> list[AuditEvent]:
+    with archive.Session() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.id > after,
+                                                       AuditEvent.outcome == "refused")))
+
+
+def _role_without(action: Action) -> str | None:
+    """An account (of ACCOUNTS or the world's staff) whose roles lack ``action``."""
+    accounts = {**{k: v[0] for k, v in ACCOUNTS.items()}, "clerk": "staff"}
+    for user, role in accounts.items():
+        if action not in ROLE_ACTIONS[Role(role)]:
+            return user
+    return None
+
+
+def _role_with(action: Action) -> str:
+    for user, role in {"clerk": "staff", **{k: v[0] for k, v in ACCOUNTS.items()}}.items():
+        if action in ROLE_ACTIONS[Role(role)]:
+            return user
+    raise AssertionError(f"no account may {action.value}")
+
+
+# -- every route and command declares ---------------------------------------------------
+def test_every_route_declares_its_action_at_the_door(app):
+    undeclared = sorted(rule.endpoint for rule in app.url_map.iter_rules()
+                        if rule.endpoint not in FRAMEWORK_ENDPOINTS
+                        and declaration(app.view_functions[rule.endpoint]) is None)
+    assert not undeclared, f"routes that declare nothing at the door: {undeclared}"
+
+
+def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    found = {}
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}".strip()
+        if isinstance(command, click.Group):
+            found.update(_commands(command, path))
+        else:
+            found[path] = command
+    return found
+
+
+def test_every_command_declares_its_action_at_the_door():
+    undeclared = sorted(path for path, command in _commands(main).items()
+                        if declaration(command.callback) is None)
+    assert not undeclared, f"commands that declare nothing at the door: {undeclared}"
+
+
+def test_no_view_catches_a_refusal_itself():
+    for path in (REPO / "web").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"except\s*\(?[^)\n]*\bRefused\b", text), path
+
+
+# -- routes walked for real ---------------------------------------------------------------
+def _request(world, archive, endpoint: str) -> int:
+    """A self-lookup request of household a in the state ``endpoint`` acts on: approved for
+    a new code, pending for everything else."""
+    from datetime import datetime, timedelta, timezone
+
+    from records import self_lookup as rules
+    from records.catalogue import get_household
+
+    with archive.Session() as s, s.begin():
+        household = get_household(s, world.a.number)
+        req = AccessRequest(household=household, status=RequestStatus.pending,
+                            requested_at=datetime.now(timezone.utc))
+        s.add(req)
+        s.flush()
+        if endpoint.endswith("reissue"):
+            rules.approve(req, by="test", code_hash=f"{req.id:064d}",
+                          now=datetime.now(timezone.utc), lifetime=timedelta(hours=1))
+        return req.id
+
+
+def _url(rule, world, request_id: int) -> str:
+    values = {}
+    for arg in rule.arguments:
+        converter = rule._converters[arg].__class__.__name__
+        if arg == "document_id":
+            values[arg] = world.a.document_id
+        elif arg == "request_id":
+            values[arg] = request_id
+        elif arg == "number" and converter == "IntegerConverter":
+            values[arg] = 1
+        elif arg == "number":
+            values[arg] = world.a.number
+        else:
+            raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
+    return rule.build(values)[1]
+
+
+def _method(rule) -> str:
+    return "GET" if "GET" in rule.methods else "POST"
+
+
+def test_every_guarded_route_passes_the_door_for_someone_allowed(app, world, archive):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        decl = declaration(app.view_functions.get(rule.endpoint))
+        if decl is None or decl.action is None or decl.citizen:
+            continue
+        user = _role_with(decl.action)
+        client = _client(app, user)
+        client.post(f"/household/{world.a.number}/purpose", data={"purpose": "审核"})
+        url = _url(rule, world, _request(world, archive, rule.endpoint))
+        # TESTING propagates exceptions: a route that skipped the door raises DoorSkipped here
+        r = client.open(url, method=_method(rule), query_string={"q": world.a.name})
+        assert r.status_code < 400, (rule.endpoint, user, r.status_code)
+
+
+def test_every_guarded_route_refuses_someone_not_allowed_as_if_missing(app, world, archive):
+    checked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        decl = declaration(app.view_functions.get(rule.endpoint))
+        if decl is None or decl.action is None or decl.citizen:
+            continue
+        # someone whose roles lack the action; failing that (every role may search),
+        # staff of the other township, for routes about one object
+        user = _role_without(decl.action)
+        if user is None and decl.per_object and rule.arguments:
+            user = world.b.staff
+        if user is None:
+            continue
+        client = _client(app, user)
+        url = _url(rule, world, _request(world, archive, rule.endpoint))
+        before = _last_id(archive)
+        r = client.open(url, method=_method(rule), query_string={"q": world.a.name})
+        assert r.status_code == 404, (rule.endpoint, user, r.status_code)
+        assert "Not found, or not yours to read" in r.text or "未找到" in r.text
+        assert _refused_since(archive, before), (rule.endpoint, "no refused event recorded")
+        checked += 1
+    assert checked >= 10
+
+
+def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, archive):
+    a, b = world.a, world.b
+    clerk = _client(app, a.staff)
+    request_id = _request(world, archive, "approve")
+    page = clerk.post(f"/self/queue/{request_id}/approve").text
+    code = re.search(r'id="access-code">([^<]+)<', page).group(1)
+    citizen = app.test_client()
+    assert citizen.post("/self/read", data={"id_number": a.id_number,
+                                            "code": code}).status_code == 302
+    citizen_rules = [r for r in app.url_map.iter_rules()
+                     if (d := declaration(app.view_functions.get(r.endpoint))) and d.citizen]
+    assert len(citizen_rules) >= 4
+    for rule in citizen_rules:
+        if rule.endpoint.endswith(".end"):
+            continue  # ends the session: walked last
+        r = citizen.open(_url(rule, world, request_id), method=_method(rule))
+        assert r.status_code == 200, rule.endpoint
+        if "document_id" in rule.arguments:
+            before = _last_id(archive)
+            other = rule.build({"document_id": b.document_id, "number": 1})[1]
+            assert citizen.get(other).status_code == 404, rule.endpoint
+            assert _refused_since(archive, before), rule.endpoint
+    assert citizen.post("/self/read/end").status_code == 302
+
+
+# -- commands walked for real ------------------------------------------------------------
+# commands about one object, refused to staff of another township
+ONE_OBJECT = {"ingest", "text", "reocr"}
+
+
+def _command_args(world, scan: Path) -> dict[str, list[str]]:
+    """A use of every guarded command; a new command without one here fails the test."""
+    a = world.a
+    return {
+        "region add": ["220381105099", "新村"],
+        "household add": ["220381105099-0001", "--head", "赵六", "--region", "220381105099"],
+        "user add": ["newclerk", "--role", "staff", "--password-stdin"],
+        "reindex": [],
+        "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
+        "search": [a.name],
+        "text": [str(a.document_id)],
+        "pages low-confidence": ["--below", "101"],
+        "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
+        "audit verify": [],
+        "audit export": [],
+    }
+
+
+def test_every_guarded_command_passes_the_door_and_refuses_as_if_missing(
+        world, archive, tmp_path, monkeypatch):
+    from PIL import Image, ImageDraw
+
+    from ingest.fonts import cjk_font
+
+    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
+                 "HUDANG_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    scan = tmp_path / "scan.png"
+    image = Image.new("L", (900, 400), 255)
+    ImageDraw.Draw(image).text((40, 150), "入户调查表 门卫测试", font=cjk_font(48), fill=0)
+    image.save(scan, dpi=(150, 150))
+    samples = _command_args(world, scan)
+    base = ["--home", str(world.home), "--key-file", str(world.key_file)]
+    runner = CliRunner()
+    for path, command in _commands(main).items():
+        decl = declaration(command.callback)
+        if decl.action is None:
+            continue
+        assert path in samples, f"add a use of 'hudang {path}' to _command_args"
+        words = [*path.split(), *samples[path]]
+        refused_as = _role_without(decl.action)
+        if refused_as is None and path in ONE_OBJECT:
+            refused_as = world.b.staff  # another township's staff, for one object
+        if refused_as is not None:
+            before = _last_id(archive)
+            result = runner.invoke(main, [*base, *words, "--as", refused_as],
+                                   input="Another-password-1\n")
+            assert result.exit_code == 3, (path, refused_as, result.output)
+            assert ("was not found" in result.output or "may not" in result.output), path
+            assert _refused_since(archive, before), (path, "no refused event recorded")
+        ok = runner.invoke(main, [*base, *words], input="Another-password-1\n")
+        assert ok.exit_code == 0, (path, ok.output, ok.exception)

@@ -1,0 +1,107 @@
+"""Interface text: every string shown is in the gettext catalogues of both languages, no
+template carries text outside them, and times are shown in the office's time zone.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+REPO = Path(__file__).resolve().parents[1]
+WEB = REPO / "web"
+LOCALES = ("zh_Hans_CN", "en")
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None}
+
+
+def _shown_strings() -> set[str | tuple[str, str]]:
+    """Every string the web app passes through gettext, from its code and templates."""
+    found = set()
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    for _, _, message, _, _ in extract_from_dir(str(WEB), method_map, keywords=KEYWORDS):
+        found.add(message if isinstance(message, str) else tuple(message))
+    return found
+
+
+def _catalogue(locale: str):
+    path = WEB / "translations" / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as f:
+        return read_po(f, locale=locale)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_string_shown_is_translated_in_the_catalogue(locale):
+    catalogue = _catalogue(locale)
+    missing = []
+    for message in _shown_strings():
+        key = message if isinstance(message, str) else message[0]
+        entry = catalogue.get(key)
+        string = entry.string if entry else None
+        if not string or (isinstance(string, tuple) and not all(string)):
+            missing.append(key)
+    assert not missing, f"{locale} catalogue lacks: {sorted(missing)[:20]}"
+
+
+def test_the_chinese_catalogue_is_chinese():
+    catalogue = _catalogue("zh_Hans_CN")
+    untranslated = [m.id for m in catalogue if m.id and isinstance(m.string, str)
+                    and re.search(r"[A-Za-z]{4,}", m.id) and not re.search(r"[\u4e00-\u9fff]",
+                                                                             m.string)]
+    # a few strings are names or codes in both languages
+    assert len(untranslated) <= 3, untranslated
+
+
+def _visible_text(template: str) -> str:
+    text = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", " ", template, flags=re.S)
+    text = re.sub(r"<[^>]*>", " ", text, flags=re.S)
+    return re.sub(r"&[a-z]+;|&#\d+;", " ", text)
+
+
+def test_templates_show_no_text_outside_the_catalogues():
+    for path in sorted((WEB / "templates").glob("*.html")):
+        leftover = _visible_text(path.read_text(encoding="utf-8"))
+        words = re.findall(r"[A-Za-z]{2,}|[\u4e00-\u9fff]+", leftover)
+        assert not words, f"{path.name} shows text that no catalogue holds: {words[:10]}"
+
+
+def test_the_catalogues_are_compiled():
+    for locale in LOCALES:
+        mo = WEB / "translations" / locale / "LC_MESSAGES" / "messages.mo"
+        po = mo.with_suffix(".po")
+        assert mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime - 1, \
+            f"{mo} is missing or older than its .po: run 'make venv' (it compiles them)"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from tests.conftest import make_archive
+    from web.app import create_app
+
+    archive = make_archive(tmp_path_factory.mktemp("i18n"))
+    yield create_app({"TESTING": True}, archive=archive)
+    archive.close()
+
+
+def test_chinese_by_default_english_on_request_and_the_choice_is_kept(app):
+    client = app.test_client()
+    assert "登录" in client.get("/login").text
+    english = client.get("/login?lang=en").text
+    assert "Sign in" in english and '<html lang="en">' in english
+    assert "Sign in" in client.get("/login").text  # remembered in the session
+
+
+@pytest.mark.parametrize("zone, expected", [("Asia/Shanghai", "2026-11-30 22:05"),
+                                             ("Europe/Paris", "2026-11-30 15:05")])
+def test_times_are_shown_in_the_offices_time_zone(app, zone, expected):
+    from web.app import create_app
+    from web.i18n import local_time
+
+    local = create_app({"TESTING": True, "HUDANG_TIMEZONE": zone},
+                       archive=app.extensions["hudang"])
+    with local.test_request_context("/"):
+        shown = local_time(datetime(2026, 11, 30, 14, 5, tzinfo=timezone.utc), "short")
+        stored = local_time("2026-11-30T14:05:00.000000+00:00", "short")
+    assert shown == stored == expected

@@ -1,0 +1,17 @@
+"""The ``hudang`` command line: a thin layer over the same services the web app uses.
+
+Every failure a person can act on is one line on stderr and an exit code from the one
+table (``web.errors.ExitCode``), decided in one place (``web.cli.root.HudangGroup``), never
+a traceback. Every command that shows or changes records passes the one door
+(``web.cli.door``), acting as the operating-system user or ``--as USER``.
+
+The commands live in one module per area: ``admin`` (init, settings, regions, households,
+users, reindex), ``documents`` (ingest, search, text, pages, reocr), ``auditlog`` and
+``serving`` (serve, demo). Each adds its commands to the root group ``main``.
+"""
+from __future__ import annotations
+
+from web.cli import admin, auditlog, documents, serving  # noqa: F401  (they register commands)
+from web.cli.root import main
+
+__all__ = ["main"]

@@ -1,0 +1,168 @@
+"""Documents: ingest a scan, search, print page text, list pages to look at, re-OCR."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from records.catalogue import get_household
+from records.door import Knock, Target
+from records.exceptions import NotFound
+from records.policy import Action, Principal
+from web import reading
+from web.cli.root import main
+from web.cli.context import Context, progress
+from web.cli.door import guarded
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--household", "household_no", required=True, metavar="NO")
+@click.option("--type", "doc_type", required=True, help="Document type: code or Chinese name.")
+@click.option("--seq", type=int, help="Number in the dossier (default: next).")
+@click.option("--date", "doc_date", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--title")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--ocr-engine", metavar="NAME",
+              help="OCR engine: rapidocr, tesseract or tesseract+rapidocr (alias auto); "
+                   "default HUDANG_OCR_ENGINE, else rapidocr (docs/ocr.md).")
+@guarded(Action.ingest, per_object=True)
+def ingest(c: Context, who: Principal, file: Path, household_no: str, doc_type: str,
+           seq: int | None, doc_date, title: str | None, as_json: bool,
+           ocr_engine: str | None) -> None:
+    """Ingest a scan (PDF, TIFF, JPEG or PNG) into a household's dossier."""
+    from ingest.pipeline import IngestRequest, Ingestor
+
+    with c.archive.Session() as s:
+        try:
+            household = get_household(s, household_no)
+        except NotFound:
+            household = None
+        c.archive.admit(Knock(who, Action.ingest, Target(
+            "household", household_no[:40], household=household and household.number,
+            region=household and household.region_code, found=household is not None)))
+    req = IngestRequest(path=file, household=household_no, doc_type=doc_type, seq=seq,
+                        date=doc_date.date() if doc_date else None, title=title, actor=who.name)
+    with progress(f"{file.name}") as bar, Ingestor(c.archive, engine=ocr_engine) as ingestor:
+        result = ingestor.ingest(req, progress=bar.update, on_pages=bar.reset)
+    for warning in result.warnings:
+        click.echo(f"warning: {file.name}: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    elif result.duplicate:
+        click.echo(f"duplicate: {file.name} is already document {result.document_id} of "
+                   f"{result.household}")
+    else:
+        click.echo(f"ingested {file.name} as document {result.document_id} of "
+                   f"{result.household} ({result.pages} pages)")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True, help="Documents per page of results.")
+@click.option("--offset", default=0, show_default=True,
+              help="Skip this many documents (the next page: --offset 20).")
+@guarded(Action.search, per_object=True)
+def search(c: Context, who: Principal, query: str, as_json: bool, limit: int,
+           offset: int) -> None:
+    """Search by a Chinese word, a name, a household number or an ID number."""
+    found = reading.search(c.archive, who, query, limit=max(1, limit), offset=max(0, offset))
+    if as_json:
+        click.echo(json.dumps({"total": int(found.total),
+                               "estimated": getattr(found.total, "estimated", False),
+                               "offset": found.offset, "limit": found.limit,
+                               "has_next": found.has_next,
+                               "hits": [h.as_json() for h in found.hits]},
+                              ensure_ascii=False, indent=1))
+        return
+    if not found.hits:
+        click.echo("no documents found" if not found.offset else
+                   f"no documents after the first {found.offset}")
+        return
+    total = found.total
+    count = f"about {total}" if getattr(total, "estimated", False) else f"{total}"
+    first, last = found.offset + 1, found.offset + len(found.hits)
+    click.echo(f"{count} documents; showing {first}-{last}")
+    for h in found.hits:
+        close = "  (close match: one character differs)" if h.approximate else ""
+        click.echo(f"{h.household}  {h.head_name}  {h.type_name}  document {h.document_id} "
+                   f"page {h.page}{close}\n    {h.snippet}")
+    if found.has_next:
+        click.echo(f"more: --offset {last}")
+
+
+@main.command()
+@click.argument("document_id", type=int)
+@click.option("--page", type=int, help="Only this page (default: all).")
+@guarded(Action.read_text, per_object=True)
+def text(c: Context, who: Principal, document_id: int, page: int | None) -> None:
+    """Print a document's OCR text (a recorded read; ID numbers masked unless you may see
+    them in full)."""
+    count = reading.document_page_count(c.archive, document_id)
+    numbers = [page] if page else list(range(1, (count or 1) + 1))
+    for n in numbers:
+        body = reading.page_text(c.archive, who, document_id, n)
+        if len(numbers) > 1:
+            click.echo(f"--- page {n} ---")
+        click.echo(body)
+
+
+@main.group()
+def pages() -> None:
+    """Pages that need an archivist's look."""
+
+
+@pages.command("low-confidence")
+@click.option("--below", default=70.0, show_default=True, metavar="N",
+              help="List OCR'd pages whose confidence (0-100) is below N.")
+@click.option("--flagged", is_flag=True,
+              help="Also list flagged pages (ingest.ocr.fields) whatever their confidence.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@guarded(Action.ingest, event="pages_low_confidence")
+def pages_low_confidence(c: Context, who: Principal, below: float, flagged: bool,
+                         as_json: bool) -> None:
+    """List low-confidence and flagged pages (worst first), to re-OCR with 'hudang reocr'."""
+    from ingest.reocr import low_confidence_pages
+
+    found = low_confidence_pages(c.archive, who, below, flagged=flagged)
+    if as_json:
+        click.echo(json.dumps([p.as_json() for p in found], ensure_ascii=False, indent=1))
+        return
+    if not found:
+        click.echo(f"no pages below confidence {below:g}")
+        return
+    for p in found:
+        confidence = "-" if p.confidence is None else f"{p.confidence:5.1f}"
+        click.echo(f"document {p.document_id:>6} page {p.page:>3}  {confidence}  {p.household}  "
+                   f"{p.doc_type}  {p.engine or '-'}  {p.flag or ''}".rstrip())
+
+
+@main.command()
+@click.argument("document_id", type=int)
+@click.option("--page", "page_numbers", type=int, multiple=True,
+              help="Page to re-OCR (repeatable; default: every page).")
+@click.option("--ocr-engine", required=True, metavar="NAME",
+              help="Engine to read the pages with: rapidocr, tesseract or tesseract+rapidocr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded(Action.ingest, per_object=True)
+def reocr(c: Context, who: Principal, document_id: int, page_numbers: tuple[int, ...],
+          ocr_engine: str, as_json: bool) -> None:
+    """Re-run OCR on pages of a stored document; replaces its text layer, text and index entries."""
+    from ingest.reocr import reocr as run_reocr
+
+    result = run_reocr(c.archive, who, document_id, engine=ocr_engine,
+                       pages=list(page_numbers) or None)
+    if as_json:
+        click.echo(json.dumps({"document_id": result.document_id, "pages": result.pages,
+                               "engine": result.engine,
+                               "confidence": {str(k): v for k, v in result.confidence.items()},
+                               "flags": {str(k): v for k, v in result.flags.items()}}))
+        return
+    for number in result.pages:
+        value = result.confidence[number]
+        confidence = "-" if value is None else f"{value:.1f}"
+        flag = f"  flag: {result.flags[number]}" if result.flags[number] else ""
+        click.echo(f"document {document_id} page {number}: re-OCR'd with {result.engine}, "
+                   f"confidence {confidence}{flag}")
