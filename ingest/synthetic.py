@@ -40,8 +40,9 @@ def id_check_digit(first17: str) -> str:
 
 
 def is_valid_id_number(s: str) -> bool:
-    """True for an 18-character ID number with a real birth date and a right check digit."""
-    if len(s) != 18 or not s[:17].isdigit():
+    """True for an 18-character ID number with a region code (not starting with 0), a real
+    birth date from 1900 to 2099 and a right check digit."""
+    if len(s) != 18 or not s[:17].isdigit() or s[0] == "0" or s[6:8] not in ("19", "20"):
         return False
     try:
         date(int(s[6:10]), int(s[10:12]), int(s[12:14]))

@@ -66,6 +66,10 @@ def test_is_valid_id_number_rejects_a_wrong_check_digit() -> None:
     assert is_valid_id_number("11010519491231002X")
     assert not is_valid_id_number("110105194912310021")
     assert not is_valid_id_number("11010519491331002X")  # month 13
+    first17 = "11010585130101001"  # born in the year 8513
+    assert not is_valid_id_number(first17 + id_check_digit(first17))
+    first17 = "01010519491231002"  # no region code starts with 0
+    assert not is_valid_id_number(first17 + id_check_digit(first17))
     assert not is_valid_id_number("1101051949123100")
 
 
