@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"  # ISO 7064 MOD 11-2: remainder -> check character
@@ -194,31 +196,68 @@ def id_numbers_in(text: str) -> list[str]:
     return [cleaned[f.start:f.start + ID_LENGTH] for f in sorted(chosen, key=lambda f: f.start)]
 
 
-def mask_in_text(text: str) -> str:
-    """Mask every ID number in free text (snippets, titles, page text, exports).
+def _replacements(text: str) -> list[tuple[int, int, str]]:
+    """Where ``text`` must change to mask its ID numbers: (start, end, masked form), in order.
 
-    Each number comes out as ``2203**********1234`` (ASCII, its inner spaces
-    dropped). Where readings overlap, the characters hidden are those of every
-    reading, so a number with digits joined to it never shows whole.
+    Overlapping readings are merged into one stretch whose hidden characters
+    are those of every reading, so a number with digits joined to it never
+    shows whole.
     """
     if len(text) < ID_LENGTH:
-        return text
+        return []
     cleaned, where = _clean(text)
-    found = _windows(cleaned)
-    if not found:
-        return text
     hidden: set[int] = set()
     clusters: list[list[int]] = []  # [first, end) in cleaned, overlapping windows merged
-    for f in found:
+    for f in _windows(cleaned):
         hidden.update(range(f.start + MASK_KEEP, f.start + ID_LENGTH - MASK_KEEP))
         if clusters and f.start < clusters[-1][1]:
             clusters[-1][1] = f.start + ID_LENGTH
         else:
             clusters.append([f.start, f.start + ID_LENGTH])
+    return [(where[first], where[last - 1] + 1,
+             "".join("*" if i in hidden else cleaned[i] for i in range(first, last)))
+            for first, last in clusters]
+
+
+def mask_in_text(text: str) -> str:
+    """Mask every ID number in free text (titles, page text, exports, the audit log).
+
+    Each number comes out as ``2203**********1234`` (ASCII, its inner spaces
+    dropped), wherever it stands: alone, or with a date, a phone number or
+    another ID number joined to it.
+    """
     out, end = [], 0
-    for first, last in clusters:
-        out.append(text[end:where[first]])
-        out.append("".join("*" if i in hidden else cleaned[i] for i in range(first, last)))
-        end = where[last - 1] + 1
-    out.append(text[end:])
-    return "".join(out)
+    for start, stop, masked in _replacements(text):
+        out += [text[end:start], masked]
+        end = stop
+    return "".join(out) + text[end:] if out else text
+
+
+Piece = TypeVar("Piece")
+
+
+def mask_in_pieces(pieces: Sequence[tuple[str, Piece]]) -> list[tuple[str, Piece]]:
+    """:func:`mask_in_text` for text cut into tagged pieces (a search snippet's plain and
+    highlighted parts): the pieces are read joined, so a number that a highlight cuts
+    in two (``220381 [19840217] 6941``) is found whole.
+
+    Each masked number goes into the piece where it starts; pieces left empty are dropped.
+    """
+    joined = "".join(text for text, _ in pieces)
+    plan = _replacements(joined)
+    if not plan:
+        return list(pieces)
+    out, begin = [], 0
+    for text, tag in pieces:
+        end, parts, at = begin + len(text), [], begin
+        for start, stop, masked in plan:
+            if stop <= begin or start >= end:
+                continue
+            if start >= begin:
+                parts += [joined[at:start], masked]
+            at = max(at, min(stop, end))
+        parts.append(joined[at:end])
+        if "".join(parts):
+            out.append(("".join(parts), tag))
+        begin = end
+    return out

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ingest.synthetic import is_valid_id_number
 from ingest.synthetic_forms import BIRTH_DATE_STYLES, birth_date_text
 from records.idnumbers import (check_digit, id_number_spans, id_numbers_in, is_valid,
-                               mask_in_text, normalise)
+                               mask_in_pieces, mask_in_text, normalise)
 
 HEAD = "220381198402176941"  # born 1984-02-17, right check digit
 OTHER = "11010519491231002X"  # the example of GB 11643-1999
@@ -40,7 +40,7 @@ def _wide(text: str) -> str:
 
 
 def _valid_windows(text: str) -> list[str]:
-    """18-character windows of ``text`` that are ID numbers (check digit and birth date right)."""
+    """18-character windows of ``text`` that could be someone's ID number."""
     flat = normalise(text)
     return [flat[i:i + 18] for i in range(len(flat) - 17) if is_valid_id_number(flat[i:i + 18])]
 
@@ -155,6 +155,20 @@ def test_the_numbers_read_are_those_printed_and_a_joined_date_adds_no_misread_on
            "a number with a wrong check digit beside a date is not read once")
     _check(id_numbers_in(f"公民身份号码 {wrong}") == [wrong],
            "a lone number with a wrong check digit is not read")
+
+
+def test_a_snippet_is_masked_across_its_highlights():
+    # a highlight may cut a number that OCR wrote in words: the pieces are read joined
+    pieces = [("号码 220381 ", False), ("19840217", True), (" 6941 电话", False)]
+    masked = mask_in_pieces(pieces)
+    _check(not _leaks("".join(t for t, _ in masked), [HEAD]), "the cut number is readable")
+    _check(masked == [("号码 2203**********6941", False), (" 电话", False)],
+           "the number is not masked in the piece where it starts")
+    plain = [("1984.02.17 ", False), (HEAD, True), (f" {PHONE}", False)]
+    _check(mask_in_pieces(plain) == [("1984.02.17 ", False), ("2203**********6941", True),
+                                     (f" {PHONE}", False)], "a highlighted number lost its piece")
+    assert mask_in_pieces([("户号", True), (" 220381105012-0042", False)]) == [
+        ("户号", True), (" 220381105012-0042", False)]
 
 
 def test_masking_takes_time_in_proportion_to_the_text():

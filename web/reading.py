@@ -29,7 +29,7 @@ from sqlalchemy import select
 from ingest import redaction
 from ingest.archive import Archive
 from records import audit
-from records.idnumbers import mask, mask_in_text
+from records.idnumbers import mask, mask_in_pieces, mask_in_text
 from records.model import Document, Household, Page
 from records.policy import Action, Principal, decide, region_scope
 
@@ -103,8 +103,9 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20,
     result = archive.index.search(query, region_scope=region_scope(who), limit=limit)
     hits = []
     for h in result.hits:
-        # ID numbers are masked wherever they are shown, snippets included
-        fragments = [(mask_in_text(text), matched) for text, matched in h.fragments]
+        # ID numbers are masked wherever they are shown, snippets included; read across the
+        # highlights, which may cut a number OCR wrote in words (220381 [19840217] 6941)
+        fragments = mask_in_pieces(h.fragments)
         hits.append(SearchHitView(
             document_id=h.document_id, household=h.household, head_name=h.head_name,
             type=h.doc_type, type_name=h.doc_type_name, title=mask_in_text(h.title), page=h.page,
