@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from ingest.synthetic import is_valid_id_number
 from ingest.synthetic_forms import BIRTH_DATE_STYLES, birth_date_text
+from records import idnumbers
 from records.idnumbers import (check_digit, id_number_spans, id_numbers_in, is_valid,
-                               mask_in_pieces, mask_in_text, normalise)
+                               mask_in_text, normalise)
 
 HEAD = "220381198402176941"  # born 1984-02-17, right check digit
 OTHER = "11010519491231002X"  # the example of GB 11643-1999
@@ -160,14 +161,14 @@ def test_the_numbers_read_are_those_printed_and_a_joined_date_adds_no_misread_on
 def test_a_snippet_is_masked_across_its_highlights():
     # a highlight may cut a number that OCR wrote in words: the pieces are read joined
     pieces = [("号码 220381 ", False), ("19840217", True), (" 6941 电话", False)]
-    masked = mask_in_pieces(pieces)
+    masked = idnumbers.mask_in_pieces(pieces)
     _check(not _leaks("".join(t for t, _ in masked), [HEAD]), "the cut number is readable")
     _check(masked == [("号码 2203**********6941", False), (" 电话", False)],
            "the number is not masked in the piece where it starts")
     plain = [("1984.02.17 ", False), (HEAD, True), (f" {PHONE}", False)]
-    _check(mask_in_pieces(plain) == [("1984.02.17 ", False), ("2203**********6941", True),
+    _check(idnumbers.mask_in_pieces(plain) == [("1984.02.17 ", False), ("2203**********6941", True),
                                      (f" {PHONE}", False)], "a highlighted number lost its piece")
-    assert mask_in_pieces([("户号", True), (" 220381105012-0042", False)]) == [
+    assert idnumbers.mask_in_pieces([("户号", True), (" 220381105012-0042", False)]) == [
         ("户号", True), (" 220381105012-0042", False)]
 
 
