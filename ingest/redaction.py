@@ -17,8 +17,10 @@ archived before regions were kept (``id_regions`` NULL), get their regions
 from the archival PDF's text instead (:func:`regions_from_pdf`,
 :func:`page_regions`).
 
-Any 18-character run of ID shape is covered, right check digit or not, as
-``mask_in_text`` masks it: a misread digit must not uncover the number.
+Every number ``mask_in_text`` masks is covered, from the same reading
+(``records.idnumbers.id_number_spans``): a lone 18-character run of ID shape,
+right check digit or not, and a number inside a longer run of digits (a birth
+date or phone number OCR joined to it). A misread digit must not uncover it.
 """
 from __future__ import annotations
 

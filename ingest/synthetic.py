@@ -41,8 +41,9 @@ def id_check_digit(first17: str) -> str:
 
 
 def is_valid_id_number(s: str) -> bool:
-    """True for an 18-character ID number with a real birth date and a right check digit."""
-    if len(s) != 18 or not s[:17].isdigit():
+    """True for an 18-character ID number with a region code (not starting with 0), a real
+    birth date from 1900 to 2099 and a right check digit."""
+    if len(s) != 18 or not s[:17].isdigit() or s[0] == "0" or s[6:8] not in ("19", "20"):
         return False
     try:
         date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
@@ -59,6 +60,16 @@ def make_id_number(rng: random.Random, region6: str, birth: date, sex: str) -> s
     return first17 + id_check_digit(first17)
 
 
+def make_phone(id_number: str) -> str:
+    """A mobile number (1[3-9] and 9 digits) for the person with ``id_number``.
+
+    Drawn from its own generator, seeded by the ID number, so that giving
+    people phone numbers left every other draw of a seed as it was.
+    """
+    rng = random.Random(f"phone/{id_number}")
+    return f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+
+
 # --------------------------------------------------------------------------
 # The data model
 
@@ -70,6 +81,7 @@ class Person:
     sex: str  # '男' / '女'
     birth: date
     relation: str  # relation to the head: '户主', '配偶', '子', '女', '父亲', '母亲', '孙子', '孙女'
+    phone: str = ""  # 11-digit mobile number (make_phone)
 
 
 @dataclass
@@ -190,7 +202,9 @@ def _birth(rng: random.Random, today: date, age_from: int, age_to: int) -> date:
 def _person(rng: random.Random, today: date, relation: str, sex: str, ages: tuple[int, int],
             surname: str | None = None, region6: str = COUNTY_CODE) -> Person:
     birth = _birth(rng, today, *ages)
-    return Person(make_name(rng, sex, surname), make_id_number(rng, region6, birth, sex), sex, birth, relation)
+    name = make_name(rng, sex, surname)  # drawn before the ID number, as always: seeds keep their people
+    id_number = make_id_number(rng, region6, birth, sex)
+    return Person(name, id_number, sex, birth, relation, make_phone(id_number))
 
 
 def _family(rng: random.Random, today: date) -> list[Person]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
@@ -64,6 +64,21 @@ def western_partner(cjk_font: str) -> str:
 
 def chinese_date(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+# The ways member tables write a birth date (1984.02.17, 1984-02-17, 19840217, 1984年2月17日).
+# Each sits right before the ID number, so OCR and search snippets join the two with a space.
+BIRTH_DATE_STYLES = ("dotted", "dashed", "compact", "chinese")
+
+
+def birth_date_text(d: date, style: str) -> str:
+    """``d`` written in one of :data:`BIRTH_DATE_STYLES`."""
+    if style == "chinese":
+        return chinese_date(d)
+    return {"dotted": "{:%Y.%m.%d}", "dashed": "{:%Y-%m-%d}", "compact": "{:%Y%m%d}"}[style].format(d)
+
+
+PHONE_FROM_AGE = 16  # younger members have no phone number of their own in the table
 
 
 def age_on(birth: date, day: date) -> int:
@@ -370,6 +385,31 @@ def _member_phrase(person: Person, day: date, rng: random.Random) -> str:
     return f"{noun}{person.name}，{age}岁，{state}"
 
 
+def member_rows(household: Household, day: date, first_style: int) -> list[tuple[str, ...]]:
+    """The member table's rows: name, relation, sex, birth date, ID number, phone number.
+
+    Birth-date styles go round :data:`BIRTH_DATE_STYLES` row by row from
+    ``first_style`` and the household's serial, so two tables of one household
+    that start two styles apart show all four once it has two members.
+    """
+    start = first_style + int(household.number[-4:])
+    return [(p.name, p.relation, p.sex,
+             birth_date_text(p.birth, BIRTH_DATE_STYLES[(start + i) % len(BIRTH_DATE_STYLES)]),
+             p.id_number, p.phone if age_on(p.birth, day) >= PHONE_FROM_AGE else "")
+            for i, p in enumerate(household.members)]
+
+
+def member_table(sheet: Sheet, x: int, y: int, height: int, widths: Sequence[int],
+                 header: Sequence[str], rows: list[tuple[str, ...]]) -> int:
+    """A ruled member table: printed labels, then one typed row per member."""
+    y = table_row(sheet, x, y, height, [label_cell(w, t) for w, t in zip(widths, header)])
+    for values in rows:
+        # set at the labels' size: an 18-digit number and a phone number fit their columns
+        y = table_row(sheet, x, y, height, [Cell(w, t, "center", protect=True, size=TABLE)
+                                            for w, t in zip(widths, values)])
+    return y
+
+
 def _cadre_name(rng: random.Random) -> str:
     return rng.choice("王李张刘陈杨赵孙周吴") + rng.choice(("志刚", "红梅", "国栋", "丽", "明", "海燕", "树林"))
 
@@ -410,7 +450,7 @@ def render_application(household: Household, rng: random.Random, font: str) -> l
 
 
 APPROVAL_WIDTHS = (400, 620, 400, 620)  # four columns across 2040 px
-MEMBER_WIDTHS = (330, 300, 200, 460, 750)
+MEMBER_WIDTHS = (210, 270, 120, 420, 600, 420)  # name, relation, sex, born, ID, phone
 
 
 def render_approval_form(household: Household, rng: random.Random, font: str) -> list[Sheet]:
@@ -439,12 +479,8 @@ def render_approval_form(household: Household, rng: random.Random, font: str) ->
                                      label_cell(l2, "家庭月收入"), value_cell(v2, f"{household.monthly_income}元")])
     y = table_row(sheet, x, y, ROW, [label_cell(l1, "申请类别"), value_cell(v1, kind),
                                      label_cell(l2, "拟保障金额"), value_cell(v2, f"{household.allowance}元/月")])
-    header = ("姓名", "与户主关系", "性别", "出生日期", "身份证号")
-    y = table_row(sheet, x, y, 90, [label_cell(w, t) for w, t in zip(MEMBER_WIDTHS, header)])
-    for person in household.members:
-        values = (person.name, person.relation, person.sex, f"{person.birth:%Y.%m.%d}", person.id_number)
-        y = table_row(sheet, x, y, 90, [value_cell(w, t, align="center", protect=True)
-                                        for w, t in zip(MEMBER_WIDTHS, values)])
+    header = ("姓名", "与户主关系", "性别", "出生日期", "身份证号", "联系电话")
+    y = member_table(sheet, x, y, 90, MEMBER_WIDTHS, header, member_rows(household, applied, 0))
     reason = rng.choice(("家庭成员患病，缺乏劳动能力，收入低于当地低保标准。",
                          "家庭收入微薄，生活困难，人均收入低于当地低保标准。"))
     y = table_row(sheet, x, y, 110, [label_cell(l1, "申请理由"), value_cell(v1 + l2 + v2, reason, fill=PEN)])
@@ -554,7 +590,7 @@ def render_id_card_copy(household: Household, rng: random.Random, font: str) -> 
 
 
 HUKOU_WIDTHS = (360, 660, 360, 660)
-REGISTER_WIDTHS = (300, 320, 170, 170, 420, 680)
+REGISTER_WIDTHS = (210, 270, 120, 420, 600, 420)  # name, relation, sex, born, ID, phone
 
 
 def render_hukou_copy(household: Household, rng: random.Random, font: str) -> list[Sheet]:
@@ -575,13 +611,9 @@ def render_hukou_copy(household: Household, rng: random.Random, font: str) -> li
     y = table_row(sheet, x, y, 110, [label_cell(l1, "承办人签章"), value_cell(v1, _cadre_name(rng), fill=PEN),
                                      label_cell(l2, "签发日期"), value_cell(v2, chinese_date(issued))])
     y = sheet.line("常住人口登记卡", BODY, y + 90, align="center", bold=True, spacing=1.6)
-    header = ("姓名", "与户主关系", "性别", "民族", "出生日期", "公民身份号码")
-    y = table_row(sheet, x, int(y), 100, [label_cell(w, t) for w, t in zip(REGISTER_WIDTHS, header)])
-    for person in household.members:
-        values = (person.name, person.relation, person.sex, "汉",
-                  f"{person.birth.year}年{person.birth.month:02d}月{person.birth.day:02d}日", person.id_number)
-        y = table_row(sheet, x, y, 100, [value_cell(w, t, align="center", protect=True)
-                                         for w, t in zip(REGISTER_WIDTHS, values)])
+    header = ("姓名", "与户主关系", "性别", "出生日期", "公民身份号码", "联系电话")
+    # two styles on from the approval form's: the household's two tables show all four
+    y = member_table(sheet, x, int(y), 100, REGISTER_WIDTHS, header, member_rows(household, day, 2))
     police = f"{household.county}公安局{household.township}派出所"
     stamp_x = x + l1 + v1 + l2 + v2 // 2
     round_stamp(sheet, rng, [(stamp_x, stamp_row + 40), (stamp_x + 60, stamp_row + 10)], police,

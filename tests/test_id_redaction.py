@@ -45,8 +45,10 @@ def test_hidden_characters_are_the_ten_that_mask_hides():
     wide = "２２０３８１１９８００１０１１２３４"
     assert len(redaction.hidden_characters(wide)[0]) == 10
     assert redaction.hidden_characters("220381198001011235")  # check digit wrong
-    # not an ID: 19 digits (a bank card), 17 digits, a household number
-    assert redaction.hidden_characters("2203811980010112345") == []
+    # a digit joined to the number (a phone number or date OCR ran into it): still covered
+    assert redaction.hidden_characters(ID + "5") == [list(range(4, 14))]
+    # not an ID: 19 digits of a bank card, 17 digits, a household number
+    assert redaction.hidden_characters("6222021234567890123") == []
     assert redaction.hidden_characters("22038119800101123") == []
     assert redaction.hidden_characters("220381105012-0042") == []
 

@@ -66,6 +66,10 @@ def test_is_valid_id_number_rejects_a_wrong_check_digit() -> None:
     assert is_valid_id_number("11010519491231002X")
     assert not is_valid_id_number("110105194912310021")
     assert not is_valid_id_number("11010519491331002X")  # month 13
+    first17 = "11010585130101001"  # born in the year 8513
+    assert not is_valid_id_number(first17 + id_check_digit(first17))
+    first17 = "01010519491231002"  # no region code starts with 0
+    assert not is_valid_id_number(first17 + id_check_digit(first17))
     assert not is_valid_id_number("1101051949123100")
 
 
@@ -112,6 +116,32 @@ def test_ground_truth_names_the_household_and_the_head(dossier_set: tuple[Path, 
             assert document.household in truth and head.name in truth, document.doc_type
         if document.doc_type == "id_card_copy":
             assert head.id_number in truth
+
+
+def test_member_tables_set_birth_date_id_number_and_phone_side_by_side_in_all_four_styles(
+        dossier_set: tuple[Path, Manifest]) -> None:
+    # the layout that joined a date to an ID number in search snippets (issue 9)
+    from ingest.synthetic_forms import BIRTH_DATE_STYLES, PHONE_FROM_AGE, age_on, birth_date_text
+
+    _, manifest = dossier_set
+    styles_seen = set()
+    for household in manifest.households:
+        truth = {d.doc_type: "\n".join(d.ground_truth) for d in manifest.documents
+                 if d.household == household.number}
+        for k, person in enumerate(household.members):
+            assert re.fullmatch(r"1[3-9][0-9]{9}", person.phone), f"member {k}: phone number"
+            adult = age_on(person.birth, household.applied_on) >= PHONE_FROM_AGE
+            for doc_type in ("approval_form", "hukou_copy"):
+                rows = [line for line in truth[doc_type].splitlines()
+                        if line.startswith(f"{person.name} {person.relation} ")]
+                assert len(rows) == 1, f"member {k}: no single row in the {doc_type} table"
+                styles = [style for style in BIRTH_DATE_STYLES
+                          if rows[0].endswith(" ".join(filter(None, (
+                              birth_date_text(person.birth, style), person.id_number,
+                              person.phone if adult else ""))))]
+                assert len(styles) == 1, f"member {k}: {doc_type} row is not date, ID, phone"
+                styles_seen.update(styles)
+    assert styles_seen == set(BIRTH_DATE_STYLES)
 
 
 def test_same_seed_gives_identical_manifest_and_image_bytes(tmp_path: Path) -> None:

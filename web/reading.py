@@ -30,7 +30,7 @@ from ingest.archive import Archive
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock, Target
-from records.idnumbers import mask, mask_in_text
+from records.idnumbers import mask, mask_in_pieces, mask_in_text
 from records.model import Document, Household, Page
 from records.policy import Action, Principal, decide, region_scope
 
@@ -114,9 +114,11 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
                                   offset=offset)
     hits = []
     for h in result.hits:
-        # ID numbers are masked wherever they are shown, snippets included
-        show = (lambda text, h=h: shown_text(who, h.region, h.household, text))
-        fragments = [(show(text), matched) for text, matched in h.fragments]
+        # ID numbers are masked wherever they are shown, snippets included; read across the
+        # highlights, which may cut a number OCR wrote in words (220381 [19840217] 6941)
+        full = full_ids(who, h.region, h.household)
+        show = (lambda text, full=full: text if full else mask_in_text(text))
+        fragments = list(h.fragments) if full else mask_in_pieces(h.fragments)
         hits.append(SearchHitView(
             document_id=h.document_id, household=h.household, head_name=h.head_name,
             region_code=h.region, type=h.doc_type, type_name=h.doc_type_name, title=show(h.title),
