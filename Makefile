@@ -13,7 +13,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
 
-.PHONY: demo test system venv clean-demo bench-ocr
+.PHONY: demo test system venv clean-demo bench-ocr translations
 
 demo: system venv
 	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
@@ -38,6 +38,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
+
+# Interface strings: gather new ones from web/ into both catalogues (then translate the
+# Chinese ones in web/translations/zh_Hans_CN/LC_MESSAGES/messages.po) and compile them.
+translations: venv
+	$(BIN)/pybabel -q extract -F web/babel.cfg -k lazy_gettext -k _ --no-location --sort-output \
+	  -o web/translations/messages.pot .
+	$(BIN)/pybabel -q update -i web/translations/messages.pot -d web/translations \
+	  --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel -q compile -d web/translations
 
 # OCR engines on synthetic clean/degraded pages and the real scans (docs/benchmarks.md)
 bench-ocr: system venv

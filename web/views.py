@@ -13,6 +13,7 @@ from flask import (Blueprint, Response, abort, g, jsonify, redirect, render_temp
                    request, session, url_for)
 
 from records.exceptions import Invalid
+from records.idnumbers import mask_in_text
 from records.policy import Action
 from records.purposes import OTHER, stated_purpose
 from search import SearchError
@@ -117,8 +118,9 @@ def purpose(number: str):
             _remember_purpose(ref.number, stated)
             reading.record_purpose(archive(), g.principal, ref, stated)
             return redirect(url_for("views.household", number=ref.number))
+    # what was typed comes back masked: an ID number is never shown in full, even to its typist
     body = render_template("purpose.html", ref=ref, purposes=purposes, other_label=OTHER,
-                           chosen=chosen, other=other, error=error)
+                           chosen=chosen, other=mask_in_text(other), error=error)
     return body, 400 if error else 200
 
 
