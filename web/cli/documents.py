@@ -69,13 +69,8 @@ def search(c: Context, who: Principal, query: str, as_json: bool, limit: int,
            offset: int) -> None:
     """Search by a Chinese word, a name, a household number or an ID number."""
     found = reading.search(c.archive, who, query, limit=max(1, limit), offset=max(0, offset))
-    if as_json:
-        click.echo(json.dumps({"total": int(found.total),
-                               "estimated": getattr(found.total, "estimated", False),
-                               "offset": found.offset, "limit": found.limit,
-                               "has_next": found.has_next,
-                               "hits": [h.as_json() for h in found.hits]},
-                              ensure_ascii=False, indent=1))
+    if as_json:  # one array of hits, as scripts have read it; page on with --offset
+        click.echo(json.dumps([h.as_json() for h in found.hits], ensure_ascii=False, indent=1))
         return
     if not found.hits:
         click.echo("no documents found" if not found.offset else
