@@ -3,9 +3,9 @@
 The ``rapidocr`` 3.x wheel carries its default ONNX models (PP-OCRv6 small
 detection and recognition) inside the package. The package can also
 download other models, so hudang never lets it choose: :func:`model_paths`
-asks the package which files its defaults are, refuses any that is not a
-file inside the installed package, and the engine is built with those
-exact paths, which skips the package's download step altogether.
+asks the package which files its defaults are, refuses any that its wheel
+did not install, and the engine is built with those exact paths, which
+skips the package's download step altogether.
 
 Loading the models takes seconds, so one model set is loaded per process and
 reused by every engine instance in it (``OcrPool`` keeps its worker
@@ -30,12 +30,13 @@ REQUIREMENT = "rapidocr>=3.10,<4"
 THREADS = 1
 # RapidOCR scales a page so its long side is at most this before detection,
 # and cuts the lines for recognition from that copy. An A4 page at 300 dpi is
-# 3508 px; the package's default is 2000. Measured for PP-OCRv6 in docs/ocr.md
-# ("RapidOCR"): 1600 reads the dossier pages as well as 2000 for less CPU.
+# 3508 px; the package's default is 2000. With PP-OCRv4, 1600 halved detection
+# time and read as well as 2000; PP-OCRv6 at 1600 reads the benchmark pages
+# better than PP-OCRv4 did (other sizes not measured again; docs/ocr.md).
 MAX_SIDE_LEN = 1600
-# recognition one line at a time: RapidOCR pads every line of a batch to the
-# widest one, so its default batch of 6 spends more CPU on padding than it
-# saves (measured again for PP-OCRv6 in docs/ocr.md)
+# recognition one line at a time: RapidOCR (3.10 too) pads every line of a
+# batch to the widest one; with PP-OCRv4 its default batch of 6 spent 35% more
+# CPU on recognition and read slightly worse (not measured again for PP-OCRv6)
 REC_BATCH = 1
 # the package's parts whose models hudang loads ("Cls", the line-orientation
 # classifier, is never run: pages reach the engine upright)
