@@ -1,9 +1,15 @@
 # Two commands: `make demo` and `make test` (as root on a fresh Debian machine).
 # Both install what is missing, then do their job; running them again is cheap.
 
+# The venv belongs to one Python: `make test PYTHON=python3.13` rebuilds .venv with
+# that Python, a later plain `make test` rebuilds it with python3 again. To keep one
+# venv per Python side by side, name it: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
+# e.g. cpython-313; the stamp of a venv names the Python it was built with
+PY_TAG := $(shell $(PYTHON) -c 'import sys; print(sys.implementation.cache_tag)' 2>/dev/null)
+STAMP  := $(VENV)/.installed-$(or $(PY_TAG),no-python)
 # Tesseract with Simplified Chinese (+ osd for orientation); CJK fonts for the
 # synthetic pages and the viewer's watermark; Chromium for the browser tests
 # (driven by Playwright; never `playwright install`).
@@ -13,12 +19,12 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
 
-.PHONY: demo test system venv clean-demo bench-ocr translations
+.PHONY: demo test system venv catalogues clean-demo bench-ocr translations
 
-demo: system venv
+demo: system venv catalogues
 	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
 
-test: system venv
+test: system venv catalogues
 	$(BIN)/python -m pytest -q -ra
 
 system:
@@ -31,13 +37,23 @@ system:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-venv: $(VENV)/.installed
+venv: $(STAMP)
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# Built afresh when pyproject.toml changes or the venv is another Python's, so that
+# a dependency dropped from pyproject.toml does not linger in it.
+$(STAMP): pyproject.toml
+	@test -n "$(PY_TAG)" || { echo "make: PYTHON=$(PYTHON) does not run a Python"; exit 1; }
+	@if [ -f $(VENV)/pyvenv.cfg ]; then echo "rebuilding $(VENV) with $(PYTHON) ($(PY_TAG))"; rm -rf $(VENV); fi
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
+
+# The interface's gettext catalogues compiled to .mo (an installed hudang compiles them at
+# build time; a checkout compiles them here, so an edited .po is always in use).
+catalogues: venv
+	@$(BIN)/python -c 'from pathlib import Path; from web.babel_build import compile_catalogues; \
+	  compile_catalogues(Path("web/translations"))'
 
 # Interface strings: gather new ones from web/ into both catalogues (then translate the
 # Chinese ones in web/translations/zh_Hans_CN/LC_MESSAGES/messages.po) and compile them.

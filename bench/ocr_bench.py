@@ -10,6 +10,10 @@ Printed per engine and set:
 * CER: character error rate, edit distance / ground-truth characters, after
   NFKC (full-width forms -> ASCII) and with all whitespace removed (table
   cells and Tesseract's word spaces are layout, not content);
+* order-free CER: the same, with reading order ignored (the fewest
+  insertions, deletions and substitutions between the two texts' character
+  multisets), so that a table or two columns read in another order counts
+  only for the characters misread, dropped or added;
 * IDs / household numbers: how many printed 18-digit ID numbers and
   household numbers appear exactly in the OCR text;
 * s/page on one core (one process, in this process) and with all cores
@@ -22,6 +26,7 @@ The rendered pages are cached (rendering 40 pages takes about 2 minutes).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -80,11 +85,17 @@ class Result:
     workers: int = 0
     worker_peak_mb: float | None = None
     second_engine_pages: int = 0  # pages a cascade handed to its second engine
+    edits_order_free: int = 0
+    engine_name: str = ""  # the engine's own name: package version and models
     per_page_cer: dict[str, float] = field(default_factory=dict)
 
     @property
     def cer(self) -> float:
         return self.edits / self.chars if self.chars else 0.0
+
+    @property
+    def cer_order_free(self) -> float:
+        return self.edits_order_free / self.chars if self.chars else 0.0
 
 
 # -- text metrics ----------------------------------------------------------------
@@ -103,6 +114,16 @@ def edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
+
+
+def order_free_edit_distance(a: str, b: str) -> int:
+    """Edits between ``a`` and ``b`` with reading order ignored.
+
+    Between two multisets of characters the fewest insertions, deletions and
+    substitutions is the larger of the two one-sided differences.
+    """
+    ca, cb = collections.Counter(a), collections.Counter(b)
+    return max(sum((ca - cb).values()), sum((cb - ca).values()))
 
 
 def exact_matches(pattern: re.Pattern, truth: str, ocr: str) -> tuple[int, int]:
@@ -157,9 +178,10 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_one_process(engine: str, pages: list[Page]) -> tuple[list[str], float, float, int]:
-    """OCR text per page, wall and CPU seconds per page, pages read by a cascade's second engine."""
-    warm_up(engine)
+def run_one_process(engine: str, pages: list[Page]) -> tuple[list[str], float, float, int, str]:
+    """OCR text per page, wall and CPU seconds per page, pages read by a cascade's second
+    engine, and the engine's own name."""
+    name = warm_up(engine)
     texts, second = [], 0
     started, cpu = time.perf_counter(), _cpu_seconds()
     for i, page in enumerate(pages, 1):
@@ -167,7 +189,7 @@ def run_one_process(engine: str, pages: list[Page]) -> tuple[list[str], float, f
         texts.append(result.ocr.text)
         second += "rapidocr" in result.ocr.engine and "+" in engine
     return (texts, (time.perf_counter() - started) / len(pages),
-            (_cpu_seconds() - cpu) / len(pages), second)
+            (_cpu_seconds() - cpu) / len(pages), second, name)
 
 
 def run_all_cores(engine: str, pages: list[Page], workers: int) -> tuple[float, float | None]:
@@ -195,15 +217,16 @@ def _peak_rss_mb(pool: OcrPool) -> float | None:
 
 
 def measure(engine: str, set_name: str, pages: list[Page], workers: int, parallel: bool) -> Result:
-    texts, one, cpu, second = run_one_process(engine, pages)
+    texts, one, cpu, second, name = run_one_process(engine, pages)
     result = Result(engine=engine, set=set_name, pages=len(pages), chars=0, edits=0, ids=0,
                     ids_found=0, households=0, households_found=0, s_per_page_1=one,
-                    cpu_per_page=cpu, second_engine_pages=second)
+                    cpu_per_page=cpu, second_engine_pages=second, engine_name=name)
     for page, text in zip(pages, texts):
         truth, read = normalise(page.truth), normalise(text)
         edits = edit_distance(truth, read)
         result.chars += len(truth)
         result.edits += edits
+        result.edits_order_free += order_free_edit_distance(truth, read)
         result.per_page_cer[page.name] = round(edits / max(1, len(truth)), 4)
         n, found = exact_matches(ID_RE, page.truth, text)
         result.ids, result.ids_found = result.ids + n, result.ids_found + found
@@ -217,16 +240,18 @@ def measure(engine: str, set_name: str, pages: list[Page], workers: int, paralle
 
 # -- report --------------------------------------------------------------------------
 def table(results: list[Result]) -> str:
-    rows = ["| engine | set | pages | CER | IDs exact | household no. exact | s/page, 1 core "
-            "| CPU s/page | s/page, all cores (workers) | worker peak RSS | pages to 2nd engine |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| engine | set | pages | CER | CER order-free | IDs exact | household no. exact "
+            "| s/page, 1 core | CPU s/page | s/page, all cores (workers) | worker peak RSS "
+            "| pages to 2nd engine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ids = f"{r.ids_found}/{r.ids}" if r.ids else "—"
         households = f"{r.households_found}/{r.households}" if r.households else "—"
         every = f"{r.s_per_page_all:.2f} ({r.workers})" if r.s_per_page_all is not None else "—"
         peak = f"{r.worker_peak_mb:.0f} MB" if r.worker_peak_mb else "—"
         second = str(r.second_engine_pages) if "+" in r.engine else "—"
-        rows.append(f"| {r.engine} | {r.set} | {r.pages} | {100 * r.cer:.2f}% | {ids} | "
+        rows.append(f"| {r.engine} | {r.set} | {r.pages} | {100 * r.cer:.2f}% | "
+                    f"{100 * r.cer_order_free:.2f}% | {ids} | "
                     f"{households} | {r.s_per_page_1:.2f} | {r.cpu_per_page:.2f} | {every} | {peak} "
                     f"| {second} |")
     return "\n".join(rows)
@@ -268,9 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nOCR benchmark: seed {args.seed}, {args.households} households, "
           f"{args.workers} workers, {os.cpu_count()} CPUs\n")
     print(table(results))
+    print("\nEngines: " + "; ".join(sorted({f"{r.engine} = {r.engine_name}" for r in results})))
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) | {"cer": r.cer} for r in results], indent=1,
-                                        ensure_ascii=False))
+        args.json.write_text(json.dumps([asdict(r) | {"cer": r.cer, "cer_order_free": r.cer_order_free}
+                                         for r in results], indent=1, ensure_ascii=False))
     return 0
 
 

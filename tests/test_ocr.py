@@ -202,3 +202,15 @@ def test_pool_rotates_a_sideways_page_upright_before_ocr(tmp_path: Path, a4_page
     assert result.rotation == 270
     assert (result.ocr.width, result.ocr.height) == a4_page.size  # boxes are in upright pixels
     assert HOUSEHOLD in result.ocr.text
+
+
+def test_default_engine_turns_an_upside_down_page_upright(tmp_path: Path, a4_page):
+    """RapidOCR 3 reads upside-down text too (at lower confidence): the page must still turn."""
+    from ingest.ocr.worker import ocr_page
+
+    path = tmp_path / "upside-down.png"
+    a4_page.rotate(180).save(path)
+    result = ocr_page(1, path, "rapidocr")
+    assert result.rotation == 180
+    assert HOUSEHOLD in result.ocr.text
+

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import sysconfig
@@ -22,7 +23,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from ingest.ocr import fields
+from ingest.ocr import fields, get_engine
 from ingest.ocr.preprocess import prepare
 from ingest.ocr.rapid import RapidOcrEngine, model_paths
 from ingest.ocr.worker import recognize_upright
@@ -58,6 +59,18 @@ def number_box(font_size=46) -> tuple[float, float, float, float]:
     left = 110 + font.getlength(PREFIX)
     line = ImageDraw.Draw(Image.new("L", (10, 10))).textbbox((110, 120), PREFIX + HOUSEHOLD, font=font)
     return left, line[1], line[2], line[3]
+
+
+def printed_rows(grey: Image.Image, box) -> list[bool]:
+    """For each pixel row from ``box``'s height above it to its height below it:
+    is the row, averaged across the box's width, darker than the paper?"""
+    x0, y0, x1, y1 = box
+    first, last = y0 - (y1 - y0), y1 + (y1 - y0)
+    assert first >= 0 and last <= grey.height
+    rows = grey.crop((x0, first, x1, last)).resize((1, last - first), Image.Resampling.BOX)
+    means = [rows.getpixel((0, i)) for i in range(rows.height)]
+    paper = sorted(means)[int(0.9 * len(means))]
+    return [m < paper - 10 for m in means]
 
 
 def turned(point: tuple[float, float], size: tuple[int, int], degrees: float) -> tuple[float, float]:
@@ -145,12 +158,45 @@ def test_rapidocr_reads_household_number_and_name_with_boxes_over_the_text(gener
     x0, y0, x1, y1 = line.box
     assert 0 <= x0 < x1 <= grey.width and 0 <= y0 < y1 <= grey.height
     inside = grey.crop(line.box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-    below = grey.crop((x0, y1 + 5, x1, y1 + 5 + (y1 - y0) // 3))
-    # the box holds ink (darker than the paper), and Han characters have no spaces
+    # the box holds ink (darker than the paper) ...
     assert inside < 235
-    assert below.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0)) > inside
+    # ... all of its printed line's ink, and none of the lines above and below it:
+    # the run of printed rows through the box's middle lies inside the box, and
+    # the box's other rows are paper
+    printed = printed_rows(grey, line.box)
+    height = y1 - y0
+    top = bottom = height + height // 2  # the box's middle row
+    assert printed[top], "no ink across the middle of the box"
+    while printed[top - 1]:
+        top -= 1
+    while printed[bottom + 1]:
+        bottom += 1
+    assert height <= top and bottom < 2 * height, "the printed line runs out of the box"
+    assert not any(printed[height:top]) and not any(printed[bottom + 1:2 * height]), \
+        "the box reaches into another printed line"
+    # and Han characters have no spaces
     assert not any(" " in l.text and all("\u4e00" <= c <= "\u9fff" for c in l.text.replace(" ", ""))
                    for l in ocr.lines)
+
+
+def test_default_engine_is_the_maintained_rapidocr_3_with_the_models_its_wheel_installed(
+        monkeypatch):
+    """Python 3.13 has no rapidocr_onnxruntime; its successor rapidocr 3 does."""
+    from importlib.metadata import distribution
+
+    monkeypatch.delenv("HUDANG_OCR_ENGINE", raising=False)
+
+    dist = distribution("rapidocr")
+    assert dist.version.split(".")[0] == "3"
+    engine = get_engine()
+    assert isinstance(engine, RapidOcrEngine)
+    assert re.fullmatch(r"rapidocr-3\.\d+\.\d+ PP-OCRv\d+", engine.name), engine.name
+    # each model file is one the wheel installed (listed in its RECORD), not a later download
+    installed = {Path(str(dist.locate_file(f))).resolve() for f in dist.files}
+    paths = model_paths()
+    assert set(paths) == {"Det", "Rec"}
+    for path in paths.values():
+        assert path in installed and path.suffix == ".onnx"
 
 
 def test_rapidocr_models_come_from_site_packages_and_work_without_network(tmp_path):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import cv2  # opencv comes with rapidocr_onnxruntime; 10-20x faster than PIL here
+import cv2  # opencv-python-headless (a declared dependency); 10-20x faster than PIL here
 import numpy as np
 from PIL import Image, ImageOps
 

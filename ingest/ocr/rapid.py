@@ -1,10 +1,15 @@
-"""RapidOCR engine: PaddleOCR's PP-OCRv4 models run by onnxruntime.
+"""RapidOCR engine: PaddleOCR's PP-OCR models run by onnxruntime.
 
-The ``rapidocr_onnxruntime`` 1.x wheel carries its ONNX models inside the
-package and has no download path, so it works offline; :func:`model_paths`
-says where they are. Loading the models takes seconds, so one model set is
-loaded lazily per process and reused by every engine instance in it
-(``OcrPool`` keeps its worker processes alive for the same reason).
+The ``rapidocr`` 3.x wheel carries its default ONNX models (PP-OCRv6 small
+detection and recognition) inside the package. The package can also
+download other models, so hudang never lets it choose: :func:`model_paths`
+asks the package which files its defaults are, refuses any that its wheel
+did not install, and the engine is built with those exact paths, which
+skips the package's download step altogether.
+
+Loading the models takes seconds, so one model set is loaded per process and
+reused by every engine instance in it (``OcrPool`` keeps its worker
+processes alive for the same reason).
 """
 from __future__ import annotations
 
@@ -18,58 +23,126 @@ from PIL import Image
 from .base import OcrFailed, OcrLine, OcrPage, OcrWord
 from .text import join_words, remove_han_spaces
 
+REQUIREMENT = "rapidocr>=3.10,<4"
 # one onnxruntime thread per model: hudang parallelises by page with worker
-# processes, and two processes x two threads on two cores was measured slower
-# (3.7 s vs 2.5 s CPU per page)
-_SESSION_OPTIONS = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+# processes; two processes x two threads on two cores was measured slower
+# (rapidocr_onnxruntime 1.4: 3.7 s vs 2.5 s CPU per page; docs/ocr.md)
+THREADS = 1
 # RapidOCR scales a page so its long side is at most this before detection,
 # and cuts the lines for recognition from that copy. An A4 page at 300 dpi is
-# 3508 px; at 1600 px (137 dpi) detection takes half the CPU it takes at the
-# package's default 2000 and the dossier pages read as well (character errors
-# 1.72% -> 1.59% clean, 2.36% -> 2.53% degraded, before seal removal; the
-# detection share of a page fell from 1.2 s to 0.66 s; docs/ocr.md).
+# 3508 px; the package's default is 2000. With PP-OCRv4, 1600 halved detection
+# time and read as well as 2000; PP-OCRv6 at 1600 reads the benchmark pages
+# better than PP-OCRv4 did (other sizes not measured again; docs/ocr.md).
 MAX_SIDE_LEN = 1600
-# recognition one line at a time: RapidOCR pads every line of a batch to the
-# widest one, so its default batch of 6 spent 35% more CPU on recognition
-# (1.35 s vs 0.96-1.03 s a page) and read slightly worse (0.29% vs 0.21% CER)
+# recognition one line at a time: RapidOCR (3.10 too) pads every line of a
+# batch to the widest one; with PP-OCRv4 its default batch of 6 spent 35% more
+# CPU on recognition and read slightly worse (not measured again for PP-OCRv6)
 REC_BATCH = 1
+# the package's parts whose models hudang loads ("Cls", the line-orientation
+# classifier, is never run: pages reach the engine upright)
+PARTS = ("Det", "Rec")
 _LOAD_LOCK = threading.Lock()
 
 
 def _package():
     try:
-        import rapidocr_onnxruntime
+        import rapidocr
     except ImportError as exc:  # pragma: no cover - it is a declared dependency
-        raise OcrFailed("RapidOCR is not installed (pip install 'rapidocr_onnxruntime>=1.3,<1.5')"
+        raise OcrFailed(f"RapidOCR is not installed (pip install '{REQUIREMENT}' onnxruntime)"
                         ) from exc
-    return rapidocr_onnxruntime
+    return rapidocr
+
+
+def _default_config():
+    """The package's own default configuration (its ``config.yaml``), as RapidOCR reads it."""
+    _package()
+    from rapidocr.main import DEFAULT_CFG_PATH
+    from rapidocr.utils.parse_parameters import ParseParams
+
+    return ParseParams.load(DEFAULT_CFG_PATH)
 
 
 def model_paths() -> dict[str, Path]:
-    """The ONNX model files RapidOCR loads (detection, classification, recognition)."""
-    package = _package()
-    from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
-    from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+    """The ONNX model files hudang's RapidOCR loads, by part ("Det", "Rec").
 
-    config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
-    paths = {part: Path(config[part]["model_path"]).resolve() for part in ("Det", "Cls", "Rec")}
+    They are the package's default models, as the package itself resolves
+    them, and each must be a file its wheel installed: inside the package
+    and listed in the installed package's RECORD, never a file fetched into
+    it later, a cache or a download directory (OcrFailed otherwise).
+    """
+    package = _package()
+    from rapidocr.inference_engine.base import FileInfo, InferSession
+
     root = Path(package.__file__).resolve().parent
-    for part, path in paths.items():
-        # never a cache or download directory: the models ship in the wheel
-        if root not in path.parents or not path.is_file():
-            raise OcrFailed(f"RapidOCR's {part} model is missing from {root} "
-                            "(reinstall rapidocr_onnxruntime)")
+    config = _default_config()
+    shipped = _files_from_the_wheel()
+    paths = {}
+    for part in PARTS:
+        section = config[part]
+        where = InferSession.get_model_url(FileInfo(
+            engine_type=section.engine_type, ocr_version=section.ocr_version,
+            task_type=section.task_type, lang_type=section.lang_type,
+            model_type=section.model_type))
+        # the package keeps a default model under its URL's file name in models/
+        path = (root / "models" / Path(str(where["model_dir"])).name).resolve()
+        if root not in path.parents or not path.is_file() or path not in shipped:
+            raise OcrFailed(f"RapidOCR's {part} model is not in its installed wheel at "
+                            f"{root / 'models'} (reinstall '{REQUIREMENT}')")
+        paths[part] = path
     return paths
+
+
+def _files_from_the_wheel() -> set[Path]:
+    """Every file the installed ``rapidocr`` distribution lists in its RECORD."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("rapidocr")
+    except PackageNotFoundError as exc:  # pragma: no cover - checked by _package() first
+        raise OcrFailed(f"RapidOCR is not installed (pip install '{REQUIREMENT}')") from exc
+    return {Path(str(dist.locate_file(f))).resolve() for f in dist.files or ()}
+
+
+@lru_cache(maxsize=1)
+def model_version() -> str:
+    """The PP-OCR generation of the models loaded, e.g. ``PP-OCRv6``."""
+    versions = {_default_config()[part].ocr_version.value for part in PARTS}
+    return "+".join(sorted(versions))
+
+
+def _params() -> dict[str, object]:
+    params: dict[str, object] = {
+        "Global.max_side_len": MAX_SIDE_LEN,
+        "Global.use_cls": False,
+        # single character boxes: every character, digits of ID numbers included,
+        # gets its own box (ingest.redaction covers ID digits from them)
+        "Global.return_word_box": True,
+        "Global.return_single_char_box": True,
+        # its INFO lines name model files, its warnings say "nothing detected" on
+        # blank pages: neither is for an operator
+        "Global.log_level": "error",
+        "Rec.rec_batch_num": REC_BATCH,
+        "EngineConfig.onnxruntime.intra_op_num_threads": THREADS,
+        "EngineConfig.onnxruntime.inter_op_num_threads": THREADS,
+    }
+    for part, path in model_paths().items():
+        params[f"{part}.model_path"] = str(path)  # an explicit path: no download step
+    return params
 
 
 @lru_cache(maxsize=1)
 def _model():
-    """The process's one loaded RapidOCR (4-7 s to load, so loaded once and kept)."""
+    """The process's one loaded RapidOCR (seconds to load, so loaded once and kept)."""
     with _LOAD_LOCK:
-        package = _package()
-        model_paths()  # fail with a clear message before onnxruntime does
-        return package.RapidOCR(max_side_len=MAX_SIDE_LEN, rec_batch_num=REC_BATCH,
-                                **_SESSION_OPTIONS)
+        _package()
+        from rapidocr import RapidOCR
+
+        model = RapidOCR(params=_params())
+        # RapidOCR 3 loads each model on first use; load them now, so that
+        # ``load()`` (OcrPool.warm_up) pays the cost before the first page
+        model._load_det_model()
+        model._load_rec_model()
+        return model
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +150,7 @@ def rapidocr_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("rapidocr_onnxruntime")
+        return version("rapidocr")
     except PackageNotFoundError:  # pragma: no cover
         return "unknown"
 
@@ -93,25 +166,51 @@ def _to_bgr(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _line(row: list) -> OcrLine | None:
-    # with return_word_box: [quad, text, score, word quads, word texts, word scores]
-    quad, raw_text, score = row[0], str(row[1]), float(row[2])
-    text = remove_han_spaces(raw_text.strip())
-    if not text:
-        return None
-    words: tuple[OcrWord, ...] = ()
-    if len(row) >= 5 and row[3] and len(row[3]) == len(row[4]):
-        scores = row[5] if len(row) >= 6 and len(row[5]) == len(row[4]) else [score] * len(row[4])
-        candidate = tuple(OcrWord(text=str(t), box=_box(q), confidence=_percent(s))
-                          for q, t, s in zip(row[3], row[4], scores) if str(t).strip())
-        # words are only kept when they spell the line: the text layer relies on it.
-        # RapidOCR boxes Han characters and digits one by one, so "2","2","0"... spell
-        # "220..." with no spaces (ingest.redaction needs those digit boxes)
-        spelled = [w.text for w in candidate]
-        if candidate and (join_words(spelled) == text
-                          or "".join(spelled) == text.replace(" ", "")):
-            words = candidate
-    return OcrLine(text=text, box=_box(quad), confidence=_percent(score), words=words)
+def _words(raw_text: str, text: str, score: float, found) -> tuple[OcrWord, ...]:
+    """The line's character boxes, kept only when they spell the line (the text layer relies on it).
+
+    ``found`` is RapidOCR's ((character, score, quad), ...) for one line.
+    Its per-character scores are aligned with the characters only when the
+    line has no spaces (RapidOCR 3.10 counts spaces in its score list, not in
+    its character list); otherwise each character takes the line's score.
+    """
+    if not found:
+        return ()
+    aligned = not any(c.isspace() for c in raw_text.strip())
+    candidate = tuple(
+        OcrWord(text=str(t), box=_box(q), confidence=_percent(s if aligned else score))
+        for t, s, q in found if str(t).strip())
+    spelled = [w.text for w in candidate]
+    # "2","2","0"... spell "220..." with no spaces: compare without spaces too
+    if candidate and (join_words(spelled) == text or "".join(spelled) == text.replace(" ", "")):
+        return candidate
+    return ()
+
+
+def _lines(result) -> list[OcrLine]:
+    if result is None or getattr(result, "txts", None) is None or result.boxes is None:
+        return []  # nothing detected (a blank page)
+    rows = list(zip(result.boxes, result.txts, result.scores))
+    found = [f if isinstance(f, (tuple, list)) else () for f in
+             (getattr(result, "word_results", None) or ())]
+    # RapidOCR leaves out the character list of a line it could not box, so the
+    # lists can fall out of step with the lines: then each line takes the next
+    # list that spells it
+    in_step, next_list = len(found) == len(rows), 0
+    lines = []
+    for i, (quad, raw, score) in enumerate(rows):
+        raw_text, score = str(raw), float(score)
+        text = remove_han_spaces(raw_text.strip())
+        if not text:
+            continue
+        words: tuple[OcrWord, ...] = ()
+        for k in ([i] if in_step else range(next_list, len(found))):
+            words = _words(raw_text, text, score, found[k])
+            if words:
+                next_list = k + 1
+                break
+        lines.append(OcrLine(text=text, box=_box(quad), confidence=_percent(score), words=words))
+    return lines
 
 
 def _percent(score: float) -> float:
@@ -119,22 +218,25 @@ def _percent(score: float) -> float:
 
 
 class RapidOcrEngine:
-    """OCR with RapidOCR (PP-OCRv4 detection + recognition, onnxruntime on the CPU).
+    """OCR with RapidOCR (PP-OCR detection + recognition, onnxruntime on the CPU).
 
     No line-orientation classifier: pages reach the engine upright
     (``orientation.py``), and skipping it saves a model pass per line.
     """
 
     # an as-is reading at this confidence, in wide lines, is taken as upright
-    # (orientation.reads_upright): upright pages measured 97-99
-    upright_confidence = 80.0
+    # (orientation.reads_upright). PP-OCRv6 measured 99.2-100 on the 40 upright
+    # benchmark pages and 65-77 (18-157 characters) on the same pages upside
+    # down, so 80 (chosen for PP-OCRv4, which read almost nothing upside down)
+    # would leave too thin a margin
+    upright_confidence = 90.0
 
     def __init__(self) -> None:
         self._loaded = False
 
     @property
     def name(self) -> str:
-        return f"rapidocr-{rapidocr_version()} PP-OCRv4"
+        return f"rapidocr-{rapidocr_version()} {model_version()}"
 
     def load(self) -> None:
         """Load the models now (otherwise the first ``recognize`` does)."""
@@ -144,8 +246,9 @@ class RapidOcrEngine:
     def recognize(self, image: Image.Image) -> OcrPage:
         model = _model()
         try:
-            rows, _ = model(_to_bgr(image), use_cls=False, return_word_box=True)
+            result = model(_to_bgr(image), use_cls=False, return_word_box=True,
+                           return_single_char_box=True)
         except Exception as exc:  # onnxruntime raises its own types; one line for the operator
             raise OcrFailed(f"RapidOCR failed: {type(exc).__name__}") from exc
-        lines = [line for line in (_line(row) for row in rows or []) if line is not None]
-        return OcrPage(width=image.width, height=image.height, lines=lines, engine=self.name)
+        return OcrPage(width=image.width, height=image.height, lines=_lines(result),
+                       engine=self.name)
