@@ -1,0 +1,39 @@
+"""Forms: problems said in the reader's language, beside their field and in a summary at
+the top (``templates/_forms.html``), and the small readings of posted values.
+
+The sentences come from the services (``records.problems``): written once in English,
+translated here through the catalogues.
+"""
+from __future__ import annotations
+
+from flask import request
+
+from records.problems import Problem, Problems, RowProblem
+from web.i18n import _, gettext
+
+
+def say(problem: Problem) -> str:
+    """The problem's sentence in the reader's language."""
+    return gettext(problem.message, **problem.params)
+
+
+def field_errors(exc: Problems) -> dict[str, str]:
+    """``{field: sentence}``, the first problem of each field, in the order they came."""
+    return {name: say(p) for name, p in exc.by_field().items()}
+
+
+def row_sentence(p: RowProblem) -> str:
+    if p.column:
+        return _("Row %(row)s, column “%(column)s”: %(problem)s", row=p.row, column=p.column,
+                 problem=say(p.problem))
+    return _("Row %(row)s: %(problem)s", row=p.row, problem=say(p.problem))
+
+
+def text(name: str, limit: int = 500) -> str:
+    return request.form.get(name, "").strip()[:limit]
+
+
+def page_offset(page_size: int) -> tuple[int, int]:
+    """(page number from 1, offset) of ``?page=``."""
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    return page, min((page - 1) * page_size, 1_000_000)
