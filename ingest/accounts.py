@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
 from records import accounts as rules, audit
-from records.catalogue import add_user
+from records.catalogue import add_user, check_username
 from records.door import Knock, Target
 from records.model import User
 from records.policy import Action, Principal, parse_roles, region_scope
-from records.problems import N_, fail
+from records.problems import N_, Problem, Problems, fail
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,15 @@ def create(archive: Archive, who: Principal, username: str, roles: Iterable[str]
     its holder chooses a password on first sign-in."""
     region = (region or "").strip() or None
     archive.admit(Knock(who, Action.manage, _target(username, region)))
+    problems = []
+    try:
+        check_username(username)
+    except Problems as exc:
+        problems.extend(exc.problems)
     if not _roles(roles):
-        raise fail("roles", N_("choose at least one role"))
+        problems.append(Problem("roles", rules.NO_ROLE))
+    if problems:
+        raise Problems(problems)
     code = None
     with archive.Session() as s, s.begin():
         if password is None:

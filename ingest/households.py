@@ -241,15 +241,18 @@ def _check_new(session: Session, number: str) -> str:
     return _check_village(session, number)
 
 
-def create(archive: Archive, who: Principal, number: str, given: HouseholdInput) -> str:
-    """Add a household and open its dossier; returns its number."""
+def create(archive: Archive, who: Principal, number: str,
+           fields: Mapping[str, str | None]) -> str:
+    """Add a household with the facts ``fields`` gives (:func:`read_input`) and open its
+    dossier; returns its number. Every problem of the number and the fields is raised
+    together."""
     problems = []
     try:
         number = rules.read_number(number)
     except Problems as exc:
         problems.extend(exc.problems)
     try:
-        rules.read_name(given.head_name)
+        given = read_input({"head_name": "", **fields})
     except Problems as exc:
         problems.extend(exc.problems)
     if problems:
@@ -267,11 +270,10 @@ def create(archive: Archive, who: Principal, number: str, given: HouseholdInput)
     return number
 
 
-def edit(archive: Archive, who: Principal, number: str, given: HouseholdInput) -> list[str]:
-    """Change the facts ``given`` names; returns those that changed."""
-    if "head_name" in given.given:
-        rules.read_name(given.head_name, "head_name")
-    facts = _facts(archive, given)
+def edit(archive: Archive, who: Principal, number: str,
+         fields: Mapping[str, str | None]) -> list[str]:
+    """Change the facts ``fields`` gives (:func:`read_input`); returns those that changed."""
+    facts = _facts(archive, read_input(fields))
     with archive.Session() as s, s.begin():
         household = _admitted(archive, s, who, Action.edit_household, number)
         changed = rules.update(s, household, facts)

@@ -20,7 +20,7 @@ from records.csvfiles import ImportReport, decode, read_table
 from records.door import Knock, Target
 from records.model import HouseholdStatus, Region
 from records.policy import Action, Principal, decide, region_scope
-from records.problems import N_, fail, taken
+from records.problems import N_, Problems, fail, taken
 
 
 def _record(archive: Archive, who: Principal, action: str, code: str | None, **detail) -> None:
@@ -35,8 +35,15 @@ def _admit(archive: Archive, who: Principal, action: Action, code: str, found: b
 
 def add(archive: Archive, who: Principal, code: str, name: str) -> Region:
     """Add a region; its level follows from its code, its parent from the code's prefix."""
-    code = rules.read_code(code)
-    name = rules.read_name(name)
+    problems = []
+    for read in (lambda: rules.read_code(code), lambda: rules.read_name(name)):
+        try:
+            read()
+        except Problems as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise Problems(problems)
+    code, name = rules.read_code(code), rules.read_name(name)
     _admit(archive, who, Action.manage, code, True)
     with archive.Session() as s, s.begin():
         if s.get(Region, code) is not None:
@@ -127,6 +134,22 @@ def start(who: Principal, code: str | None) -> str | None:
     return code
 
 
+def _enter(archive: Archive, s: Session, who: Principal, code: str | None) -> Region | None:
+    """Pass the door into region ``code`` of the tree (None: its top)."""
+    region = s.get(Region, code) if code is not None else None
+    if code is None:
+        archive.admit(Knock(who, Action.read_household))
+    else:
+        _admit(archive, who, Action.read_household, code, region is not None)
+    return region
+
+
+def enter(archive: Archive, who: Principal, code: str | None) -> None:
+    """Pass the door into region ``code`` without listing it (a redirect to it)."""
+    with archive.Session() as s:
+        _enter(archive, s, who, code)
+
+
 def _node(s: Session, region: Region) -> Node:
     return Node(region.code, region.name, region.level.value,
                 rules.household_count(s, region.code))
@@ -142,11 +165,7 @@ def browse(archive: Archive, who: Principal, code: str | None, *, offset: int = 
     code = start(who, code)
     wanted = HouseholdStatus(status) if status in HouseholdStatus._value2member_map_ else None
     with archive.Session() as s:
-        region = s.get(Region, code) if code is not None else None
-        if code is not None:
-            _admit(archive, who, Action.read_household, code, region is not None)
-        else:
-            archive.admit(Knock(who, Action.read_household))
+        region = _enter(archive, s, who, code)
         lineage = [_node(s, r) for r in rules.lineage(s, region)] if region else []
         children = [_node(s, r) for r in rules.children(s, code)]
         if incomplete:
@@ -185,11 +204,7 @@ def all_lines(archive: Archive, who: Principal, code: str | None) -> list[Line]:
     (recorded)."""
     code = start(who, code)
     with archive.Session() as s:
-        region = s.get(Region, code) if code is not None else None
-        if code is not None:
-            _admit(archive, who, Action.read_household, code, region is not None)
-        else:
-            archive.admit(Knock(who, Action.read_household))
+        _enter(archive, s, who, code)
         rows, _ = household_rules.households_under(s, code, limit=100_000)
         found = lines(s, rows)
     archive.record(audit.Event(actor=who.name, action="export_households",

@@ -22,6 +22,9 @@ from records.problems import N_, fail
 from records.self_lookup import format_code, new_code
 
 
+NO_ROLE = N_("choose at least one role")
+
+
 def set_roles(user: User, roles: str | Iterable[str]) -> bool:
     """Give ``user`` exactly ``roles``; False when it holds them already."""
     try:
@@ -29,7 +32,7 @@ def set_roles(user: User, roles: str | Iterable[str]) -> bool:
     except ValueError:
         role_set = frozenset()
     if not role_set or any(r not in ACCOUNT_ROLES for r in role_set):
-        raise fail("roles", N_("choose at least one role"))
+        raise fail("roles", NO_ROLE)
     stored = format_roles(role_set)
     if stored == user.roles:
         return False

@@ -127,6 +127,12 @@ def check_password(username: str, password: str, field_name: str = "password") -
         raise fail(field_name, N_("the password must not be the user name"))
 
 
+def check_username(username: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
+        raise fail("username", N_("the user name “%(name)s” must be 2-64 letters, digits, "
+                                  "'.', '_' or '-'"), name=username[:64])
+
+
 def add_user(session: Session, username: str, password: str, roles: str | Iterable[str],
              region_code: str | None = None) -> User:
     """Add an account holding one or more roles (``"staff"``, ``"staff,auditor"`` or a list)."""
@@ -134,9 +140,7 @@ def add_user(session: Session, username: str, password: str, roles: str | Iterab
     for role in role_set:
         if role not in ACCOUNT_ROLES:
             raise Invalid(f"'{role.value}' cannot be given to an account")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
-        raise fail("username", N_("the user name “%(name)s” must be 2-64 letters, digits, "
-                                  "'.', '_' or '-'"), name=username[:64])
+    check_username(username)
     check_password(username, password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise taken("username", N_("user %(name)s already exists"), name=username)

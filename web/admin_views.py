@@ -103,6 +103,9 @@ def user(username: str):
                                    values["region"]):
                     flash(_("The account %(name)s has been changed.", name=username))
                 return redirect(url_for("admin.user", username=username))
+            if do in ("lock", "reset") and request.form.get("confirmed") != "yes":
+                # it takes effect at once and cannot be taken back: name it and ask once
+                return render_template("admin_confirm.html", acct=acct, do=do)
             if do in ("lock", "unlock"):
                 accounts.set_active(archive(), g.principal, username, do == "unlock")
                 flash(_("The account %(name)s is locked: it cannot sign in.", name=username)

@@ -79,6 +79,7 @@ def browse_top():
 def browse(code: str):
     start = regions.start(g.principal, code)
     if start != code:  # above the reader's jurisdiction: the tree starts at their own region
+        regions.enter(archive(), g.principal, start)
         return redirect(url_for("home.browse", code=start, **request.args))
     page, place = _browse(code)
     return _render(place, page)

@@ -33,7 +33,7 @@ def _posted(fields=FIELDS) -> dict[str, str]:
 
 def _choices() -> dict:
     return {"areas": [(a, label("area", a)) for a in ("urban", "rural")],
-            "classes": [(str(c), label("class", c)) for c in rules.CLASSES]}
+            "classes": [(str(c), label("class_long", c)) for c in rules.CLASSES]}
 
 
 @bp.route("/households/new", methods=["GET", "POST"])
@@ -45,8 +45,7 @@ def new():
     if request.method == "POST":
         values = {"number": text("number", 40), **_posted()}
         try:
-            number = service.create(archive(), g.principal, values["number"],
-                                    service.read_input(values))
+            number = service.create(archive(), g.principal, values["number"], _posted())
         except Problems as exc:
             errors = field_errors(exc)
         else:
@@ -68,7 +67,7 @@ def edit(number: str):
     if request.method == "POST":
         values = _posted()
         try:
-            changed = service.edit(archive(), g.principal, number, service.read_input(values))
+            changed = service.edit(archive(), g.principal, number, values)
         except Problems as exc:
             errors = field_errors(exc)
         else:

@@ -102,7 +102,12 @@ _LABELS = {
         "urban": lazy_gettext("urban"),
         "rural": lazy_gettext("rural"),
     },
-    "class": {
+    "class": {  # 分类管理, short for tables
+        "1": lazy_gettext("class 1"),
+        "2": lazy_gettext("class 2"),
+        "3": lazy_gettext("class 3"),
+    },
+    "class_long": {  # for choosing one
         "1": lazy_gettext("class 1 (stable)"),
         "2": lazy_gettext("class 2 (fairly stable)"),
         "3": lazy_gettext("class 3 (unstable)"),

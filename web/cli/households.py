@@ -46,11 +46,12 @@ def _facts_options(f):
     return f
 
 
-def _input(head, id_number, address, area, review_class, certificate, enrolled):
+def _fields(head, id_number, address, area, review_class, certificate, enrolled):
+    """The facts given on the command line (the others are left as they are)."""
     given = {"head_name": head, "head_id_number": id_number, "address": address, "area": area,
              "review_class": review_class, "certificate_no": certificate,
              "enrolled_on": enrolled}
-    return service.read_input({k: v for k, v in given.items() if v is not None})
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _fail_on(exc: Problems) -> None:
@@ -73,8 +74,9 @@ def household_add(c: Context, who: Principal, number: str, region_code: str | No
         raise fail("region", N_("household number %(number)s does not start with its village "
                                 "code %(code)s"), number=number, code=region_code)
     try:
-        given = _input(head, id_number, address, area, review_class, certificate, enrolled)
-        service.create(c.archive, who, number, given)
+        service.create(c.archive, who, number,
+                       _fields(head, id_number, address, area, review_class, certificate,
+                               enrolled))
     except Problems as exc:
         _fail_on(exc)
     click.echo(f"added household {number}")
@@ -88,8 +90,9 @@ def household_edit(c: Context, who: Principal, number: str, head, id_number, add
                    review_class, certificate, enrolled) -> None:
     """Change the facts given; the others stay as they are."""
     try:
-        given = _input(head, id_number, address, area, review_class, certificate, enrolled)
-        changed = service.edit(c.archive, who, number, given)
+        changed = service.edit(c.archive, who, number,
+                               _fields(head, id_number, address, area, review_class,
+                                       certificate, enrolled))
     except Problems as exc:
         _fail_on(exc)
     click.echo(f"changed {', '.join(changed)} of household {number}" if changed else
