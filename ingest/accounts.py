@@ -21,7 +21,7 @@ from records.catalogue import add_user, check_username
 from records.door import Knock, Target
 from records.model import User
 from records.policy import Action, Principal, parse_roles, region_scope
-from records.problems import N_, Problem, Problems, fail
+from records.problems import N_, fail, gather
 
 
 @dataclass(frozen=True)
@@ -89,15 +89,7 @@ def create(archive: Archive, who: Principal, username: str, roles: Iterable[str]
     its holder chooses a password on first sign-in."""
     region = (region or "").strip() or None
     archive.admit(Knock(who, Action.manage, _target(username, region)))
-    problems = []
-    try:
-        check_username(username)
-    except Problems as exc:
-        problems.extend(exc.problems)
-    if not _roles(roles):
-        problems.append(Problem("roles", rules.NO_ROLE))
-    if problems:
-        raise Problems(problems)
+    gather(lambda: check_username(username), lambda: _some_roles(roles))
     code = None
     with archive.Session() as s, s.begin():
         if password is None:
@@ -109,6 +101,11 @@ def create(archive: Archive, who: Principal, username: str, roles: Iterable[str]
     _record(archive, who, "user_add", username, roles=stored, region=region or "",
             one_time_code=password is None)
     return code
+
+
+def _some_roles(roles: Iterable[str] | str) -> None:
+    if not _roles(roles):
+        raise fail("roles", rules.NO_ROLE)
 
 
 def _roles(roles: Iterable[str] | str) -> frozenset:

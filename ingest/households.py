@@ -26,7 +26,7 @@ from records.households import HouseholdFacts, MemberIn, SealedMember
 from records.idnumbers import mask
 from records.model import (Area, Household, HouseholdStatus, Region, RegionLevel, StatusChange)
 from records.policy import Action, Principal, decide, full_ids
-from records.problems import N_, Problem, Problems, RowProblem, fail, taken
+from records.problems import N_, Problem, Problems, fail, gather, taken
 
 
 # -- what a reader sees ------------------------------------------------------------------
@@ -169,32 +169,15 @@ def read_input(fields: Mapping[str, str | None]) -> HouseholdInput:
     """A form's or command's values (``{"head_name": ..., "review_class": "一类", ...}``):
     the keys present are the facts given. Every field is read; all problems are raised
     together, each naming its field."""
-    given = HouseholdInput()
-    problems: list[Problem] = []
-
-    def take(reader, key: str, *args):
-        if key not in fields:
-            return None
-        try:
-            value = reader(fields[key], key, *args)
-        except Problems as exc:
-            problems.extend(exc.problems)
-            return None
-        if key in _KEPT_WHEN_EMPTY and not (fields[key] or "").strip():
-            return None
-        given.given.add(key)
-        return value
-
-    given.head_name = take(rules.read_name, "head_name")
-    given.head_id_number = take(rules.read_id_number, "head_id_number")
-    given.address = take(rules.read_text, "address", rules.ADDRESS_LENGTH)
-    given.area = take(rules.read_area, "area")
-    given.review_class = take(rules.read_class, "review_class")
-    given.certificate_no = take(rules.read_text, "certificate_no", 40)
-    given.enrolled_on = take(rules.read_date, "enrolled_on")
-    if problems:
-        raise Problems(problems)
-    return given
+    readers = {"head_name": rules.read_name, "head_id_number": rules.read_id_number,
+               "address": lambda v, k: rules.read_text(v, k, rules.ADDRESS_LENGTH),
+               "area": rules.read_area, "review_class": rules.read_class,
+               "certificate_no": lambda v, k: rules.read_text(v, k, 40),
+               "enrolled_on": rules.read_date}
+    keys = [k for k in readers if k in fields
+            and not (k in _KEPT_WHEN_EMPTY and not (fields[k] or "").strip())]
+    values = gather(*(lambda k=k: readers[k](fields[k], k) for k in keys))
+    return HouseholdInput(**dict(zip(keys, values)), given=set(keys))
 
 
 def for_editing(archive: Archive, who: Principal, number: str) -> Sheet:
@@ -246,17 +229,8 @@ def create(archive: Archive, who: Principal, number: str,
     """Add a household with the facts ``fields`` gives (:func:`read_input`) and open its
     dossier; returns its number. Every problem of the number and the fields is raised
     together."""
-    problems = []
-    try:
-        number = rules.read_number(number)
-    except Problems as exc:
-        problems.extend(exc.problems)
-    try:
-        given = read_input({"head_name": "", **fields})
-    except Problems as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise Problems(problems)
+    number, given = gather(lambda: rules.read_number(number),
+                           lambda: read_input({"head_name": "", **fields}))
     archive.admit(Knock(who, Action.edit_household, Target(
         "household", number, household=number, region=number[:12])))
     facts = _facts(archive, given)
@@ -351,28 +325,17 @@ def import_file(archive: Archive, who: Principal, data: bytes, name: str) -> Imp
     table = read_table(decode(data, name), COLUMNS, name)
     report = ImportReport(problems=list(table.skipped))
     events: list[audit.Event] = []
-    seen: dict[str, int] = {}
     on = today(archive)
+    allowed = (lambda number: decide(who, Action.edit_household, number[:12], number).allowed)
     with archive.Session() as s, s.begin():
-        for number, cells in table.rows:
+        for number, row in table.read_rows(read_row, lambda r: r.number, "number", allowed,
+                                           report.problems):
             try:
-                row = read_row(number, cells)
-                if row.number in seen:
-                    raise fail("number", N_("household %(number)s is already in row %(row)s"),
-                               number=row.number, row=seen[row.number])
-                if not decide(who, Action.edit_household, row.number[:12], row.number):
-                    raise fail("number", N_("household %(number)s is outside your "
-                                            "jurisdiction"), number=row.number)
-                seen[row.number] = number
                 with s.begin_nested():
-                    outcome = _import_row(archive, s, who, row, name, on)
+                    kind, detail = _import_row(archive, s, who, row, name, on)
             except Problems as exc:
-                problem = exc.problems[0]
-                report.problems.append(RowProblem(number, table.column(problem.field)
-                                                  if problem.field in table.headers else "",
-                                                  problem))
+                report.problems.append(table.problem(number, exc.problems[0]))
                 continue
-            kind, detail = outcome
             getattr(report, kind).append(row.number)
             if detail is not None:
                 events.append(audit.Event(

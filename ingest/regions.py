@@ -20,7 +20,7 @@ from records.csvfiles import ImportReport, decode, read_table
 from records.door import Knock, Target
 from records.model import HouseholdStatus, Region
 from records.policy import Action, Principal, decide, region_scope
-from records.problems import N_, Problems, fail, taken
+from records.problems import N_, fail, gather, taken
 
 
 def _record(archive: Archive, who: Principal, action: str, code: str | None, **detail) -> None:
@@ -35,15 +35,7 @@ def _admit(archive: Archive, who: Principal, action: Action, code: str, found: b
 
 def add(archive: Archive, who: Principal, code: str, name: str) -> Region:
     """Add a region; its level follows from its code, its parent from the code's prefix."""
-    problems = []
-    for read in (lambda: rules.read_code(code), lambda: rules.read_name(name)):
-        try:
-            read()
-        except Problems as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise Problems(problems)
-    code, name = rules.read_code(code), rules.read_name(name)
+    code, name = gather(lambda: rules.read_code(code), lambda: rules.read_name(name))
     _admit(archive, who, Action.manage, code, True)
     with archive.Session() as s, s.begin():
         if s.get(Region, code) is not None:

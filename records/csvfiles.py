@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from records.problems import N_, Problem, RowProblem, fail
+from records.problems import N_, Problem, Problems, RowProblem, fail
+
+T = TypeVar("T")
 
 MAX_ROWS = 100_000
 
@@ -58,6 +61,32 @@ class Table:
 
     def column(self, key: str) -> str:
         return self.headers.get(key, key)
+
+    def problem(self, number: int, problem: Problem) -> RowProblem:
+        """``problem`` of row ``number``, named by the column as the file names it."""
+        return RowProblem(number, self.headers.get(problem.field, ""), problem)
+
+    def read_rows(self, read: Callable[[int, dict[str, str]], T], key: Callable[[T], str],
+                  key_field: str, allowed: Callable[[str], bool],
+                  problems: list[RowProblem]) -> Iterator[tuple[int, T]]:
+        """Each row as ``read(number, cells)`` gives it. A row that cannot be read, repeats
+        the key of an earlier row, or lies outside the importer's jurisdiction (``allowed``)
+        is not given: its first problem goes to ``problems`` instead."""
+        seen: dict[str, int] = {}
+        for number, cells in self.rows:
+            try:
+                row = read(number, cells)
+                k = key(row)
+                if k in seen:
+                    raise fail(key_field, N_("“%(key)s” is already in row %(row)s"), key=k,
+                               row=seen[k])
+                if not allowed(k):
+                    raise fail(key_field, N_("“%(key)s” is outside your jurisdiction"), key=k)
+            except Problems as exc:
+                problems.append(self.problem(number, exc.problems[0]))
+                continue
+            seen[k] = number
+            yield number, row
 
 
 def read_table(text: str, columns: Columns, name: str = "the file") -> Table:

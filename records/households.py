@@ -26,7 +26,7 @@ from records.catalogue import add_household, check_household_number
 from records.idnumbers import is_valid, mask, normalise
 from records.model import (Area, Household, HouseholdCertificate, HouseholdMember,
                            HouseholdStatus, StatusChange, StatusEvent)
-from records.problems import N_, Problems, fail
+from records.problems import N_, Problems, fail, gather
 
 NAME_LENGTH = 50
 RELATION_LENGTH = 20
@@ -62,35 +62,31 @@ def read_number(text: str | None, field_name: str = "number") -> str:
     return value
 
 
-def read_class(text: str | None, field_name: str = "review_class") -> int | None:
-    """``一类``, ``2`` or ``三类`` -> 1, 2, 3; empty -> None."""
-    value = _clean(text)
+def _word(words: dict, text: str | None, field_name: str, message: str):
+    """The value a word of ``words`` stands for; empty -> None; another word: ``message``."""
+    value = _clean(text).lower()
     if not value:
         return None
-    if value not in _CLASS_WORDS:
-        raise fail(field_name, N_("the review class must be 一类, 二类 or 三类 (or 1, 2, 3), "
-                                  "not “%(value)s”"), value=value[:20])
-    return _CLASS_WORDS[value]
+    if value not in words:
+        raise fail(field_name, message, value=value[:20])
+    return words[value]
+
+
+def read_class(text: str | None, field_name: str = "review_class") -> int | None:
+    """``一类``, ``2`` or ``三类`` -> 1, 2, 3; empty -> None."""
+    return _word(_CLASS_WORDS, text, field_name, N_(
+        "the review class must be 一类, 二类 or 三类 (or 1, 2, 3), not “%(value)s”"))
 
 
 def read_area(text: str | None, field_name: str = "area") -> Area | None:
-    value = _clean(text).lower()
-    if not value:
-        return None
-    if value not in _AREA_WORDS:
-        raise fail(field_name, N_("urban or rural must be 城市 or 农村 (urban or rural), "
-                                  "not “%(value)s”"), value=value[:20])
-    return _AREA_WORDS[value]
+    return _word(_AREA_WORDS, text, field_name, N_(
+        "urban or rural must be 城市 or 农村 (urban or rural), not “%(value)s”"))
 
 
 def read_status(text: str | None, field_name: str = "status") -> HouseholdStatus | None:
-    value = _clean(text).lower()
-    if not value:
-        return None
-    if value not in _STATUS_WORDS:
-        raise fail(field_name, N_("the status must be 在保, 停发 or 停保 (active, suspended or "
-                                  "stopped), not “%(value)s”"), value=value[:20])
-    return _STATUS_WORDS[value]
+    return _word(_STATUS_WORDS, text, field_name, N_(
+        "the status must be 在保, 停发 or 停保 (active, suspended or stopped), not "
+        "“%(value)s”"))
 
 
 def read_date(text: str | None, field_name: str = "date") -> date | None:
@@ -146,18 +142,9 @@ class MemberIn:
 
 
 def read_member(name: str | None, relation: str | None, id_number: str | None) -> MemberIn:
-    problems = []
-    for step in (lambda: read_name(name, "member_name"),
-                 lambda: _relation(relation),
-                 lambda: read_id_number(id_number, "member_id_number")):
-        try:
-            step()
-        except Problems as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise Problems(problems)
-    return MemberIn(read_name(name, "member_name"), _relation(relation),
-                    read_id_number(id_number, "member_id_number"))
+    return MemberIn(*gather(lambda: read_name(name, "member_name"),
+                            lambda: _relation(relation),
+                            lambda: read_id_number(id_number, "member_id_number")))
 
 
 def _relation(text: str | None) -> str:

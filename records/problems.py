@@ -8,7 +8,7 @@ sentence is written once, and a form can show it beside its field.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from records.exceptions import Conflict, Invalid
@@ -53,6 +53,21 @@ class Taken(Conflict, Problems):
 def fail(field_name: str, message: str, **params) -> Problems:
     """A :class:`Problems` of one problem, to raise."""
     return Problems([Problem(field_name, message, params)])
+
+
+def gather(*steps: Callable[[], object]) -> list:
+    """Run every step (each reads one field); return their results, or raise the problems
+    of all of them together, so that a form says everything wrong at once."""
+    results, problems = [], []
+    for step in steps:
+        try:
+            results.append(step())
+        except Problems as exc:
+            problems.extend(exc.problems)
+            results.append(None)
+    if problems:
+        raise Problems(problems)
+    return results
 
 
 def taken(field_name: str, message: str, **params) -> Taken:

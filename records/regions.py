@@ -20,7 +20,7 @@ from records.catalogue import region_level
 from records.csvfiles import Columns, ImportReport, Table
 from records.exceptions import RecordsError
 from records.model import Household, Region, RegionLevel
-from records.problems import N_, Problem, Problems, RowProblem, fail
+from records.problems import N_, Problem, fail
 
 NAME_LENGTH = 100
 
@@ -121,22 +121,8 @@ def import_regions(session: Session, table: Table, *,
     says whether the importer may manage a region (its jurisdiction); a row outside it is
     refused like any bad row. Parents come before children whatever the file's order."""
     report = ImportReport(problems=list(table.skipped))
-    rows: list[RegionRow] = []
-    seen: dict[str, int] = {}
-    for number, cells in table.rows:
-        try:
-            row = _read_row(number, cells)
-            if row.code in seen:
-                raise fail("code", N_("the region %(code)s is already in row %(row)s"),
-                           code=row.code, row=seen[row.code])
-            if not allowed(row.code):
-                raise fail("code", N_("the region %(code)s is outside your jurisdiction"),
-                           code=row.code)
-        except Problems as exc:
-            report.problems.append(_row_problem(table, number, exc.problems[0]))
-            continue
-        seen[row.code] = number
-        rows.append(row)
+    rows = [row for _, row in table.read_rows(_read_row, lambda r: r.code, "code", allowed,
+                                              report.problems)]
     for row in sorted(rows, key=lambda r: (len(r.code), r.row)):
         existing = session.get(Region, row.code)
         if existing is not None:
@@ -144,7 +130,7 @@ def import_regions(session: Session, table: Table, *,
              report.unchanged).append(row.code)
             continue
         if row.parent is not None and session.get(Region, row.parent) is None:
-            report.problems.append(_row_problem(table, row.row, Problem("parent", N_(
+            report.problems.append(table.problem(row.row, Problem("parent", N_(
                 "the parent region %(parent)s is neither in the catalogue nor a good row of "
                 "this file"), {"parent": row.parent})))
             continue
@@ -154,11 +140,6 @@ def import_regions(session: Session, table: Table, *,
         report.created.append(row.code)
     report.problems.sort(key=lambda p: p.row)
     return report
-
-
-def _row_problem(table: Table, number: int, problem: Problem) -> RowProblem:
-    return RowProblem(number, table.column(problem.field) if problem.field in table.headers
-                      else "", problem)
 
 
 # -- the tree ---------------------------------------------------------------------------

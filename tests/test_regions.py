@@ -45,7 +45,7 @@ PROBLEMS = [
     "row 8, column 统计用区划代码: the code 220381106005 has 12 digits, which is not the "
     "length of the level given",
     "row 9, column 上级代码: 220381106006 does not lie under 220381105000: codes nest by prefix",
-    "row 10, column 统计用区划代码: the region 220381106003 is already in row 4",
+    "row 10, column 统计用区划代码: “220381106003” is already in row 4",
 ]
 
 

@@ -15,7 +15,7 @@ from records.model import Region
 from records.policy import ACCOUNT_ROLES, Action, region_scope
 from records.problems import Problems
 from web.door import archive, guarded
-from web.forms import field_errors, page_offset, row_sentence, text
+from web.forms import field_errors, page_offset, report_lines, text, uploaded_import
 from web.i18n import _, label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -143,16 +143,8 @@ def regions():
                     name=region.name))
             return redirect(url_for("admin.regions"))
     elif request.method == "POST" and request.form.get("do") == "import":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            errors = {"file": _("Choose the CSV file to import.")}
-        else:
-            try:
-                report = region_service.import_file(archive(), g.principal, upload.read(),
-                                             upload.filename)
-            except Problems as exc:
-                errors = {"file": field_errors(exc).get("file") or
-                          next(iter(field_errors(exc).values()))}
+        report, errors = uploaded_import(
+            lambda data, name: region_service.import_file(archive(), g.principal, data, name))
     page, offset = page_offset(REGION_PAGE)
     rows, total = _region_rows(offset, REGION_PAGE)
     pages = max(1, -(-total // REGION_PAGE))
@@ -161,8 +153,7 @@ def regions():
                            prev_url=url_for("admin.regions", page=page - 1) if page > 1 else None,
                            next_url=url_for("admin.regions", page=page + 1)
                            if page < pages else None,
-                           report_lines=[row_sentence(p) for p in report.problems]
-                           if report else []), 400 if errors else 200
+                           report_lines=report_lines(report)), 400 if errors else 200
 
 
 @bp.route("/regions/<code>", methods=["GET", "POST"])

@@ -6,8 +6,11 @@ translated here through the catalogues.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import request
 
+from records.csvfiles import ImportReport
 from records.problems import Problem, Problems, RowProblem
 from web.i18n import _, gettext
 
@@ -27,6 +30,24 @@ def row_sentence(p: RowProblem) -> str:
         return _("Row %(row)s, column “%(column)s”: %(problem)s", row=p.row, column=p.column,
                  problem=say(p.problem))
     return _("Row %(row)s: %(problem)s", row=p.row, problem=say(p.problem))
+
+
+def uploaded_import(run: Callable[[bytes, str], ImportReport]) -> tuple[ImportReport | None,
+                                                                      dict[str, str]]:
+    """Run an import on the uploaded ``file``: (its report, no errors), or (None, the
+    problem of the file beside the file field)."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return None, {"file": _("Choose the CSV file to import.")}
+    try:
+        return run(upload.read(), upload.filename), {}
+    except Problems as exc:
+        return None, {"file": say(exc.problems[0])}
+
+
+def report_lines(report: ImportReport | None) -> list[str]:
+    """One sentence per refused row, in the reader's language."""
+    return [row_sentence(p) for p in report.problems] if report else []
 
 
 def text(name: str, limit: int = 500) -> str:

@@ -16,9 +16,9 @@ from ingest import households as service
 from records import households as rules
 from records.model import StatusChange
 from records.policy import Action
-from records.problems import N_, Problem, Problems
+from records.problems import N_, Problems, fail, gather
 from web.door import archive, guarded
-from web.forms import field_errors, row_sentence, text
+from web.forms import field_errors, report_lines, text, uploaded_import
 from web.i18n import _, label
 
 bp = Blueprint("households", __name__)
@@ -135,43 +135,35 @@ def status(number: str):
 
 
 def _read_change(values: dict[str, str]) -> tuple[StatusChange, date]:
-    problems = []
-    change = on = None
-    try:
-        change = StatusChange(values["change"])
-    except ValueError:
-        problems.append(Problem("change", N_("choose the change to record")))
-    try:
+    def change() -> StatusChange:
+        try:
+            return StatusChange(values["change"])
+        except ValueError:
+            raise fail("change", N_("choose the change to record")) from None
+
+    def when() -> date:
         on = rules.read_date(values["date"], "date")
         if on is None:
-            problems.append(Problem("date", N_("give the date the change takes effect")))
-    except Problems as exc:
-        problems.extend(exc.problems)
-    if not values["reason"].strip():
-        problems.append(Problem("reason", rules.NO_REASON))
-    if problems:
-        raise Problems(problems)
-    return change, on
+            raise fail("date", N_("give the date the change takes effect"))
+        return on
+
+    def reason() -> None:
+        if not values["reason"].strip():
+            raise fail("reason", rules.NO_REASON)
+
+    chosen, on, _ = gather(change, when, reason)
+    return chosen, on
 
 
 @bp.route("/households/import", methods=["GET", "POST"])
 @guarded(Action.edit_household)
 def import_csv():
-    errors: dict[str, str] = {}
-    report = None
+    report, errors = None, {}
     if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            errors = {"file": _("Choose the CSV file to import.")}
-        else:
-            try:
-                report = service.import_file(archive(), g.principal, upload.read(),
-                                             upload.filename)
-            except Problems as exc:
-                errors = {"file": next(iter(field_errors(exc).values()))}
+        report, errors = uploaded_import(
+            lambda data, name: service.import_file(archive(), g.principal, data, name))
     return render_template("household_import.html", errors=errors, report=report,
-                           report_lines=[row_sentence(p) for p in report.problems]
-                           if report else []), 400 if errors else 200
+                           report_lines=report_lines(report)), 400 if errors else 200
 
 
 @bp.route("/api/households/<number>")
