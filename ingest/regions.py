@@ -168,9 +168,10 @@ def browse(archive: Archive, who: Principal, code: str | None, *, offset: int = 
             found = lines(s, rows)
     filters = {k: v for k, v in (("sort", sort if sort != "number" else ""), ("status", status),
                                  ("incomplete", "1" if incomplete else "")) if v}
-    archive.record(audit.Event(actor=who.name, action="list_households", object_type="region",
-                               object_id=code, detail={**filters, "offset": offset,
-                                                       "shown": len(found)}))
+    if found:  # a list that names households is a read
+        archive.record(audit.Event(actor=who.name, action="list_households",
+                                   object_type="region", object_id=code,
+                                   detail={**filters, "offset": offset, "shown": len(found)}))
     return Place(lineage[-1] if lineage else None, lineage, children, found, total, offset,
                  limit, filters)
 

@@ -215,7 +215,7 @@ def test_every_user_changes_their_own_password(app, archive):
     assert "密码须包含小写字母、大写字母、数字、其他符号中的至少两类" in same.text
     english = client.post("/account/password?lang=en", data={
         "current": PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD + "!"})
-    assert "the two new passwords are not the same" in english.text
+    assert "The two new passwords are not the same" in english.text
     ok = client.post("/account/password", data={"current": PASSWORD, "new": NEW_PASSWORD,
                                                 "again": NEW_PASSWORD})
     assert ok.status_code == 302

@@ -16,7 +16,13 @@ from web.i18n import _, gettext
 
 
 def say(problem: Problem) -> str:
-    """The problem's sentence in the reader's language."""
+    """The problem's sentence in the reader's language (on a screen, a capital first: the
+    command line writes them after ``hudang:``)."""
+    sentence = _translated(problem)
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _translated(problem: Problem) -> str:
     return gettext(problem.message, **problem.params)
 
 
@@ -28,8 +34,8 @@ def field_errors(exc: Problems) -> dict[str, str]:
 def row_sentence(p: RowProblem) -> str:
     if p.column:
         return _("Row %(row)s, column “%(column)s”: %(problem)s", row=p.row, column=p.column,
-                 problem=say(p.problem))
-    return _("Row %(row)s: %(problem)s", row=p.row, problem=say(p.problem))
+                 problem=_translated(p.problem))
+    return _("Row %(row)s: %(problem)s", row=p.row, problem=_translated(p.problem))
 
 
 def uploaded_import(run: Callable[[bytes, str], ImportReport]) -> tuple[ImportReport | None,
