@@ -58,7 +58,7 @@ catalogues: venv
 # Interface strings: gather new ones from web/ into both catalogues (then translate the
 # Chinese ones in web/translations/zh_Hans_CN/LC_MESSAGES/messages.po) and compile them.
 translations: venv
-	$(BIN)/pybabel -q extract -F web/babel.cfg -k lazy_gettext -k _ --no-location --sort-output \
+	$(BIN)/pybabel -q extract -F web/babel.cfg -k lazy_gettext -k _ -k N_ --no-location --sort-output \
 	  -o web/translations/messages.pot .
 	$(BIN)/pybabel -q update -i web/translations/messages.pot -d web/translations \
 	  --no-fuzzy-matching --ignore-obsolete

@@ -115,7 +115,7 @@ class Archive:
         self.index.close()
         self.engine.dispose()
 
-    # -- the head's ID number ------------------------------------------------
+    # -- ID numbers (heads' and members') ------------------------------------------------
     def seal_id_number(self, value: str) -> tuple[bytes, str]:
         from records.idnumbers import normalise
 
@@ -134,7 +134,11 @@ class Archive:
     def reveal_id_number(self, household: Household) -> str | None:
         if household.head_id_sealed is None:
             return None
-        return open_field(self._id_seal_key, household.head_id_sealed)
+        return self.open_id_number(household.head_id_sealed)
+
+    def open_id_number(self, sealed: bytes) -> str:
+        """An ID number sealed by :meth:`seal_id_number` (a head's or a member's)."""
+        return open_field(self._id_seal_key, sealed)
 
     # -- audit and the door ------------------------------------------------------
     def record(self, event: audit.Event) -> int:

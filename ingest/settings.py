@@ -112,6 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_SELF_LOOKUP_LOCKOUT_MINUTES", "30", _positive),
     Setting("HUDANG_TIMEZONE", "Asia/Shanghai", _zone),
     Setting("HUDANG_SEARCH_SECONDS", "5", _positive),
+    Setting("HUDANG_RESET_CODE_HOURS", "24", _positive),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -137,6 +138,7 @@ class Settings:
     self_lookup_lockout_minutes: float = 30
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     search_seconds: float = 5
+    reset_code_hours: float = 24
     config_file: Path | None = None
 
     @classmethod
@@ -205,6 +207,11 @@ class Settings:
             lockout=Lockout(failures=max(1, int(self.self_lookup_max_failures)),
                             window=timedelta(minutes=self.self_lookup_window_minutes),
                             lock=timedelta(minutes=self.self_lookup_lockout_minutes)))
+
+    @property
+    def reset_code_lifetime(self) -> timedelta:
+        """How long a one-time password-reset code may be used (records.accounts)."""
+        return timedelta(hours=self.reset_code_hours)
 
     def shown(self) -> dict[str, str]:
         """Every setting as text for ``hudang settings``, secrets hidden."""

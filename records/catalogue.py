@@ -19,8 +19,10 @@ from records.doctypes import resolve as resolve_doctype
 from records.exceptions import Conflict, Invalid, NotFound
 from records.lockout import Lockout, locked_until, record_failure
 from records.model import Document, DocumentType, Dossier, Household, Region, RegionLevel, User
+from records.problems import N_, fail, taken
 from records.policy import (ACCOUNT_ROLES, Grants, Principal, format_roles, parse_roles,
                             principal_grants)
+from records.self_lookup import is_expired, normalise_code
 
 _LEVEL_BY_LENGTH = {6: RegionLevel.county, 9: RegionLevel.township, 12: RegionLevel.village}
 # 村 12-digit area code, a dash, a serial: 220381105012-0042 (DOMAIN.md)
@@ -110,17 +112,25 @@ def next_seq(session: Session, dossier_id: int) -> int:
 MIN_PASSWORD_LENGTH = 10
 
 
-def check_password(username: str, password: str) -> None:
-    """Raise :class:`Invalid` with one sentence when ``password`` may not be set."""
+def check_password(username: str, password: str, field_name: str = "password") -> None:
+    """Raise :class:`records.problems.Problems` (an :class:`Invalid`) with one sentence when
+    ``password`` may not be set."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise fail(field_name, N_("the password must have at least %(n)s characters"),
+                   n=MIN_PASSWORD_LENGTH)
     classes = {"lower" if c.islower() else "upper" if c.isupper() else
                "digit" if c.isdigit() else "other" for c in password}
     if len(classes) < 2:
-        raise Invalid("the password must mix at least two kinds of character "
-                      "(lower case, upper case, digits, other)")
+        raise fail(field_name, N_("the password must mix at least two kinds of character "
+                                  "(lower case, upper case, digits, other)"))
     if password.strip().casefold() == username.casefold():
-        raise Invalid("the password must not be the user name")
+        raise fail(field_name, N_("the password must not be the user name"))
+
+
+def check_username(username: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
+        raise fail("username", N_("the user name “%(name)s” must be 2-64 letters, digits, "
+                                  "'.', '_' or '-'"), name=username[:64])
 
 
 def add_user(session: Session, username: str, password: str, roles: str | Iterable[str],
@@ -130,21 +140,28 @@ def add_user(session: Session, username: str, password: str, roles: str | Iterab
     for role in role_set:
         if role not in ACCOUNT_ROLES:
             raise Invalid(f"'{role.value}' cannot be given to an account")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{2,64}", username):
-        raise Invalid(f"user name '{username}' must be 2-64 letters, digits, '.', '_' or '-'")
+    check_username(username)
     check_password(username, password)
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise Conflict(f"user {username} already exists")
+        raise taken("username", N_("user %(name)s already exists"), name=username)
     if region_code is not None and session.get(Region, region_code) is None:
-        raise NotFound(f"region {region_code} does not exist")
-    user = User(username=username, password_hash=_hasher.hash(password),
+        raise fail("region", N_("there is no region %(code)s"), code=region_code[:20])
+    user = User(username=username, password_hash=hash_password(password),
                 roles=format_roles(role_set), region_code=region_code)
     session.add(user)
     return user
 
 
-def _password_matches(user: User | None, password: str) -> bool:
-    if user is None or not user.active:
+def hash_password(password: str) -> str:
+    """The stored form of a password or a one-time reset code (Argon2id)."""
+    return _hasher.hash(password)
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    if user is not None and user.must_change_password:
+        # a one-time reset code (records.accounts.issue_reset_code): typed as read aloud
+        password = normalise_code(password)
+    if user is None or not user.active or user.password_hash == UNUSABLE:
         # spend the same time as a real check, so timing does not reveal names
         try:
             _hasher.verify(_DUMMY_HASH, password)
@@ -161,16 +178,19 @@ def _password_matches(user: User | None, password: str) -> bool:
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The user whose name and password these are, or None (no lock-out bookkeeping)."""
     user = session.scalar(select(User).where(User.username == username))
-    return user if _password_matches(user, password) else None
+    return user if password_matches(user, password) else None
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+UNUSABLE = "!"  # a stored password no typed text matches (a used reset code)
 
 
 @dataclass(frozen=True)
 class SignIn:
     user_id: int | None
-    outcome: str  # signed_in / wrong_password / locked / unknown_user
+    # signed_in / must_change (with a one-time code) / wrong_password / locked /
+    # unknown_user / disabled (locked by an administrator) / code_expired
+    outcome: str
 
     @property
     def ok(self) -> bool:
@@ -191,14 +211,22 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime,
     any other.
     """
     user = session.scalar(select(User).where(User.username == username))
-    matches = _password_matches(user, password)
+    matches = password_matches(user, password)
     if locked_until(session, SIGN_IN, [attempt_key], now, lockout) is not None:
         if not matches:
             record_failure(session, SIGN_IN, [attempt_key], now)
         return SignIn(None, "locked")
     if user is None or not user.active:
         record_failure(session, SIGN_IN, [attempt_key], now)
-        return SignIn(None, "unknown_user")
+        return SignIn(None, "unknown_user" if user is None else "disabled")
+    if matches and user.must_change_password:
+        if is_expired(user.password_expires_at, now):
+            record_failure(session, SIGN_IN, [attempt_key], now)
+            return SignIn(None, "code_expired")
+        # one time only: the code stops working now, and the user must choose a password
+        user.password_hash = UNUSABLE
+        user.password_expires_at = None
+        return SignIn(user.id, "must_change")
     if matches:
         return SignIn(user.id, "signed_in")
     record_failure(session, SIGN_IN, [attempt_key], now)

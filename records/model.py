@@ -44,8 +44,28 @@ class RegionLevel(str, enum.Enum):
 
 
 class HouseholdStatus(str, enum.Enum):
+    """Follows the household's status events (``records.households.replay``)."""
+
     active = "active"  # 在保
+    suspended = "suspended"  # 停发: payment paused, still enrolled
     stopped = "stopped"  # 停保: starts the retention clock
+
+
+class Area(str, enum.Enum):
+    """城乡: whether the household is under the urban or the rural allowance."""
+
+    urban = "urban"  # 城市
+    rural = "rural"  # 农村
+
+
+class StatusChange(str, enum.Enum):
+    """A change of the allowance (动态管理); the value is the CLI's flag."""
+
+    suspend = "suspend"  # 停发
+    increase = "raise"  # 增发
+    decrease = "lower"  # 减发
+    stop = "stop"  # 停保: its date is the stop date, the retention clock's start
+    resume = "resume"  # 恢复
 
 
 class Region(Base):
@@ -77,11 +97,63 @@ class Household(Base):
     status: Mapped[HouseholdStatus] = mapped_column(
         Enum(HouseholdStatus, native_enum=False, length=10), default=HouseholdStatus.active
     )
+    # the date of the last 停保 while stopped (kept by records.households from the events)
     stop_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    address: Mapped[str | None] = mapped_column(String(200))
+    area: Mapped[Area | None] = mapped_column(Enum(Area, native_enum=False, length=5))
+    # 分类管理: 1 一类 (stable), 2 二类, 3 三类 (unstable); None: not classed yet
+    review_class: Mapped[int | None] = mapped_column(Integer)
+    enrolled_on: Mapped[date | None] = mapped_column(Date)  # 纳入日期
 
     region: Mapped[Region] = relationship()
     dossier: Mapped[Dossier | None] = relationship(back_populates="household", uselist=False)
+    # the persons of the household other than the head (who is in the columns above)
+    members: Mapped[list[HouseholdMember]] = relationship(
+        back_populates="household", order_by="HouseholdMember.position",
+        cascade="all, delete-orphan")
+    status_events: Mapped[list[StatusEvent]] = relationship(
+        back_populates="household", order_by="[StatusEvent.effective_on, StatusEvent.id]",
+        cascade="all, delete-orphan")
+
+
+class HouseholdMember(Base):
+    """家庭成员: one person of a household besides its head.
+
+    The ID number is sealed like the head's, with a blind index for exact look-up.
+    """
+
+    __tablename__ = "household_member"
+    __table_args__ = (UniqueConstraint("household_id", "position",
+                                       name="uq_household_member_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # order on the roster, from 1
+    name: Mapped[str] = mapped_column(String(50))
+    relation: Mapped[str] = mapped_column(String(20))  # 与户主关系: 配偶, 子女, 父母 ...
+    id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_index: Mapped[str | None] = mapped_column(String(64), index=True)
+
+    household: Mapped[Household] = relationship(back_populates="members")
+
+
+class StatusEvent(Base):
+    """One change of the allowance (停发, 增发, 减发, 停保, 恢复): its date, reason and who
+    recorded it. ``Household.status`` and ``stop_date`` follow these (records.households)."""
+
+    __tablename__ = "household_status_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    change: Mapped[StatusChange] = mapped_column(
+        Enum(StatusChange, native_enum=False, length=10))
+    effective_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="status_events")
 
 
 class Dossier(Base):
@@ -190,8 +262,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     roles: Mapped[str] = mapped_column(String(100))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
-    active: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)  # False: locked by an administrator
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # set by a password reset: ``password_hash`` then holds the hash of a one-time code,
+    # good once until ``password_expires_at``; the user must choose a new password
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     region: Mapped[Region | None] = relationship()
 

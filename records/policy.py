@@ -44,7 +44,8 @@ class Action(str, enum.Enum):
     download = "download"  # take away the archival PDF (watermarked)
     see_full_id = "see_full_id"  # see an ID number unmasked
     ingest = "ingest"
-    manage = "manage"  # users, regions, households
+    edit_household = "edit_household"  # create, edit, import households; record status changes
+    manage = "manage"  # users and regions
     audit_view = "audit_view"  # read, export or verify the audit log
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
 
@@ -58,7 +59,8 @@ ACTION_WORDS: dict[Action, str] = {
     Action.download: "download documents",
     Action.see_full_id: "see full ID numbers",
     Action.ingest: "ingest or re-OCR documents",
-    Action.manage: "manage users, regions and households",
+    Action.edit_household: "create or change households",
+    Action.manage: "manage users and regions",
     Action.audit_view: "read the audit log",
     Action.approve_self_lookup: "approve self-lookup requests",
 }
@@ -67,8 +69,9 @@ ACTION_WORDS: dict[Action, str] = {
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.administrator: frozenset({Action.manage, Action.search, Action.read_household}),
-    Role.archivist: frozenset({Action.ingest, Action.search, Action.read_household,
-                               Action.read_page, Action.read_text, Action.download}),
+    Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
+                               Action.read_household, Action.read_page, Action.read_text,
+                               Action.download}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
@@ -136,6 +139,12 @@ def decide(principal: Principal, action: Action, region_code: str | None = None,
     if region_code is not None and not in_jurisdiction(principal, region_code):
         return Decision(False, "outside the user's jurisdiction")
     return Decision(True)
+
+
+def full_ids(principal: Principal, region_code: str | None, household: str | None) -> bool:
+    """May ``principal`` see ID numbers of this household in full? The one decision for every
+    form (text, page images, downloads, members)."""
+    return decide(principal, Action.see_full_id, region_code, household).allowed
 
 
 def region_scope(principal: Principal) -> str | None:

@@ -4,6 +4,9 @@ server (``hudang serve``, waitress) on a real archive with really ingested pages
 1. Staff sign in, search, state a purpose, open the dossier, read a page, sign out.
 2. A citizen asks, staff approve, the citizen reads with the one-time code and
    ID number, and is refused once the code has expired.
+3. The archivist's desk: an administrator creates a clerk, an archivist creates a
+   household and records its members, and the clerk, signed in with the one-time code
+   and a password of their own, finds the household in the region tree.
 
 A screenshot of each page's last state is saved in the test's tmp_path.
 """
@@ -88,6 +91,7 @@ def test_staff_search_state_a_purpose_read_a_page_and_sign_out(world, server, pa
     a = world.a
     page = pages()
     sign_in(page, server, a.staff)
+    page.click("#search-link")  # from the home page a clerk lands on
     page.fill("form.search input[name=q]", a.name)
     page.click("form.search button[type=submit]")
     page.click(f"a[href='/household/{a.number}']")
@@ -172,6 +176,7 @@ def test_the_language_chosen_before_signing_in_stays_and_switching_keeps_the_que
     page.click("form.login button[type=submit]")
     page.wait_for_selector("#current-user")
     assert page.inner_text("#logout") == "Sign out"  # still English after signing in
+    page.click("#search-link")
     page.fill("form.search input[name=q]", a.name)
     page.click("form.search button[type=submit]")
     page.wait_for_selector("#result-count")
@@ -221,6 +226,7 @@ def test_search_results_the_dossier_and_the_audit_screen_fit_a_phone(world, serv
     page.set_default_timeout(15_000)
     try:
         sign_in(page, server, a.staff)
+        page.click("#search-link")
         page.fill("form.search input[name=q]", a.name)
         page.click("form.search button[type=submit]")
         page.wait_for_selector("#result-count")
@@ -239,3 +245,79 @@ def test_search_results_the_dossier_and_the_audit_screen_fit_a_phone(world, serv
         assert page.evaluate(WIDTH) <= PHONE["width"], "the audit screen scrolls sideways"
     finally:
         context.close()
+
+
+def test_an_administrator_creates_a_clerk_who_finds_the_household_an_archivist_created(
+        world, server, pages):
+    from records.catalogue import add_user
+    from records.idnumbers import check_digit, mask
+
+    archive = world.open()
+    try:
+        with archive.Session() as s, s.begin():
+            add_user(s, "desk-admin", PASSWORD, "administrator")
+            add_user(s, "desk-archivist", PASSWORD, "archivist")
+    finally:
+        archive.close()
+    number, member_id = "220381105012-0777", "22038120100505201"
+    member_id += check_digit(member_id)
+
+    # an administrator creates a clerk of 东风镇 and is given a one-time code for them
+    admin = pages()
+    sign_in(admin, server, "desk-admin")
+    admin.click("#create-user")
+    admin.fill("#f-username", "desk-clerk")
+    admin.check("#f-roles-staff")
+    admin.select_option("#f-region", "220381105")
+    admin.click("#create-account")
+    code = admin.inner_text("#one-time-code").strip()
+    assert len(code.replace("-", "")) == 10
+
+    # an archivist creates a household in 红星村 and records its members
+    archivist = pages()
+    sign_in(archivist, server, "desk-archivist")
+    archivist.click("#create-household")
+    archivist.fill("#f-number", "220381105012-077")  # a digit short: said beside the field
+    archivist.fill("#f-head_name", "周建国")
+    archivist.check("#f-review_class-2")
+    archivist.check("#f-area-rural")
+    archivist.click("#save-household")
+    assert archivist.locator(".error-summary a[href='#f-number']").count() == 1
+    assert "不是有效户号" in archivist.inner_text(".field-error")
+    archivist.fill("#f-number", number)
+    archivist.click("#save-household")
+    archivist.wait_for_url(f"**/household/{number}/members")
+    for name, relation, id_number in (("刘芳", "配偶", member_id), ("周小华", "子女", "")):
+        archivist.fill("#f-member_name", name)
+        archivist.fill("#f-member_relation", relation)
+        archivist.fill("#f-member_id_number", id_number)
+        archivist.click("#add-member-button")
+        archivist.wait_for_selector(f"#member-list >> text={name}")
+    members = archivist.inner_text("#member-list")
+    assert mask(member_id) in members and member_id not in archivist.content()
+    archivist.click("#done-members")
+    archivist.wait_for_url(f"**/household/{number}/purpose")
+    archivist.select_option("#purpose", "审核")
+    archivist.click("#state-purpose")
+    archivist.wait_for_url(f"**/household/{number}")
+    assert "刘芳" in archivist.inner_text("#household-members")
+    assert "申请书" in archivist.inner_text("#dossier-lacks")
+
+    # the clerk signs in with the code, chooses a password, and finds the household
+    clerk = pages()
+    clerk.goto(server + "/login")
+    clerk.fill("input[name=username]", "desk-clerk")
+    clerk.fill("input[name=password]", code)
+    clerk.click("form.login button[type=submit]")
+    clerk.wait_for_url("**/account/password")
+    clerk.fill("#f-new", "Desk-clerk-2026")
+    clerk.fill("#f-again", "Desk-clerk-2026")
+    clerk.click("#change-password")
+    clerk.wait_for_url("**/home")
+    clerk.click("#browse-link")
+    clerk.wait_for_url("**/browse/220381105")
+    clerk.click("a.region-link >> text=红星村")
+    clerk.wait_for_url("**/browse/220381105012")
+    row = clerk.locator("#households tr", has_text=number)
+    assert "周建国" in row.inner_text() and "二类" in row.inner_text()
+    assert world.b.number not in clerk.content()  # another township's household

@@ -158,6 +158,10 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = 1
         elif arg == "number":
             values[arg] = world.a.number
+        elif arg == "code":  # a region: household a's township
+            values[arg] = world.a.township
+        elif arg == "username":
+            values[arg] = world.a.staff
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -232,16 +236,35 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
-ONE_OBJECT = {"ingest", "text", "reocr"}
+ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show"}
 
 
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
     """A use of every guarded command; a new command without one here fails the test."""
     a = world.a
+    regions_csv = scan.with_name("regions.csv")
+    regions_csv.write_text("代码,名称\n220381105098,门卫村\n", encoding="utf-8")
+    households_csv = scan.with_name("households.csv")
+    households_csv.write_text("户号,户主姓名,家庭成员\n220381105099-0001,赵六,赵小/子女\n",
+                              encoding="utf-8")
     return {
         "region add": ["220381105099", "新村"],
+        "region rename": ["220381105099", "新村二"],
+        "region import": [str(regions_csv)],
+        "region show": [a.township],
         "household add": ["220381105099-0001", "--head", "赵六", "--region", "220381105099"],
+        "household edit": [a.number, "--address", "红星村一组"],
+        "household member add": [a.number, "王小红", "子女"],
+        "household member remove": [a.number, "1"],
+        "household import": [str(households_csv)],
+        "household status": [a.number, "--raise", "--date", "2025-01-02", "--reason", "门卫"],
+        "household show": [a.number],
         "user add": ["newclerk", "--role", "staff", "--password-stdin"],
+        "user edit": ["newclerk", "--role", "staff,auditor"],
+        "user lock": ["newclerk"],
+        "user unlock": ["newclerk"],
+        "user reset-password": ["newclerk"],
+        "user list": [],
         "reindex": [],
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],

@@ -18,11 +18,17 @@ KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None}
 
 
 def _shown_strings() -> set[str | tuple[str, str]]:
-    """Every string the web app passes through gettext, from its code and templates."""
+    """Every string the web app passes through gettext, from its code and templates, and
+    every sentence of records/ and ingest/ marked N_ (records.problems: shown translated
+    on forms)."""
     found = set()
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     for _, _, message, _, _ in extract_from_dir(str(WEB), method_map, keywords=KEYWORDS):
         found.add(message if isinstance(message, str) else tuple(message))
+    for package in ("records", "ingest"):
+        for _, _, message, _, _ in extract_from_dir(str(REPO / package), [("**.py", "python")],
+                                                     keywords={"N_": None}):
+            found.add(message)
     return found
 
 

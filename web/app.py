@@ -2,7 +2,8 @@
 
 ``create_app`` opens one archive (a data home and its master key, from the one settings
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
-viewer), ``audit`` and ``selflookup``. The CLI builds the same
+viewer), ``audit``, ``selflookup``, ``home`` (each role's landing page, the region tree),
+``account`` (one's own password), ``admin`` (users, regions) and ``households``. The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -18,7 +19,8 @@ from ingest.settings import Settings
 from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import audit_views, auth, selflookup, views
+from web import (account, admin_views, audit_views, auth, home, household_views, selflookup,
+                 views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -60,6 +62,10 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(views.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(selflookup.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(household_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

@@ -171,12 +171,12 @@ def write_csv(session, flt: AuditFilter, who: Principal, out, zone: tzinfo) -> i
     writer.writeheader()
     count = 0
     for row in session.scalars(_events(flt, who, zone).order_by(AuditEvent.id).limit(EXPORT_LIMIT)):
-        writer.writerow({k: _defuse(v) for k, v in _masked(row).items()})
+        writer.writerow({k: defuse(v) for k, v in _masked(row).items()})
         count += 1
     return count
 
 
-def _defuse(cell: str) -> str:
+def defuse(cell: str) -> str:
     # a spreadsheet runs a cell that starts with = + - @ as a formula
     return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
 

@@ -27,9 +27,10 @@ def _end_session() -> None:
 
 
 @bp.before_app_request
-def load_user() -> None:
+def load_user():
     g.user = None
     g.principal = None
+    g.must_change_password = False
     user_id = session.get("user_id")
     if user_id is None:
         return
@@ -49,7 +50,16 @@ def load_user() -> None:
             return
         g.user = user.username
         g.principal = principal_of(user, settings.grants)
+        g.must_change_password = user.must_change_password
     session["seen"] = int(now)
+    if g.must_change_password and request.endpoint not in _WHILE_CHANGING:
+        # signed in with a one-time code: nothing else until a new password is chosen
+        return redirect(url_for("account.password"))
+    return None
+
+
+# what a user who signed in with a one-time code may open before choosing a password
+_WHILE_CHANGING = {"account.password", "auth.logout", "static"}
 
 
 def may(action: str | Action, region_code: str | None = None,
@@ -81,7 +91,8 @@ def login():
         archive().record(audit.Event(
             actor=mask_in_text(username)[:100] or "-", action="login",
             outcome=audit.ALLOWED if result.ok else audit.REFUSED,
-            detail={} if result.ok else {"reason": result.outcome}))
+            detail={"with": "one_time_code"} if result.outcome == "must_change" else
+            {} if result.ok else {"reason": result.outcome}))
         if result.ok:
             _end_session()  # a new session, but the language chosen on this page stays
             session["user_id"] = result.user_id
@@ -91,7 +102,9 @@ def login():
             target = request.args.get("next", "")
             # only local paths: never an open redirect
             if not target.startswith("/") or target.startswith("//"):
-                target = url_for("views.search")
+                target = url_for("home.index")
+            if result.outcome == "must_change":
+                target = url_for("account.password")
             return redirect(target)
         # the same sentence for a wrong password, an unknown name and a locked account
         error = _("Sign-in failed: wrong user name or password, or the account is locked for "

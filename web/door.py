@@ -10,6 +10,8 @@ make a route:
   region, through :meth:`ingest.archive.Archive.admit`.
 - ``@for_citizen(Action.X)``: a citizen's self-lookup session (本人查阅); the
   service admits each object for the citizen's principal.
+- ``@own_account``: sign-in required, and the route acts only on the signed-in
+  user's own account (changing one's password): no policy action, no one else's records.
 - ``@public``: no records shown or changed (signing in, the public self-lookup
   forms, static files).
 
@@ -36,6 +38,7 @@ class Declaration:
     action: Action | None
     per_object: bool = False
     citizen: bool = False
+    own_account: bool = False  # the signed-in user's own account only
 
 
 def declaration(view: Callable) -> Declaration | None:
@@ -96,6 +99,16 @@ def for_citizen(action: Action):
         return _declare(wrapped, Declaration(action, per_object=True, citizen=True))
 
     return decorate
+
+
+def own_account(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.principal is None:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+
+    return _declare(wrapped, Declaration(None, own_account=True))
 
 
 def public(view: Callable) -> Callable:

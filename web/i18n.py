@@ -88,7 +88,46 @@ def local_time(value: datetime | str | None, form: str = "medium") -> str:
 _LABELS = {
     "status": {
         "active": lazy_gettext("receiving"),
+        "suspended": lazy_gettext("payment suspended"),
         "stopped": lazy_gettext("stopped"),
+    },
+    "change": {  # records.model.StatusChange
+        "suspend": lazy_gettext("suspend payment"),
+        "raise": lazy_gettext("raise the allowance"),
+        "lower": lazy_gettext("lower the allowance"),
+        "stop": lazy_gettext("stop the allowance"),
+        "resume": lazy_gettext("resume"),
+    },
+    "area": {
+        "urban": lazy_gettext("urban"),
+        "rural": lazy_gettext("rural"),
+    },
+    "class": {  # 分类管理, short for tables
+        "1": lazy_gettext("class 1"),
+        "2": lazy_gettext("class 2"),
+        "3": lazy_gettext("class 3"),
+    },
+    "class_long": {  # for choosing one
+        "1": lazy_gettext("class 1 (stable)"),
+        "2": lazy_gettext("class 2 (fairly stable)"),
+        "3": lazy_gettext("class 3 (unstable)"),
+    },
+    "level": {
+        "county": lazy_gettext("county"),
+        "township": lazy_gettext("township"),
+        "village": lazy_gettext("village"),
+    },
+    "role": {
+        "administrator": lazy_gettext("administrator"),
+        "archivist": lazy_gettext("archivist"),
+        "staff": lazy_gettext("staff"),
+        "reviewer": lazy_gettext("reviewer"),
+        "auditor": lazy_gettext("auditor"),
+    },
+    "flag": {  # ingest.ocr.fields
+        "missing_identifier": lazy_gettext("no household number or ID number read"),
+        "foreign_household": lazy_gettext("another household's number"),
+        "invalid_id_number": lazy_gettext("an ID number with a misread digit"),
     },
     "outcome": {
         "allowed": lazy_gettext("allowed"),
@@ -123,6 +162,21 @@ _LABELS = {
         "self_lookup_end": lazy_gettext("end self-lookup"),
         "manage": lazy_gettext("manage"),
         "ingest_refused": lazy_gettext("ingest"),
+        "household_edit": lazy_gettext("edit household"),
+        "household_import": lazy_gettext("import households"),
+        "household_status": lazy_gettext("status change"),
+        "member_add": lazy_gettext("add member"),
+        "member_remove": lazy_gettext("remove member"),
+        "list_households": lazy_gettext("list households"),
+        "export_households": lazy_gettext("export households"),
+        "region_rename": lazy_gettext("rename region"),
+        "region_import": lazy_gettext("import regions"),
+        "user_edit": lazy_gettext("change user"),
+        "user_lock": lazy_gettext("lock user"),
+        "user_unlock": lazy_gettext("unlock user"),
+        "user_reset_password": lazy_gettext("reset password"),
+        "password_change": lazy_gettext("change password"),
+        "edit_household": lazy_gettext("edit household"),
     },
     "request_status": {
         "pending": lazy_gettext("waiting"),
@@ -134,10 +188,10 @@ _LABELS = {
 }
 
 
-def label(kind: str, value: str | None) -> str:
+def label(kind: str, value: str | int | None) -> str:
     """The translated label of a stored code (an audit action, an outcome, a status);
     an unknown code is shown as it is."""
     if value is None:
         return ""
-    found = _LABELS.get(kind, {}).get(value)
-    return str(found) if found is not None else value
+    found = _LABELS.get(kind, {}).get(str(value))
+    return str(found) if found is not None else str(value)

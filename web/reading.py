@@ -25,14 +25,14 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from ingest import redaction
+from ingest import households, redaction
 from ingest.archive import Archive
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock, Target
 from records.idnumbers import mask, mask_in_pieces, mask_in_text
 from records.model import Document, Household, Page
-from records.policy import Action, Principal, decide, region_scope
+from records.policy import Action, Principal, full_ids, region_scope
 
 
 class PurposeRequired(Exception):
@@ -45,11 +45,6 @@ class PurposeRequired(Exception):
     def __init__(self, household: str):
         super().__init__(f"state a purpose before reading household {household}")
         self.household = household
-
-
-def full_ids(who: Principal, region_code: str | None, household: str | None) -> bool:
-    """May ``who`` see ID numbers of this household in full? The one decision for every form."""
-    return decide(who, Action.see_full_id, region_code, household).allowed
 
 
 def shown_text(who: Principal, region_code: str | None, household: str | None,
@@ -150,6 +145,7 @@ class HouseholdView:
     status: str
     documents: list[DocumentView]
     purpose: str | None
+    sheet: households.Sheet | None = None  # members, status history, what it lacks
 
 
 @dataclass(frozen=True)
@@ -202,7 +198,8 @@ def open_household(archive: Archive, who: Principal, number: str, *,
                 for d in household.dossier.documents]
         return HouseholdView(household.number, household.head_name, id_number,
                              household.region_code, household.region.name,
-                             household.status.value, docs, stated)
+                             household.status.value, docs, stated,
+                             households.sheet(archive, s, who, household))
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ table (``web.errors.ExitCode``), decided in one place (``web.cli.root.HudangGrou
 a traceback. Every command that shows or changes records passes the one door
 (``web.cli.door``), acting as the operating-system user or ``--as USER``.
 
-The commands live in one module per area: ``admin`` (init, settings, regions, households,
-users, reindex), ``documents`` (ingest, search, text, pages, reocr), ``auditlog`` and
+The commands live in one module per area: ``admin`` (init, settings, regions, users,
+reindex), ``households`` (households, members, status changes, import), ``documents`` (ingest, search, text, pages, reocr), ``auditlog`` and
 ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
 """
 from __future__ import annotations
 
-from web.cli import admin, auditlog, documents, serving  # noqa: F401  (they register commands)
+# the modules register their commands on import
+from web.cli import admin, auditlog, documents, households, serving  # noqa: F401
 from web.cli.root import main
 
 __all__ = ["main"]

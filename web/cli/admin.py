@@ -1,24 +1,24 @@
-"""Setting up and keeping an archive: init, regions, households, users, the index, settings.
+"""Setting up and keeping an archive: init, regions, users, the index, settings.
 
-Each change is admitted at the door for ``manage`` and recorded in the audit log.
+The same services as the administrators' screens (``ingest.accounts``, ``ingest.regions``):
+each change is admitted at the door for ``manage`` and recorded in the audit log.
 """
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
+from ingest import accounts, regions
 from ingest.archive import Archive
 from records import audit
-from records.catalogue import add_household, add_region, add_user
-from records.exceptions import Invalid
-from records.idnumbers import is_valid, mask
-from records.policy import Action, Principal
-from records.self_lookup import set_certificate
+from records.policy import Action, Principal, parse_roles
 from web.cli.root import main
 from web.cli.context import Context
 from web.cli.door import guarded, unguarded
+from web.errors import ExitCode
 
 
 @main.command()
@@ -57,50 +57,80 @@ def region() -> None:
 @region.command("add")
 @click.argument("code")
 @click.argument("name")
-@click.option("--parent", metavar="CODE", help="Parent region (default: implied by the code).")
-@guarded(Action.manage, event="region_add")
-def region_add(c: Context, who: Principal, code: str, name: str, parent: str | None) -> None:
-    """Add a region; its level follows from the code's length (6, 9 or 12 digits)."""
-    with c.archive.Session() as s, s.begin():
-        level = add_region(s, code, name, parent).level.value
-    c.archive.record(audit.Event(actor=who.name, action="region_add", object_type="region",
-                                 object_id=code, detail={"level": level}))
-    click.echo(f"added {level} {code} {name}")
+@guarded(Action.manage, per_object=True)
+def region_add(c: Context, who: Principal, code: str, name: str) -> None:
+    """Add a region; its level follows from the code's length (6, 9 or 12 digits) and the
+    region above it from the code's prefix."""
+    added = regions.add(c.archive, who, code, name)
+    click.echo(f"added {added.level.value} {added.code} {added.name}")
 
 
-# -- households -------------------------------------------------------------------
-@main.group()
-def household() -> None:
-    """Households (低保户) and their dossiers."""
+@region.command("rename")
+@click.argument("code")
+@click.argument("name")
+@guarded(Action.manage, per_object=True)
+def region_rename(c: Context, who: Principal, code: str, name: str) -> None:
+    """Give a region a new name."""
+    changed = regions.rename(c.archive, who, code, name)
+    click.echo(f"renamed region {code} to {name}" if changed else
+               f"region {code} is already called {name}")
 
 
-@household.command("add")
-@click.argument("number")
-@click.option("--head", required=True, help="Name of the head of household (户主).")
-@click.option("--region", "region_code", required=True, metavar="CODE",
-              help="12-digit village code.")
-@click.option("--id-number", help="Head's ID number; stored encrypted, shown masked.")
-@click.option("--certificate", metavar="NO",
-              help="Allowance-certificate number (低保证号); only its blind index is stored.")
-@guarded(Action.manage, event="household_add")
-def household_add(c: Context, who: Principal, number: str, head: str, region_code: str,
-                  id_number: str | None, certificate: str | None) -> None:
-    """Add a household and open its dossier."""
-    sealed = index = None
-    if id_number:
-        if not is_valid(id_number):
-            raise Invalid(f"ID number {mask(id_number)} is not a valid 18-digit number "
-                          "(its check digit does not match)")
-        sealed, index = c.archive.seal_id_number(id_number)
-    with c.archive.Session() as s, s.begin():
-        added = add_household(s, number, head, region_code, head_id_sealed=sealed,
-                              head_id_index=index)
-        if certificate and certificate.strip():
-            s.flush()
-            set_certificate(s, added, c.archive.certificate_index(certificate))
-    c.archive.record(audit.Event(actor=who.name, action="household_add",
-                                 object_type="household", object_id=number, household=number))
-    click.echo(f"added household {number}")
+@region.command("import")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded(Action.manage)
+def region_import(c: Context, who: Principal, file: Path, as_json: bool) -> None:
+    """Add or rename regions from a CSV of statistical area codes.
+
+    Columns: 代码 (code), 名称 (name), 级别 (level: county/township/village or 县/乡镇/村,
+    optional), 上级代码 (parent, optional). 12-digit codes padded with zeros are read as
+    counties and townships. Prints one line per bad row, then a summary; exits 2 when any
+    row was refused. Importing the same file again changes nothing.
+    """
+    report = regions.import_file(c.archive, who, file.read_bytes(), file.name)
+    print_report(report, file.name, as_json)
+
+
+def print_report(report, name: str, as_json: bool) -> None:
+    """An import's report: one line per bad row on stderr, then a summary (or one JSON
+    object); exit 2 when any row was refused."""
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
+    else:
+        for problem in report.problems:
+            click.echo(f"{name}: {problem}", err=True)
+        click.echo(f"{name}: {report.summary()}")
+    if not report.ok:
+        raise SystemExit(int(ExitCode.bad_input))
+
+
+@region.command("show")
+@click.argument("code", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--offset", default=0, show_default=True, help="Skip this many households.")
+@click.option("--limit", default=50, show_default=True, help="Households to list.")
+@guarded(Action.read_household, per_object=True)
+def region_show(c: Context, who: Principal, code: str | None, as_json: bool, offset: int,
+                limit: int) -> None:
+    """A region of the tree: the regions under it, and its households with status, review
+    class and what each dossier lacks (within your jurisdiction). A recorded read."""
+    place = regions.browse(c.archive, who, code, offset=max(0, offset),
+                           limit=max(1, min(limit, 1000)))
+    if as_json:
+        click.echo(json.dumps(place.as_json(), ensure_ascii=False, indent=1))
+        return
+    if place.region:
+        click.echo(" > ".join(f"{n.name} ({n.code})" for n in place.lineage))
+    for n in place.children:
+        click.echo(f"  {n.code}  {n.name}  {n.level}  {n.households} households")
+    click.echo(f"{place.total} households")
+    for h in place.households:
+        lacks = "complete" if not h.missing else "lacks " + "、".join(h.missing)
+        click.echo(f"  {h.number}  {h.head_name}  {h.status}  class {h.review_class or '-'}  "
+                   f"{lacks}")
+    if place.has_next:
+        click.echo(f"more: --offset {place.offset + len(place.households)}")
 
 
 # -- users ---------------------------------------------------------------------------
@@ -116,24 +146,95 @@ def user() -> None:
                    "or separate with commas for several (--role staff,auditor).")
 @click.option("--region", "region_code", metavar="CODE", help="Jurisdiction (default: all).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@guarded(Action.manage, event="user_add")
+@click.option("--one-time-code", is_flag=True,
+              help="Set no password: print a one-time code the person signs in with once, "
+                   "then chooses their own password.")
+@guarded(Action.manage, per_object=True)
 def user_add(c: Context, who: Principal, name: str, roles: tuple[str, ...],
-             region_code: str | None, password_stdin: bool) -> None:
-    """Add a user; the password is asked for (or read from stdin).
+             region_code: str | None, password_stdin: bool, one_time_code: bool) -> None:
+    """Add a user; the password is asked for (or read from stdin), or a one-time code is
+    printed.
 
     Passwords: at least 10 characters, at least two kinds of character
     (lower case, upper case, digits, other), not the user name.
     """
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with c.archive.Session() as s, s.begin():
-        stored = add_user(s, name, password, roles, region_code).roles
-    c.archive.record(audit.Event(actor=who.name, action="user_add", object_type="user",
-                                 object_id=name, detail={"roles": stored,
-                                                         "region": region_code or ""}))
-    click.echo(f"added user {name} ({stored.replace(',', ', ')})")
+    parse_roles(roles)  # an unknown role is named before anything is asked
+    password = None
+    if not one_time_code:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    code = accounts.create(c.archive, who, name, roles, region_code, password=password)
+    stored = accounts.account(c.archive, who, name).roles
+    click.echo(f"added user {name} ({', '.join(stored)})")
+    if code:
+        _show_code(c, name, code)
+
+
+def _show_code(c: Context, name: str, code: str) -> None:
+    hours = f"{c.settings.reset_code_hours:g}"
+    click.echo(f"one-time code for {name}: {code}")
+    click.echo(f"(they sign in with it once within {hours} hours and then choose a password; "
+               "it is not shown again)")
+
+
+@user.command("edit")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="The account's roles (all of them).")
+@click.option("--region", "region_code", metavar="CODE",
+              help="Jurisdiction; --region '' for the whole deployment.")
+@guarded(Action.manage, per_object=True)
+def user_edit(c: Context, who: Principal, name: str, roles: tuple[str, ...],
+              region_code: str | None) -> None:
+    """Change an account's roles or region (what is not given stays)."""
+    current = accounts.account(c.archive, who, name)
+    changed = accounts.update(c.archive, who, name, roles or current.roles,
+                              current.region if region_code is None else region_code)
+    click.echo(f"changed {', '.join(changed)} of user {name}" if changed else
+               f"user {name} already is so: nothing changed")
+
+
+@user.command("lock")
+@click.argument("name")
+@guarded(Action.manage, per_object=True)
+def user_lock(c: Context, who: Principal, name: str) -> None:
+    """Lock an account: it cannot sign in (its open sessions end)."""
+    changed = accounts.set_active(c.archive, who, name, False)
+    click.echo(f"locked user {name}" if changed else f"user {name} was already locked")
+
+
+@user.command("unlock")
+@click.argument("name")
+@guarded(Action.manage, per_object=True)
+def user_unlock(c: Context, who: Principal, name: str) -> None:
+    """Unlock an account locked by an administrator."""
+    changed = accounts.set_active(c.archive, who, name, True)
+    click.echo(f"unlocked user {name}" if changed else f"user {name} was not locked")
+
+
+@user.command("reset-password")
+@click.argument("name")
+@guarded(Action.manage, per_object=True)
+def user_reset_password(c: Context, who: Principal, name: str) -> None:
+    """Replace a user's password by a one-time code (printed once): they sign in with it
+    and must then choose a new password."""
+    _show_code(c, name, accounts.reset_password(c.archive, who, name))
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@guarded(Action.manage)
+def user_list(c: Context, who: Principal, as_json: bool) -> None:
+    """The accounts you keep (inside your jurisdiction)."""
+    found, _ = accounts.listing(c.archive, who, limit=100_000)
+    if as_json:
+        click.echo(json.dumps([a.as_json() for a in found], ensure_ascii=False, indent=1))
+        return
+    for a in found:
+        state = ("locked" if not a.active else "must choose a password"
+                 if a.must_change_password else "active")
+        click.echo(f"{a.username:<20} {','.join(a.roles):<24} {a.region or '(all)':<13} {state}")
 
 
 # -- the index ---------------------------------------------------------------------
