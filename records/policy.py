@@ -47,6 +47,9 @@ class Action(str, enum.Enum):
     manage = "manage"  # users, regions, households
     audit_view = "audit_view"  # read, export or verify the audit log
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
+    catalogue = "catalogue"  # correct a document's type, date, title, 责任者; reorder a dossier
+    record_review = "record_review"  # record a household's review (复核)
+    report = "report"  # gaps, roster, statistics, due reviews, reconciliation of a region
 
 
 # How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
@@ -58,19 +61,25 @@ ACTION_WORDS: dict[Action, str] = {
     Action.download: "download documents",
     Action.see_full_id: "see full ID numbers",
     Action.ingest: "ingest or re-OCR documents",
-    Action.manage: "manage users, regions and households",
+    Action.manage: "manage users, regions, households and document types",
     Action.audit_view: "read the audit log",
     Action.approve_self_lookup: "approve self-lookup requests",
+    Action.catalogue: "correct documents or their order",
+    Action.record_review: "record reviews",
+    Action.report: "see reports",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household}),
+    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
+                                   Action.report}),
     Role.archivist: frozenset({Action.ingest, Action.search, Action.read_household,
-                               Action.read_page, Action.read_text, Action.download}),
+                               Action.read_page, Action.read_text, Action.download,
+                               Action.catalogue, Action.record_review, Action.report}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
-                           Action.read_text, Action.approve_self_lookup}),
+                           Action.read_text, Action.approve_self_lookup, Action.record_review,
+                           Action.report}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
     Role.operator: frozenset(Action),
