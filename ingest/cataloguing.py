@@ -270,3 +270,48 @@ def desk_facts(archive: Archive, session: Session, household: Household) -> Desk
     missing = [(t.code, t.name_zh, t.name_en) for t in missing_types(session, household)]
     return DeskFacts(dossier.archival_code, missing, codes,
                      review_state(session, household, archive.settings.review_months))
+
+
+@dataclass(frozen=True)
+class DocumentForm:
+    """A document's metadata as an archivist corrects it (ID numbers masked)."""
+
+    id: int
+    household: str
+    head_name: str
+    region: str
+    type_code: str
+    type_name: str
+    date: str
+    title: str
+    responsible: str
+    position: int
+    count: int  # documents in the dossier
+    item_no: int | None
+    page_count: int
+
+
+def document_form(archive: Archive, who: Principal, document_id: int,
+                  event: str = "document_edit") -> DocumentForm:
+    """The facts of a document to correct or move, for one who may (``catalogue``)."""
+    with archive.Session() as s:
+        doc = s.get(Document, document_id)
+        archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
+                            event=event))
+        household = doc.dossier.household
+        return DocumentForm(doc.id, household.number, household.head_name,
+                            household.region_code, doc.type_code, doc.type.name_zh,
+                            doc.date.isoformat() if doc.date else "", mask_in_text(doc.title),
+                            mask_in_text(doc.responsible or ""), doc.seq,
+                            len(doc.dossier.documents), doc.item_no, doc.page_count)
+
+
+def review_target(archive: Archive, who: Principal, household_no: str) -> tuple[str, str, str]:
+    """(number, head's name, village) of a household whose review ``who`` may record."""
+    with archive.Session() as s:
+        household = s.scalar(select(Household).where(Household.number == household_no))
+        archive.admit(Knock(who, Action.record_review, Target(
+            "household", household_no[:40], household=household and household.number,
+            region=household and household.region_code, found=household is not None),
+            event="review_record"))
+        return household.number, household.head_name, household.region_code

@@ -245,7 +245,7 @@ def contents(archive: Archive, who: Principal, household_no: str, fmt: str = "pd
                                detail={"format": fmt}))
     sheet = Sheet("卷内目录", ["序号", "件号", "责任者", "题名", "日期", "页数", "备注"], rows,
                   lines=[f"档号：{facts[0][1]}", f"户号：{household_no}　户主：{facts[2][1]}"],
-                  widths=[0.6, 0.9, 1.6, 4.2, 1.3, 0.6, 1.5])
+                  widths=[0.8, 0.9, 1.6, 4.0, 1.3, 0.8, 1.5])
     report = Report("contents", sheet, rows, region, household=household_no,
                     cover=Cover("低保对象档案", facts), extra={"facts": facts})
     return _finish(archive, who, report)

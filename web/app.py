@@ -2,7 +2,8 @@
 
 ``create_app`` opens one archive (a data home and its master key, from the one settings
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
-viewer), ``audit`` and ``selflookup``. The CLI builds the same
+viewer), ``audit``, ``selflookup``, ``desk`` (corrections, order, reviews, the
+document types) and ``reports``. The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -18,7 +19,7 @@ from ingest.settings import Settings
 from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import audit_views, auth, selflookup, views
+from web import audit_views, auth, desk_views, report_views, selflookup, views
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -60,6 +61,8 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(views.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(selflookup.bp)
+    app.register_blueprint(desk_views.bp)
+    app.register_blueprint(report_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from ingest import redaction
 from ingest.archive import Archive
+from ingest.cataloguing import DeskFacts, desk_facts
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock, Target
@@ -138,6 +139,10 @@ class DocumentView:
     title: str
     date: str | None
     page_count: int
+    item_no: int | None = None  # 件号 (records.numbering)
+    item_code: str | None = None
+    responsible: str | None = None  # 责任者
+    type_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class HouseholdView:
     status: str
     documents: list[DocumentView]
     purpose: str | None
+    desk: DeskFacts | None = None  # archival code, what the dossier lacks, reviews
 
 
 @dataclass(frozen=True)
@@ -197,12 +203,15 @@ def open_household(archive: Archive, who: Principal, number: str, *,
         if id_number and not full_ids(who, household.region_code, number):
             id_number = mask(id_number)
         show = (lambda text: shown_text(who, household.region_code, number, text))
+        desk = desk_facts(archive, s, household)
         docs = [DocumentView(d.id, d.seq, d.type.name_zh, show(d.title),
-                             d.date.isoformat() if d.date else None, d.page_count)
+                             d.date.isoformat() if d.date else None, d.page_count,
+                             d.item_no, desk.item_codes.get(d.id),
+                             show(d.responsible) if d.responsible else None, d.type_code)
                 for d in household.dossier.documents]
         return HouseholdView(household.number, household.head_name, id_number,
                              household.region_code, household.region.name,
-                             household.status.value, docs, stated)
+                             household.status.value, docs, stated, desk)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from ingest import cataloguing
 from ingest.reports import due_reviews
 from records import doctypes
 from records.exceptions import Invalid
+from records.idnumbers import mask_in_text
 from records.policy import Action, Principal
 from web.cli.context import Context
 from web.cli.door import guarded, unguarded
@@ -41,8 +42,8 @@ def doctype_list(c: Context, as_json: bool) -> None:
         click.echo(json.dumps(types, ensure_ascii=False, indent=1))
         return
     for t in types:
-        click.echo(f"{t['code']:<24} {t['name_zh']:<12} {'required' if t['required'] else '':<9}"
-                   f"{t['name_en']}".rstrip())
+        click.echo(f"{t['code']:<24} {'required' if t['required'] else '-':<9} {t['name_zh']}  "
+                   f"{t['name_en']}")
 
 
 @doctype.command("add")
@@ -97,8 +98,8 @@ def document_edit(c: Context, who: Principal, document_id: int, doc_type: str | 
         click.echo(f"document {document_id}: nothing changed")
         return
     for key in sorted(k for k in edited.before if edited.before[k] != edited.after[k]):
-        click.echo(f"document {document_id} {key}: {edited.before[key] or '-'} -> "
-                   f"{edited.after[key] or '-'}")
+        click.echo(mask_in_text(f"document {document_id} {key}: {edited.before[key] or '-'} -> "
+                                f"{edited.after[key] or '-'}"))
 
 
 @document.command("move")
