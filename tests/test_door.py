@@ -158,6 +158,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = 1
         elif arg == "number":
             values[arg] = world.a.number
+        elif arg == "code":  # a document type
+            values[arg] = "application"
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -232,13 +234,24 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
-ONE_OBJECT = {"ingest", "text", "reocr"}
+ONE_OBJECT = {"ingest", "text", "reocr", "document edit", "document move", "review record"}
 
 
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
     """A use of every guarded command; a new command without one here fails the test."""
     a = world.a
+    roster = scan.with_name("roster.csv")
+    roster.write_text(f"户号,户主,金额\n{a.number},{a.name},500\n", encoding="utf-8")
     return {
+        "doctype add": ["door_test", "门卫测试材料"],
+        "doctype set-required": ["door_test", "yes"],
+        "document edit": [str(a.document_id), "--responsible", "红星村委会", "--reason", "门卫"],
+        "document move": [str(a.document_id), "--to-seq", "1"],
+        "review record": [a.number, "--date", "2026-01-15", "--note", "门卫测试"],
+        "review due": ["--region", "220381105"],
+        "report": ["gaps", "--region", "220381105", "--format", "csv",
+                   "--out", str(scan.with_name("gaps.csv"))],
+        "reconcile": [str(roster), "--region", "220381105"],
         "region add": ["220381105099", "新村"],
         "household add": ["220381105099-0001", "--head", "赵六", "--region", "220381105099"],
         "user add": ["newclerk", "--role", "staff", "--password-stdin"],
