@@ -41,6 +41,12 @@ def number(archive: Archive, session: Session, dossier: Dossier, by: str,
                                     year=dossier_year(archive, dossier), by=by, reason=reason)
 
 
+def household_target(household: Household | None, number: str) -> Target:
+    """A household as the door sees it: found or not, and where it lies."""
+    return Target("household", number[:40], household=household and household.number,
+                  region=household and household.region_code, found=household is not None)
+
+
 def document_target(doc: Document | None, document_id: int) -> Target:
     household = doc.dossier.household if doc is not None else None
     return Target("document", str(document_id), household=household and household.number,
@@ -230,12 +236,7 @@ def record_review(archive: Archive, who: Principal, household_no: str, reviewed_
     """Record a household's review; returns the review's id."""
     from records.reviews import parse_outcome, record_review as add_review
 
-    with archive.Session() as s:
-        household = s.scalar(select(Household).where(Household.number == household_no))
-        archive.admit(Knock(who, Action.record_review, Target(
-            "household", household_no[:40], household=household and household.number,
-            region=household and household.region_code, found=household is not None),
-            event="review_record"))
+    review_target(archive, who, household_no)
     today = datetime.now(archive.settings.timezone).date()
     with archive.Session() as s, s.begin():
         household = s.scalar(select(Household).where(Household.number == household_no))
@@ -310,8 +311,6 @@ def review_target(archive: Archive, who: Principal, household_no: str) -> tuple[
     """(number, head's name, village) of a household whose review ``who`` may record."""
     with archive.Session() as s:
         household = s.scalar(select(Household).where(Household.number == household_no))
-        archive.admit(Knock(who, Action.record_review, Target(
-            "household", household_no[:40], household=household and household.number,
-            region=household and household.region_code, found=household is not None),
-            event="review_record"))
+        archive.admit(Knock(who, Action.record_review, household_target(household, household_no),
+                            event="review_record"))
         return household.number, household.head_name, household.region_code

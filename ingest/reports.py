@@ -214,10 +214,9 @@ def contents(archive: Archive, who: Principal, household_no: str, fmt: str = "pd
     """案卷封面 and 卷内目录 (件号, 责任者, 题名, 日期, 页数, 备注) of one household's dossier."""
     with archive.Session() as s:
         household = s.scalar(select(Household).where(Household.number == household_no))
-        archive.admit(Knock(who, Action.read_household, Target(
-            "household", household_no[:40], household=household and household.number,
-            region=household and household.region_code, found=household is not None),
-            event="report_contents", purpose=purpose))
+        archive.admit(Knock(who, Action.read_household,
+                            cataloguing.household_target(household, household_no),
+                            event="report_contents", purpose=purpose))
     with archive.Session() as s, s.begin():
         household = s.scalar(select(Household).where(Household.number == household_no))
         dossier = household.dossier

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from ingest import redaction
 from ingest.archive import Archive
-from ingest.cataloguing import DeskFacts, desk_facts
+from ingest.cataloguing import DeskFacts, desk_facts, household_target
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock, Target
@@ -167,9 +167,7 @@ class HouseholdRef:
     region_code: str
 
 
-def _household_target(household: Household | None, number: str) -> Target:
-    return Target("household", number[:40], household=household and household.number,
-                  region=household and household.region_code, found=household is not None)
+_household_target = household_target
 
 
 def check_household(archive: Archive, who: Principal, number: str) -> HouseholdRef:

@@ -85,9 +85,10 @@ def _render(template: str, report: reports.Report, endpoint: str, **args):
     if download is not None:
         return download
     rows, page, pages = _paged(list(report.data) if isinstance(report.data, list) else [])
-    return render_template(template, report=report, rows=rows, regions=_regions(),
-                           region=report.region, **_links(endpoint, page, pages, **args),
-                           args=args)
+    regions = _regions()
+    return render_template(template, report=report, rows=rows, regions=regions,
+                           names={r.code: r.name for r in regions}, region=report.region,
+                           **_links(endpoint, page, pages, **args), args=args)
 
 
 @bp.route("/")
