@@ -24,14 +24,15 @@ from records import audit, completeness, reporting, reviews
 from records import reconcile as reconciling
 from records.door import NOTHING, Knock, Target
 from records.idnumbers import mask_in_text
-from records.model import Document, Household, HouseholdStatus, Region, ReviewClass
+from records.model import Document, Household, HouseholdStatus, Region
 from records.policy import Action, Principal, region_scope
 
-CLASS_NAMES = {"class1": "一类", "class2": "二类", "class3": "三类", "": "未分类"}
+CLASS_NAMES = {"1": "一类", "2": "二类", "3": "三类", "": "未分类"}
 AREA_NAMES = {"urban": "城市", "rural": "农村", "": "未填"}
 STATUS_NAMES = {"active": "在保", "stopped": "停保"}
-STATUSES = {"active": (HouseholdStatus.active,), "stopped": (HouseholdStatus.stopped,),
-            "all": tuple(HouseholdStatus)}
+# "active": enrolled, whatever else (a paused payment, 停发, is still enrolled); "stopped": 停保
+STATUSES = {"active": tuple(s for s in HouseholdStatus if s is not HouseholdStatus.stopped),
+            "stopped": (HouseholdStatus.stopped,), "all": tuple(HouseholdStatus)}
 
 
 @dataclass
@@ -129,7 +130,7 @@ def roster(archive: Archive, who: Principal, region_code: str, status: str = "ac
         entries = reporting.roster(s, region.code, STATUSES.get(status, STATUSES["active"]),
                                    order)
     rows = [[str(i), e.household, e.head_name, e.township, e.village,
-             CLASS_NAMES[e.review_class], AREA_NAMES[e.urban_rural], str(e.persons),
+             CLASS_NAMES[e.review_class], AREA_NAMES[e.area], str(e.persons),
              STATUS_NAMES.get(e.status, e.status), str(e.documents), e.archival_code]
             for i, e in enumerate(entries, start=1)]
     _record(archive, who, "roster", fmt, region=region.code, status=status, rows=len(rows))
@@ -151,8 +152,9 @@ STATS_HEADER = ["区划代码", "名称", "户数", "人数", "在保", "停保"
 
 def _stats_row(c: reporting.Counts) -> list[str]:
     return [c.code, c.name, *(str(v) for v in (
-        c.households, c.persons, c.active, c.stopped, *(c.by_class[k.value] for k in ReviewClass),
-        c.by_class[""], c.by_area["urban"], c.by_area["rural"], c.by_area[""]))]
+        c.households, c.persons, c.active, c.stopped, c.by_class["1"], c.by_class["2"],
+        c.by_class["3"], c.by_class[""], c.by_area["urban"], c.by_area["rural"],
+        c.by_area[""]))]
 
 
 def stats(archive: Archive, who: Principal, region_code: str, fmt: str = "screen") -> Report:
@@ -193,7 +195,7 @@ def due_reviews(archive: Archive, who: Principal, region_code: str | None, withi
                                              max(0, within_days))
     names = _names(archive, scope or "")
     rows = [[d.household, d.head_name, names.get(d.region_code, d.region_code),
-             CLASS_NAMES[d.review_class.value],
+             CLASS_NAMES[str(d.review_class)],
              d.last_review.isoformat() if d.last_review else "", d.due.isoformat(),
              str(d.overdue_days(day))] for d in due]
     _record(archive, who, "reviews", fmt, region=region.code if region else None,

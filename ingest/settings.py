@@ -24,7 +24,6 @@ from records import db
 from records.lockout import Lockout
 from records.numbering import (DEFAULT_DOSSIER_CODE, DEFAULT_ITEM_CODE, Scheme,
                                check_dossier_pattern, check_item_pattern)
-from records.model import ReviewClass
 from records.policy import Action, Role, parse_grants
 from records.purposes import configured_purposes
 from records.reviews import DEFAULT_MONTHS, parse_review_months
@@ -153,7 +152,7 @@ class Settings:
     self_lookup_lockout_minutes: float = 30
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     search_seconds: float = 5
-    review_months: Mapping[ReviewClass, int] = field(
+    review_months: Mapping[int, int] = field(
         default_factory=lambda: parse_review_months(DEFAULT_MONTHS))
     fonds: str = "0001"
     retention_code: str = "D5"
@@ -241,7 +240,7 @@ class Settings:
             if setting.secret:
                 out[setting.name] = "(set)" if value else "(not set)"
             elif setting.name == "HUDANG_REVIEW_MONTHS":
-                out[setting.name] = ",".join(str(value[c]) for c in ReviewClass)
+                out[setting.name] = ",".join(str(value[c]) for c in sorted(value))
             else:
                 out[setting.name] = "" if value is None else str(value)
         return out

@@ -49,11 +49,14 @@ class Gap:
 
 
 def gaps(session: Session, region_prefix: str | None, *,
-         statuses: Sequence[HouseholdStatus] = (HouseholdStatus.active,)) -> list[Gap]:
-    """Every incomplete dossier of households under ``region_prefix`` (None: all) with one of
-    ``statuses``, by household number. Three queries, whatever the number of households."""
+         include_stopped: bool = False) -> list[Gap]:
+    """Every incomplete dossier of the enrolled households (and the stopped ones with
+    ``include_stopped``) under ``region_prefix`` (None: all), by household number. Three
+    queries, whatever the number of households."""
     required = required_types(session)
-    q = select(Household).where(Household.status.in_(list(statuses))).order_by(Household.number)
+    q = select(Household).order_by(Household.number)
+    if not include_stopped:
+        q = q.where(Household.status != HouseholdStatus.stopped)
     if region_prefix:
         q = q.where(Household.region_code.startswith(region_prefix, autoescape=True))
     households = list(session.scalars(q))

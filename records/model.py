@@ -48,17 +48,11 @@ class HouseholdStatus(str, enum.Enum):
     stopped = "stopped"  # 停保: starts the retention clock
 
 
-class ReviewClass(str, enum.Enum):
-    """分类管理: how often a household is reviewed (records.reviews)."""
+class Area(str, enum.Enum):
+    """城乡: whether the household is under the urban or the rural allowance."""
 
-    class1 = "class1"  # 一类: stable, yearly by default
-    class2 = "class2"  # 二类: fairly stable, half-yearly
-    class3 = "class3"  # 三类: unstable, every two months
-
-
-class UrbanRural(str, enum.Enum):
-    urban = "urban"  # 城市低保
-    rural = "rural"  # 农村低保
+    urban = "urban"  # 城市
+    rural = "rural"  # 农村
 
 
 class Region(Base):
@@ -91,11 +85,11 @@ class Household(Base):
         Enum(HouseholdStatus, native_enum=False, length=10), default=HouseholdStatus.active
     )
     stop_date: Mapped[date | None] = mapped_column(Date)
-    review_class: Mapped[ReviewClass | None] = mapped_column(
-        Enum(ReviewClass, native_enum=False, length=10))
-    urban_rural: Mapped[UrbanRural | None] = mapped_column(
-        Enum(UrbanRural, native_enum=False, length=10))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    area: Mapped[Area | None] = mapped_column(Enum(Area, native_enum=False, length=5))
+    # 分类管理: 1 一类 (stable), 2 二类, 3 三类 (unstable); None: not classed yet
+    review_class: Mapped[int | None] = mapped_column(Integer)
+    enrolled_on: Mapped[date | None] = mapped_column(Date)  # 纳入日期
 
     region: Mapped[Region] = relationship()
     dossier: Mapped[Dossier | None] = relationship(back_populates="household", uselist=False)

@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from records.exceptions import NotFound
-from records.model import (Document, Dossier, Household, HouseholdStatus, Region,
-                           RegionLevel, ReviewClass, UrbanRural)
+from records.model import Area, Document, Dossier, Household, HouseholdStatus, Region, RegionLevel
 from records import reconcile as reconciling
 
 
@@ -43,8 +42,8 @@ class RosterEntry:
     village: str
     township: str
     status: str
-    review_class: str
-    urban_rural: str
+    review_class: str  # "1", "2", "3" or "" (not classed)
+    area: str  # urban / rural / ""
     persons: int
     documents: int
     archival_code: str
@@ -64,12 +63,15 @@ def roster(session: Session, region_prefix: str, statuses: Sequence[HouseholdSta
     entries = [RosterEntry(
         h.number, h.head_name, h.region_code, names.get(h.region_code, ""),
         names.get(h.region_code[:9], ""), h.status.value,
-        h.review_class.value if h.review_class else "",
-        h.urban_rural.value if h.urban_rural else "", 1, counts.get(h.id, 0), code or "")
+        _class(h), h.area.value if h.area else "", 1, counts.get(h.id, 0), code or "")
         for h, code in session.execute(q)]
     keys = {"name": lambda e: (e.head_name, e.household),
             "village": lambda e: (e.village_code, e.household)}
     return sorted(entries, key=keys.get(order, lambda e: e.household))
+
+
+def _class(h: Household) -> str:
+    return str(h.review_class) if h.review_class in (1, 2, 3) else ""
 
 
 @dataclass
@@ -82,20 +84,20 @@ class Counts:
     persons: int = 0  # heads only, until the members table exists
     active: int = 0
     stopped: int = 0
-    by_class: dict[str, int] = field(default_factory=lambda: {c.value: 0 for c in ReviewClass}
-                                     | {"": 0})
-    by_area: dict[str, int] = field(default_factory=lambda: {a.value: 0 for a in UrbanRural}
+    by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("1", "2", "3", ""),
+                                                                           0))
+    by_area: dict[str, int] = field(default_factory=lambda: {a.value: 0 for a in Area}
                                     | {"": 0})
 
     def add(self, h: Household) -> None:
         self.households += 1
         self.persons += 1
-        if h.status is HouseholdStatus.active:
-            self.active += 1
-        else:
+        if h.status is HouseholdStatus.stopped:
             self.stopped += 1
-        self.by_class[h.review_class.value if h.review_class else ""] += 1
-        self.by_area[h.urban_rural.value if h.urban_rural else ""] += 1
+        else:  # receiving (a paused payment, 停发, is still enrolled)
+            self.active += 1
+        self.by_class[_class(h)] += 1
+        self.by_area[h.area.value if h.area else ""] += 1
 
 
 @dataclass(frozen=True)

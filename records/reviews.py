@@ -19,21 +19,22 @@ from sqlalchemy.orm import Session
 
 from records.exceptions import Invalid
 from records.idnumbers import mask_in_text
-from records.model import Household, HouseholdStatus, ReviewClass, ReviewEvent, ReviewOutcome
+from records.model import Household, HouseholdStatus, ReviewEvent, ReviewOutcome
 
 DEFAULT_MONTHS = "12,6,2"
 MAX_NOTE = 2000
+CLASSES = (1, 2, 3)  # household.review_class: 一类, 二类, 三类
 
-ReviewMonths = Mapping[ReviewClass, int]
+ReviewMonths = Mapping[int, int]
 
 
-def parse_review_months(value: str) -> dict[ReviewClass, int]:
+def parse_review_months(value: str) -> dict[int, int]:
     """``"12,6,2"`` -> months between reviews of class 1, 2 and 3 (ValueError otherwise)."""
     parts = [p.strip() for p in value.split(",")]
     if len(parts) != 3 or not all(p.isdigit() and 1 <= int(p) <= 120 for p in parts):
         raise ValueError("must be three whole numbers of months from 1 to 120 for class 1, 2 "
                          "and 3, such as 12,6,2")
-    return dict(zip(ReviewClass, (int(p) for p in parts)))
+    return dict(zip(CLASSES, (int(p) for p in parts)))
 
 
 def add_months(day: date, months: int) -> date:
@@ -60,7 +61,7 @@ class DueReview:
     household: str
     head_name: str
     region_code: str
-    review_class: ReviewClass
+    review_class: int
     last_review: date | None
     due: date
 
@@ -69,22 +70,23 @@ class DueReview:
 
 
 def _enrolled(household: Household) -> date:
-    return household.created_at.date()
+    """纳入日期, or the day the household was catalogued when none was recorded."""
+    return household.enrolled_on or household.created_at.date()
 
 
 def due_reviews(session: Session, region_prefix: str | None, today: date,
                 months: ReviewMonths, within_days: int) -> tuple[list[DueReview], int]:
-    """Active households under ``region_prefix`` due for review within ``within_days``,
-    earliest first; and how many active households there have no class (never listed)."""
+    """Enrolled (not stopped) households under ``region_prefix`` due for review within
+    ``within_days``, earliest first; and how many of them have no class (never listed)."""
     last = (select(ReviewEvent.household_id, func.max(ReviewEvent.reviewed_on).label("last"))
             .group_by(ReviewEvent.household_id).subquery())
     q = (select(Household, last.c.last).outerjoin(last, last.c.household_id == Household.id)
-         .where(Household.status == HouseholdStatus.active))
+         .where(Household.status != HouseholdStatus.stopped))
     if region_prefix:
         q = q.where(Household.region_code.startswith(region_prefix, autoescape=True))
     due, unclassed = [], 0
     for household, last_review in session.execute(q):
-        if household.review_class is None:
+        if household.review_class not in months:
             unclassed += 1
             continue
         day = due_date(last_review, _enrolled(household), months[household.review_class])
@@ -99,7 +101,7 @@ def due_reviews(session: Session, region_prefix: str | None, today: date,
 class ReviewState:
     """A household's review facts for its page."""
 
-    review_class: ReviewClass | None
+    review_class: int | None
     last_review: date | None
     due: date | None
     history: list[ReviewEvent]
@@ -111,7 +113,7 @@ def review_state(session: Session, household: Household, months: ReviewMonths) -
         .order_by(ReviewEvent.reviewed_on.desc(), ReviewEvent.id.desc())))
     last = history[0].reviewed_on if history else None
     due = None
-    if household.review_class is not None and household.status is HouseholdStatus.active:
+    if household.review_class in months and household.status is not HouseholdStatus.stopped:
         due = due_date(last, _enrolled(household), months[household.review_class])
     return ReviewState(household.review_class, last, due, history)
 
@@ -129,7 +131,7 @@ def record_review(session: Session, household: Household, reviewed_on: date,
     """Add a review to the household's history (ID numbers in the note are masked)."""
     if reviewed_on > today:
         raise Invalid(f"the review date {reviewed_on.isoformat()} lies in the future")
-    if household.status is not HouseholdStatus.active:
+    if household.status is HouseholdStatus.stopped:
         raise Invalid(f"household {household.number} is stopped; stopped households are not "
                       "reviewed")
     note = mask_in_text(note.strip())

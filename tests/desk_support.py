@@ -5,7 +5,7 @@ pipeline."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pikepdf
@@ -62,7 +62,7 @@ class Desk:
 def build_desk(root: Path) -> Desk:
     from ingest.pipeline import IngestRequest, Ingestor
     from records.catalogue import add_household, add_region, add_user, get_household
-    from records.model import ReviewClass, UrbanRural
+    from records.model import Area
     from tests.conftest import make_archive
 
     archive = make_archive(root)
@@ -74,13 +74,11 @@ def build_desk(root: Path) -> Desk:
                       head_id_index=index)
         add_household(s, EMPTY, "李四", "220381105012")
         add_household(s, OTHER, "李秀英", "220381106003")
-        for number, cls, area in ((COMPLETE, ReviewClass.class1, UrbanRural.rural),
-                                  (PARTIAL, ReviewClass.class2, UrbanRural.rural),
-                                  (EMPTY, ReviewClass.class3, UrbanRural.urban),
-                                  (OTHER, ReviewClass.class2, UrbanRural.rural)):
+        for number, cls, area in ((COMPLETE, 1, Area.rural), (PARTIAL, 2, Area.rural),
+                                  (EMPTY, 3, Area.urban), (OTHER, 2, Area.rural)):
             h = get_household(s, number)
-            h.review_class, h.urban_rural = cls, area
-            h.created_at = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)
+            h.review_class, h.area = cls, area
+            h.enrolled_on = date(2026, 1, 10)
         for name, (role, region) in ACCOUNTS.items():
             add_user(s, name, PASSWORD, role, region)
     plan = {COMPLETE: REQUIRED, PARTIAL: ["申请书", "申报审批表", "入户调查表"],

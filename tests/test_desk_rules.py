@@ -10,7 +10,6 @@ import pytest
 
 from records.completeness import missing_codes
 from records.exceptions import Invalid
-from records.model import ReviewClass
 from records.numbering import Scheme, check_dossier_pattern, check_item_pattern, plan_numbers
 from records.reconcile import Dossier, parse_roster, reconcile
 from records.reviews import add_months, due_date, is_listed, parse_review_months
@@ -51,10 +50,10 @@ def test_adding_months_to_a_date(day, months, expected):
 
 
 @pytest.mark.parametrize("last, enrolled, cls, due", [
-    (None, date(2026, 3, 1), ReviewClass.class1, date(2027, 3, 1)),  # never reviewed
-    (date(2026, 6, 30), date(2020, 1, 1), ReviewClass.class1, date(2027, 6, 30)),
-    (date(2026, 6, 30), date(2020, 1, 1), ReviewClass.class2, date(2026, 12, 30)),
-    (date(2026, 12, 31), date(2020, 1, 1), ReviewClass.class3, date(2027, 2, 28)),
+    (None, date(2026, 3, 1), 1, date(2027, 3, 1)),  # never reviewed
+    (date(2026, 6, 30), date(2020, 1, 1), 1, date(2027, 6, 30)),
+    (date(2026, 6, 30), date(2020, 1, 1), 2, date(2026, 12, 30)),
+    (date(2026, 12, 31), date(2020, 1, 1), 3, date(2027, 2, 28)),
 ])
 def test_a_household_is_due_one_interval_of_its_class_after_its_last_review(
         last, enrolled, cls, due):
@@ -81,8 +80,7 @@ def test_review_months_must_be_three_whole_numbers(value):
 
 
 def test_review_months_are_configurable():
-    assert parse_review_months(" 12, 3 ,1") == {ReviewClass.class1: 12, ReviewClass.class2: 3,
-                                                ReviewClass.class3: 1}
+    assert parse_review_months(" 12, 3 ,1") == {1: 12, 2: 3, 3: 1}
 
 
 @pytest.mark.parametrize("present, missing", [

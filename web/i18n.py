@@ -137,11 +137,11 @@ _LABELS = {
         "report_reconcile": lazy_gettext("reconcile roster"),
     },
     "review_class": {
-        "class1": lazy_gettext("class 1 (stable)"),
-        "class2": lazy_gettext("class 2"),
-        "class3": lazy_gettext("class 3 (unstable)"),
+        "1": lazy_gettext("class 1 (stable)"),
+        "2": lazy_gettext("class 2"),
+        "3": lazy_gettext("class 3 (unstable)"),
     },
-    "urban_rural": {
+    "area": {
         "urban": lazy_gettext("urban"),
         "rural": lazy_gettext("rural"),
     },

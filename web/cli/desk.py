@@ -154,7 +154,7 @@ def review_due(c: Context, who: Principal, region_code: str | None, within: int,
     day = report.extra["today"]
     if as_json:
         click.echo(json.dumps([{"household": d.household, "head_name": d.head_name,
-                                "region": d.region_code, "class": d.review_class.value,
+                                "region": d.region_code, "class": d.review_class,
                                 "last_review": d.last_review.isoformat() if d.last_review
                                 else None, "due": d.due.isoformat(),
                                 "overdue_days": d.overdue_days(day)} for d in report.data],
@@ -165,7 +165,7 @@ def review_due(c: Context, who: Principal, region_code: str | None, within: int,
     for d in report.data:
         last = d.last_review.isoformat() if d.last_review else "never"
         late = f"  overdue {d.overdue_days(day)} days" if d.overdue_days(day) else ""
-        click.echo(f"{d.household}  {d.head_name}  {d.review_class.value}  last {last}  "
+        click.echo(f"{d.household}  {d.head_name}  class {d.review_class}  last {last}  "
                    f"due {d.due.isoformat()}{late}")
     if report.extra["unclassed"]:
         click.echo(f"({report.extra['unclassed']} active households have no review class)")

@@ -5,9 +5,9 @@ Revises: 0006
 Create Date: 2026-12-02
 
 Chained to 0006, the newest migration on this branch; 0007-0009 come from
-other branches and are renumbered at merge. ``household.review_class`` and
-``household.urban_rural`` are added here for the due-review list and the
-statistics; the households branch adds the same columns (keep one).
+other branches and are renumbered at merge. ``household.review_class`` is
+added here for the due-review list and the statistics, with ``household.area`` and ``household.enrolled_on``; the households
+branch (desk-a) adds the same three columns with the same names and types (keep one).
 
 Existing documents keep their order (``seq``) and get item numbers in that
 order (件号 1..n per dossier) with a history row each; their dossiers get an
@@ -35,12 +35,10 @@ def upgrade() -> None:
                .values(required=True))
 
     with op.batch_alter_table("household") as b:
-        b.add_column(sa.Column("review_class", sa.Enum("class1", "class2", "class3",
-                                                       name="reviewclass", native_enum=False,
-                                                       length=10), nullable=True))
-        b.add_column(sa.Column("urban_rural", sa.Enum("urban", "rural", name="urbanrural",
-                                                      native_enum=False, length=10),
-                               nullable=True))
+        b.add_column(sa.Column("area", sa.Enum("urban", "rural", name="area",
+                                               native_enum=False, length=5), nullable=True))
+        b.add_column(sa.Column("review_class", sa.Integer(), nullable=True))
+        b.add_column(sa.Column("enrolled_on", sa.Date(), nullable=True))
     with op.batch_alter_table("dossier") as b:
         b.add_column(sa.Column("archival_code", sa.String(length=120), nullable=True))
         b.create_unique_constraint("uq_dossier_archival_code", ["archival_code"])
@@ -111,7 +109,8 @@ def downgrade() -> None:
         b.drop_constraint("uq_dossier_archival_code", type_="unique")
         b.drop_column("archival_code")
     with op.batch_alter_table("household") as b:
-        b.drop_column("urban_rural")
+        b.drop_column("enrolled_on")
         b.drop_column("review_class")
+        b.drop_column("area")
     with op.batch_alter_table("document_type") as b:
         b.drop_column("required")
