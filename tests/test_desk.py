@@ -361,10 +361,19 @@ def test_report_screens_page_download_and_refuse_another_township(app, own):
     chart = staff.get("/reports/stats/chart.svg?region=220381105")
     assert chart.mimetype == "image/svg+xml" and "红星村" in chart.text
     assert client(app, "auditor").get("/reports/").status_code == 404
+    api = staff.get("/api/reports/gaps?region=220381105").json
+    assert api["title"] == "低保档案缺件清单"
+    assert {r["户号"] for r in api["rows"]} == {PARTIAL, EMPTY}
+    refused = staff.get("/api/reports/stats?region=220381")
+    assert refused.status_code == 404 and "error" in refused.json
     reconciled = staff.post("/reports/reconcile", data={
         "roster": (io.BytesIO(f"户号,户主,金额\n{COMPLETE},张三,1\n".encode()), "r.csv")},
         content_type="multipart/form-data")
     assert reconciled.status_code == 200 and 'id="reconcile-missing"' in reconciled.text
+    not_a_roster = staff.post("/reports/reconcile", data={
+        "roster": (io.BytesIO("名字,钱\n张三,1\n".encode()), "r.csv")},
+        content_type="multipart/form-data")
+    assert not_a_roster.status_code == 400 and "has no column 户号" in not_a_roster.text
     admin = client(app, "admin")
     assert admin.get("/doctypes/").status_code == 200
     assert admin.post("/doctypes/", data={"code": "", "name_zh": ""}).status_code == 400

@@ -160,6 +160,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = world.a.number
         elif arg == "code":  # a document type
             values[arg] = "application"
+        elif arg == "kind":  # a report
+            values[arg] = "gaps"
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]

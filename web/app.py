@@ -63,6 +63,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(selflookup.bp)
     app.register_blueprint(desk_views.bp)
     app.register_blueprint(report_views.bp)
+    app.register_blueprint(report_views.api)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

@@ -8,11 +8,12 @@ rows.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, render_template, request, url_for
 from sqlalchemy import select
 
 from ingest import reports
 from ingest.printing import chart_svg
+from records.exceptions import Invalid
 from records.model import Region
 from records.policy import Action, region_scope
 from records.reporting import regions_under
@@ -20,6 +21,7 @@ from web.door import archive, guarded
 from web.i18n import _
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+api = Blueprint("reports_api", __name__, url_prefix="/api/reports")
 
 PAGE_SIZE = 100
 MAX_UPLOAD = 20 * 1024 * 1024  # a month's roster of a county is far smaller
@@ -170,11 +172,42 @@ def reconcile():
         else:
             code = request.form.get("region", "").strip()[:12] or None
             fmt = request.form.get("format", "screen")
-            report = reports.reconcile(archive(), g.principal, data,
-                                       upload.filename or "roster.csv", code, fmt)
-            download = _download(report, fmt)
-            if download is not None:
-                return download
+            try:
+                report = reports.reconcile(archive(), g.principal, data,
+                                           upload.filename or "roster.csv", code, fmt)
+            except Invalid as exc:  # a file that is not a roster: said beside the field
+                error = str(exc)
+            else:
+                download = _download(report, fmt)
+                if download is not None:
+                    return download
     body = render_template("report_reconcile.html", report=report, error=error,
                            regions=_regions(), region_code=request.form.get("region", ""))
     return body, 400 if error else 200
+
+
+# -- the JSON door: the same reports as rows --------------------------------------------------
+@api.route("/<kind>")
+@guarded(Action.report, per_object=True)
+def as_json(kind: str):
+    """``/api/reports/gaps|roster|stats|reviews?region=CODE``: the report's rows, as its CSV
+    has them (Chinese column names), with its title and lines."""
+    code = _region_code()
+    if kind == "gaps":
+        report = reports.gaps(archive(), g.principal, code, "json")
+    elif kind == "roster":
+        report = reports.roster(archive(), g.principal, code,
+                                request.args.get("status", "active"), fmt="json")
+    elif kind == "stats":
+        report = reports.stats(archive(), g.principal, code, "json")
+    elif kind == "reviews":
+        report = reports.due_reviews(archive(), g.principal, request.args.get("region") or None,
+                                     request.args.get("within", 30, type=int) or 0, "json")
+    else:
+        reports.gaps(archive(), g.principal, code, "json")  # knock first: no one learns more
+        abort(404)
+    sheet = report.sheet
+    return jsonify(kind=report.kind, region=report.region.code if report.region else None,
+                   title=sheet.title, lines=list(sheet.lines), header=list(sheet.header),
+                   rows=[dict(zip(sheet.header, row)) for row in sheet.rows],
+                   notes=list(sheet.notes))
