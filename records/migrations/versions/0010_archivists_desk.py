@@ -2,12 +2,13 @@
 
 Revision ID: 0010
 Revises: 0006
-Create Date: 2026-12-02
+Create Date: 2026-11-30
 
 Chained to 0006, the newest migration on this branch; 0007-0009 come from
-other branches and are renumbered at merge. ``household.review_class`` is
-added here for the due-review list and the statistics, with ``household.area`` and ``household.enrolled_on``; the households
-branch (desk-a) adds the same three columns with the same names and types (keep one).
+other branches and are renumbered at merge. ``household.review_class``,
+``household.area`` and ``household.enrolled_on`` are added here for the
+due-review list and the statistics; the households branch (desk-a) adds the
+same three columns with the same names and types (keep one).
 
 Existing documents keep their order (``seq``) and get item numbers in that
 order (件号 1..n per dossier) with a history row each; their dossiers get an
