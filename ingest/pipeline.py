@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest import redaction
+from ingest import cataloguing, redaction
 from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
@@ -280,6 +280,8 @@ class Ingestor:
             if _duplicate_of(s, target, sha256) is not None:
                 return None
             raise _seq_error(req, doc.seq) from None
+        # 件号 (and the dossier's 档号 with its first document): never a number used before
+        cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
         return doc.id
 
 

@@ -22,8 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from records import db
 from records.lockout import Lockout
+from records.numbering import (DEFAULT_DOSSIER_CODE, DEFAULT_ITEM_CODE, Scheme,
+                               check_dossier_pattern, check_item_pattern)
 from records.policy import Action, Role, parse_grants
 from records.purposes import configured_purposes
+from records.reviews import DEFAULT_MONTHS, parse_review_months
 from records.self_lookup import SelfLookupSettings
 from storage import DEFAULT_KEY_FILE
 
@@ -62,6 +65,13 @@ def _positive(value: str) -> float:
     if number <= 0:
         raise ValueError("must be greater than 0")
     return number
+
+
+def _code(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 20 or any(c.isspace() for c in value):
+        raise ValueError("must be 1-20 characters without spaces")
+    return value
 
 
 def _zone(value: str) -> ZoneInfo:
@@ -113,6 +123,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_TIMEZONE", "Asia/Shanghai", _zone),
     Setting("HUDANG_SEARCH_SECONDS", "5", _positive),
     Setting("HUDANG_RESET_CODE_HOURS", "24", _positive),
+    Setting("HUDANG_REVIEW_MONTHS", DEFAULT_MONTHS, parse_review_months),
+    Setting("HUDANG_FONDS", "0001", _code),
+    Setting("HUDANG_RETENTION_CODE", "D5", _code),
+    Setting("HUDANG_DOSSIER_CODE", DEFAULT_DOSSIER_CODE, check_dossier_pattern),
+    Setting("HUDANG_ITEM_CODE", DEFAULT_ITEM_CODE, check_item_pattern),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -139,6 +154,12 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     search_seconds: float = 5
     reset_code_hours: float = 24
+    review_months: Mapping[int, int] = field(
+        default_factory=lambda: parse_review_months(DEFAULT_MONTHS))
+    fonds: str = "0001"
+    retention_code: str = "D5"
+    dossier_code: str = DEFAULT_DOSSIER_CODE
+    item_code: str = DEFAULT_ITEM_CODE
     config_file: Path | None = None
 
     @classmethod
@@ -213,6 +234,11 @@ class Settings:
         """How long a one-time password-reset code may be used (records.accounts)."""
         return timedelta(hours=self.reset_code_hours)
 
+    @property
+    def numbering(self) -> Scheme:
+        """How dossiers and documents are numbered (档号, 件号; records.numbering)."""
+        return Scheme(self.fonds, self.retention_code, self.dossier_code, self.item_code)
+
     def shown(self) -> dict[str, str]:
         """Every setting as text for ``hudang settings``, secrets hidden."""
         out = {}
@@ -220,6 +246,8 @@ class Settings:
             value = getattr(self, setting.attribute)
             if setting.secret:
                 out[setting.name] = "(set)" if value else "(not set)"
+            elif setting.name == "HUDANG_REVIEW_MONTHS":
+                out[setting.name] = ",".join(str(value[c]) for c in sorted(value))
             else:
                 out[setting.name] = "" if value is None else str(value)
         return out

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from records.doctypes import resolve as resolve_doctype
+from records.doctypes import get_type
 from records.exceptions import Conflict, Invalid, NotFound
 from records.lockout import Lockout, locked_until, record_failure
 from records.model import Document, DocumentType, Dossier, Household, Region, RegionLevel, User
@@ -93,13 +93,8 @@ def get_household(session: Session, number: str) -> Household:
 
 
 def document_type(session: Session, value: str) -> DocumentType:
-    known = resolve_doctype(value)
-    row = session.get(DocumentType, known.code) if known else None
-    if row is None:
-        names = "、".join(session.scalars(select(DocumentType.name_zh)
-                                          .order_by(DocumentType.sort_order)))
-        raise Invalid(f"unknown document type '{value}'; use a code or one of: {names}")
-    return row
+    """A type of the vocabulary by code or Chinese name (records.doctypes)."""
+    return get_type(session, value)
 
 
 def next_seq(session: Session, dossier_id: int) -> int:

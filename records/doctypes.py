@@ -1,12 +1,22 @@
-"""The controlled vocabulary of document types (材料类别) in a 低保 dossier.
+"""The vocabulary of document types (材料类别) in a 低保 dossier.
 
-The order is the usual order of a complete dossier (DOMAIN.md: documents are
-ordered by when they were submitted in the approval process). The first
-migration seeds the ``document_type`` table from this list.
+The vocabulary lives in the ``document_type`` table, which administrators change
+(``hudang doctype add``, ``set-required``, the document-types screen). The list
+below is what the first migration seeds it with, in the usual order of a
+complete dossier (DOMAIN.md: documents are ordered by when they were submitted
+in the approval process); :data:`REQUIRED_BY_DEFAULT` is the set a complete
+dossier needs out of the box (migration 0010 marks them).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from records.exceptions import Conflict, Invalid, NotFound
+from records.model import DocumentType
 
 
 @dataclass(frozen=True)
@@ -38,11 +48,63 @@ DOCUMENT_TYPES: tuple[DocType, ...] = (
     DocType("other", "其他", "other"),
 )
 
+# 申请书, 申报审批表, 入户调查表, 诚信承诺书, 户口簿复印件, 身份证复印件, 收入证明 (issue 13)
+REQUIRED_BY_DEFAULT: frozenset[str] = frozenset({
+    "application", "approval_form", "survey", "pledge", "hukou_copy", "id_card_copy",
+    "income_certificate"})
 
-def resolve(value: str) -> DocType | None:
+_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def all_types(session: Session) -> list[DocumentType]:
+    """The vocabulary in its order."""
+    return list(session.scalars(select(DocumentType).order_by(DocumentType.sort_order,
+                                                              DocumentType.code)))
+
+
+def find_type(session: Session, value: str) -> DocumentType | None:
     """A type by its code or its Chinese name (``--type 申请书`` or ``--type application``)."""
     v = value.strip()
-    for t in DOCUMENT_TYPES:
-        if v in (t.code, t.name_zh):
-            return t
-    return None
+    return session.scalar(select(DocumentType).where(
+        or_(DocumentType.code == v, DocumentType.name_zh == v)))
+
+
+def get_type(session: Session, value: str) -> DocumentType:
+    """:func:`find_type`, or :class:`Invalid` naming the known types."""
+    found = find_type(session, value)
+    if found is None:
+        names = "、".join(t.name_zh for t in all_types(session))
+        raise Invalid(f"unknown document type '{value}'; use a code or one of: {names}")
+    return found
+
+
+def add_type(session: Session, code: str, name_zh: str, name_en: str,
+             required: bool = False) -> DocumentType:
+    """Add a type at the end of the vocabulary."""
+    code, name_zh, name_en = code.strip(), name_zh.strip(), name_en.strip()
+    if not _CODE.match(code):
+        raise Invalid(f"document type code '{code}' must be 2-40 lower-case letters, digits "
+                      "or '_', starting with a letter")
+    if not name_zh or len(name_zh) > 50:
+        raise Invalid("the Chinese name of a document type must have 1-50 characters")
+    if len(name_en) > 100:
+        raise Invalid("the English name of a document type must have at most 100 characters")
+    if session.get(DocumentType, code) is not None:
+        raise Conflict(f"document type {code} already exists")
+    if session.scalar(select(DocumentType).where(DocumentType.name_zh == name_zh)) is not None:
+        raise Conflict(f"a document type named {name_zh} already exists")
+    last = session.scalar(select(func.max(DocumentType.sort_order))) or 0
+    row = DocumentType(code=code, name_zh=name_zh, name_en=name_en or name_zh,
+                       sort_order=last + 1, required=required)
+    session.add(row)
+    return row
+
+
+def set_required(session: Session, value: str, required: bool) -> tuple[DocumentType, bool]:
+    """Mark a type required in a complete dossier or not; returns (the type, its old flag)."""
+    row = find_type(session, value)
+    if row is None:
+        raise NotFound(f"document type {value} does not exist")
+    before = row.required
+    row.required = required
+    return row, before

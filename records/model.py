@@ -164,6 +164,8 @@ class Dossier(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), unique=True)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # 档号 (records.numbering): given once, with the dossier's first item number; never changes
+    archival_code: Mapped[str | None] = mapped_column(String(120), unique=True)
 
     household: Mapped[Household] = relationship(back_populates="dossier")
     documents: Mapped[list[Document]] = relationship(
@@ -172,7 +174,11 @@ class Dossier(Base):
 
 
 class DocumentType(Base):
-    """A controlled vocabulary of document types (材料类别), seeded by the first migration."""
+    """A controlled vocabulary of document types (材料类别), seeded by the first migration.
+
+    ``required``: a complete dossier holds at least one document of this type
+    (records.completeness); administrators change the vocabulary and the flag.
+    """
 
     __tablename__ = "document_type"
 
@@ -180,6 +186,7 @@ class DocumentType(Base):
     name_zh: Mapped[str] = mapped_column(String(50), unique=True)
     name_en: Mapped[str] = mapped_column(String(100))
     sort_order: Mapped[int] = mapped_column(Integer)
+    required: Mapped[bool] = mapped_column(default=False)
 
 
 class Document(Base):
@@ -194,9 +201,13 @@ class Document(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
     type_code: Mapped[str] = mapped_column(ForeignKey("document_type.code"))
-    seq: Mapped[int] = mapped_column(Integer)  # 件号: order in the dossier
+    # the order in the dossier (顺序号, 1..n); reordering changes it (records.numbering)
+    seq: Mapped[int] = mapped_column(Integer)
+    # 件号: the item number, never given twice in a dossier (history in item_number)
+    item_no: Mapped[int | None] = mapped_column(Integer)
     date: Mapped[date | None] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(200))
+    responsible: Mapped[str | None] = mapped_column(String(100))  # 责任者
     page_count: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))  # of the original upload
     source_kind: Mapped[str] = mapped_column(String(10))  # pdf / tiff / jpeg / png
@@ -363,3 +374,46 @@ class AccessRequest(Base):
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     household: Mapped[Household] = relationship()
+
+
+# -- the archivist's desk: numbering and reviews ------------------------------------------
+class ItemNumber(Base):
+    """One item number (件号) ever given in a dossier: the history that keeps numbers from
+    being given twice (records.numbering). A row is never deleted; ``document_id`` becomes
+    NULL when its document is deleted, ``retired_at`` is set when the document gets a new
+    number (a reorder)."""
+
+    __tablename__ = "item_number"
+    __table_args__ = (UniqueConstraint("dossier_id", "number", name="uq_item_number_dossier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(160))  # the item's archival code as given
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(40))  # ingest / reorder / numbering
+
+
+class ReviewOutcome(str, enum.Enum):
+    continued = "continued"  # 继续享受
+    adjusted = "adjusted"  # 调整保障金额
+    stop_proposed = "stop_proposed"  # 建议停保
+
+
+class ReviewEvent(Base):
+    """One review of a household (复核/年审): when, by whom, with what outcome."""
+
+    __tablename__ = "review_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    reviewed_on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[ReviewOutcome] = mapped_column(
+        Enum(ReviewOutcome, native_enum=False, length=20), default=ReviewOutcome.continued)
+    note: Mapped[str] = mapped_column(Text, default="")  # ID numbers masked before storing
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

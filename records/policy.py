@@ -45,9 +45,12 @@ class Action(str, enum.Enum):
     see_full_id = "see_full_id"  # see an ID number unmasked
     ingest = "ingest"
     edit_household = "edit_household"  # create, edit, import households; record status changes
-    manage = "manage"  # users and regions
+    manage = "manage"  # users, regions and the document-type vocabulary
     audit_view = "audit_view"  # read, export or verify the audit log
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
+    catalogue = "catalogue"  # correct a document's type, date, title, 责任者; reorder a dossier
+    record_review = "record_review"  # record a household's review (复核)
+    report = "report"  # gaps, roster, statistics, due reviews, reconciliation of a region
 
 
 # How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
@@ -60,20 +63,26 @@ ACTION_WORDS: dict[Action, str] = {
     Action.see_full_id: "see full ID numbers",
     Action.ingest: "ingest or re-OCR documents",
     Action.edit_household: "create or change households",
-    Action.manage: "manage users and regions",
+    Action.manage: "manage users, regions and document types",
     Action.audit_view: "read the audit log",
     Action.approve_self_lookup: "approve self-lookup requests",
+    Action.catalogue: "correct documents or their order",
+    Action.record_review: "record reviews",
+    Action.report: "see reports",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household}),
+    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
+                                   Action.report}),
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
-                               Action.download}),
+                               Action.download, Action.catalogue, Action.record_review,
+                               Action.report}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
-                           Action.read_text, Action.approve_self_lookup}),
+                           Action.read_text, Action.approve_self_lookup, Action.record_review,
+                           Action.report}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
     # the console user holds the master key and may do everything, except see ID numbers in

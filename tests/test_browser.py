@@ -321,3 +321,67 @@ def test_an_administrator_creates_a_clerk_who_finds_the_household_an_archivist_c
     row = clerk.locator("#households tr", has_text=number)
     assert "周建国" in row.inner_text() and "二类" in row.inner_text()
     assert world.b.number not in clerk.content()  # another township's household
+def test_archivist_corrects_reorders_prints_the_contents_and_sees_what_the_dossier_lacks(
+        world, server, pages):
+    """Issue 13: an archivist corrects a document's metadata, reorders the dossier, prints
+    the 卷内目录 (the downloaded PDF's text is read back) and sees what the dossier lacks."""
+    import pypdfium2 as pdfium
+
+    from desk_support import text_pdf
+    from ingest.pipeline import IngestRequest, Ingestor
+    from records.catalogue import add_user
+
+    a = world.a
+    archive = world.open()
+    try:
+        with archive.Session() as s, s.begin():
+            add_user(s, "desk-archivist", PASSWORD, "archivist")
+        with Ingestor(archive, workers=1) as ingestor:
+            second = ingestor.ingest(IngestRequest(
+                path=text_pdf(world.root / "pledge.pdf", "integrity pledge"), household=a.number,
+                doc_type="诚信承诺书", title="诚信承诺书", actor="test")).document_id
+    finally:
+        archive.close()
+    page = pages()
+    sign_in(page, server, "desk-archivist")
+    page.goto(f"{server}/household/{a.number}")
+    page.wait_for_url(f"**/household/{a.number}/purpose")
+    page.select_option("#purpose", "审核")
+    page.click("#state-purpose")
+    page.wait_for_url(f"**/household/{a.number}")
+    lacks = page.locator("#dossier-lacks ul.missing-types li").all_inner_texts()
+    assert lacks == ["申报审批表", "入户调查表", "户口簿复印件", "身份证复印件", "收入证明"]
+
+    # correct the first document's metadata
+    page.click(f"tr[data-document='{a.document_id}'] a.edit-document")
+    page.fill("#title", "低保申请书（王德胜）")
+    page.fill("#date", "2024-03-01")
+    page.fill("#responsible", "红星村委会")
+    page.click("#save-document")
+    assert page.locator("#error-summary").count() == 1  # no reason given: said at the top
+    assert page.locator("#reason-error").count() == 1
+    page.fill("#reason", "按原件更正")
+    page.click("#save-document")
+    page.wait_for_selector("#done-message")
+    row = page.locator(f"tr[data-document='{a.document_id}']")
+    assert row.locator(".doc-responsible").inner_text() == "红星村委会"
+    assert row.locator(".doc-title").inner_text() == "低保申请书（王德胜）"
+
+    # reorder: the pledge moves up to the first place, item numbers follow
+    page.click(f"tr[data-document='{second}'] button.move-up")
+    page.wait_for_selector("#done-message")
+    order = page.eval_on_selector_all("table.dossier tbody tr", "rs => rs.map(r => r.dataset.document)")
+    assert order == [str(second), str(a.document_id)]
+    items = page.locator("table.dossier td.item-no").all_inner_texts()
+    assert items == ["0002", "0003"]  # 0001 was the application's, never given again
+
+    # print the cover and table of contents
+    with page.expect_download() as info:
+        page.click("#print-contents")
+    data = open(info.value.path(), "rb").read()
+    pdf = pdfium.PdfDocument(data)
+    text = "\n".join(pdf[i].get_textpage().get_text_bounded() for i in range(len(pdf)))
+    pdf.close()
+    assert "卷内目录" in text and "低保对象档案" in text and "红星村委会" in text
+    assert text.index("诚信承诺书") < text.index("低保申请书（王德胜）")
+    assert a.id_number not in text

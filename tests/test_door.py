@@ -158,10 +158,14 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = 1
         elif arg == "number":
             values[arg] = world.a.number
+        elif arg == "code" and rule.endpoint.startswith("desk.doctype"):  # a document type
+            values[arg] = "application"
         elif arg == "code":  # a region: household a's township
             values[arg] = world.a.township
         elif arg == "username":
             values[arg] = world.a.staff
+        elif arg == "kind":  # a report
+            values[arg] = "gaps"
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -236,7 +240,8 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
-ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show"}
+ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show", "document edit",
+              "document move", "review record"}
 
 
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
@@ -247,7 +252,18 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
     households_csv = scan.with_name("households.csv")
     households_csv.write_text("户号,户主姓名,家庭成员\n220381105099-0001,赵六,赵小/子女\n",
                               encoding="utf-8")
+    roster = scan.with_name("roster.csv")
+    roster.write_text(f"户号,户主,金额\n{a.number},{a.name},500\n", encoding="utf-8")
     return {
+        "doctype add": ["door_test", "门卫测试材料"],
+        "doctype set-required": ["door_test", "yes"],
+        "document edit": [str(a.document_id), "--responsible", "红星村委会", "--reason", "门卫"],
+        "document move": [str(a.document_id), "--to-seq", "1"],
+        "review record": [a.number, "--date", "2026-01-15", "--note", "门卫测试"],
+        "review due": ["--region", "220381105"],
+        "report": ["gaps", "--region", "220381105", "--format", "csv",
+                   "--out", str(scan.with_name("gaps.csv"))],
+        "reconcile": [str(roster), "--region", "220381105"],
         "region add": ["220381105099", "新村"],
         "region rename": ["220381105099", "新村二"],
         "region import": [str(regions_csv)],

@@ -65,7 +65,6 @@ def world(tmp_path_factory):
     from ingest.synthetic import generate_dossier_set
     from records.catalogue import add_household, add_region, add_user
     from records.self_lookup import set_certificate
-    from web.selflookup import certificate_index
 
     root = tmp_path_factory.mktemp("id-leaks")
     manifest = generate_dossier_set(root / "scans", seed=SEED, households=1,
@@ -84,7 +83,7 @@ def world(tmp_path_factory):
         row = add_household(s, household.number, household.head.name, household.region_code,
                             head_id_sealed=sealed, head_id_index=index)
         s.flush()
-        set_certificate(s, row, certificate_index(archive, CERTIFICATE))
+        set_certificate(s, row, archive.certificate_index(CERTIFICATE))
         for name, (role, scope) in USERS.items():
             add_user(s, name, PASSWORD, role, household.region_code[:9] if scope else None)
     documents = []
@@ -228,7 +227,12 @@ def _seeds(world: World) -> list[str]:
              f"/audit/household/{number}"]
     for doc in world.documents:
         urls += [f"/document/{doc}/page/1", f"/document/{doc}/page/1/text",
-                 f"/document/{doc}/download"]
+                 f"/document/{doc}/download", f"/document/{doc}/edit"]
+    # the archivist's desk: reports on screen, as CSV, PDF and JSON, the dossier's contents
+    urls += ["/reports/", "/reports/roster?status=all", "/reports/roster?status=all&format=csv",
+             "/reports/roster?status=all&format=pdf", "/reports/gaps?format=pdf",
+             "/reports/reviews?within=3650&format=csv", "/api/reports/roster",
+             f"/household/{number}/contents.pdf", f"/household/{number}/review"]
     return urls
 
 
@@ -350,6 +354,23 @@ def test_no_cli_output_shows_a_full_id_number(world, monkeypatch):
     low = run(["pages", "low-confidence", "--below", "101", "--flagged", "--json", "--as", "keeper"],
               "application/json")
     run(["pages", "low-confidence", "--below", "101", "--flagged", "--as", "keeper"])
+    # a correction typed with an ID number in its title and reason: said back masked, and
+    # masked in the printed table of contents and roster
+    head = world.household.head.id_number
+    run(["document", "edit", str(world.documents[0]), "--title", f"核对 {head}", "--responsible",
+         f"村委会 {head}", "--reason", f"号码 {head}", "--as", "keeper"])
+    printed = world.home.parent / "printed"
+    for kind, fmt, where in (("contents", "pdf", ["--household", world.household.number]),
+                             ("roster", "csv", ["--region", world.household.region_code]),
+                             ("gaps", "pdf", ["--region", world.household.region_code])):
+        run(["report", kind, *where, "--format", fmt, "--out", str(printed), "--as", "keeper"])
+        data = printed.read_bytes()
+        text = _pdf_text(data) if fmt == "pdf" else data.decode("utf-8-sig")
+        found.extend(f"{leak} in the printed {kind} report" for leak in
+                     leaks(text, "application/pdf" if fmt == "pdf" else "text/csv", world.ids))
+        if kind == "contents":
+            _require("**********" in text, "the printed contents hold no masked number: "
+                     "the check had nothing to check")
     exported = run(["audit", "export", "--as", "inspector"], "text/csv")
     _fail_on(found)
     _require(f'"document_id": {world.documents[0]}' in low, "the low-confidence listing is empty")

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-import pikepdf
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from records.catalogue import add_household, add_user
+from desk_support import text_pdf
 from records.model import AccessRequest, AuditEvent
 
 PASSWORD = "Screens-test-7"
@@ -30,19 +30,6 @@ HEAD_ID = "22038119800101123X"  # household 0001's head
 VILLAGE = "220381105012"
 TERM = "pagingterm"
 DOCUMENTS = 30  # more than one page of results (20)
-
-
-def text_pdf(path, words: str):
-    """A one-page born-digital PDF whose text layer says ``words`` (ASCII)."""
-    pdf = pikepdf.new()
-    page = pdf.add_blank_page(page_size=(595, 842))
-    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font,
-                                                Subtype=pikepdf.Name.Type1,
-                                                BaseFont=pikepdf.Name.Helvetica))
-    page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
-    page.obj.Contents = pdf.make_stream(f"BT /F1 24 Tf 72 700 Td ({words}) Tj ET".encode())
-    pdf.save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

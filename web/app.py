@@ -3,7 +3,8 @@
 ``create_app`` opens one archive (a data home and its master key, from the one settings
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
 viewer), ``audit``, ``selflookup``, ``home`` (each role's landing page, the region tree),
-``account`` (one's own password), ``admin`` (users, regions) and ``households``. The CLI builds the same
+``account`` (one's own password), ``admin`` (users, regions), ``households``, ``desk``
+(corrections, order, reviews, the document types) and ``reports``. The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -19,8 +20,8 @@ from ingest.settings import Settings
 from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import (account, admin_views, audit_views, auth, home, household_views, selflookup,
-                 views)
+from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
+                 report_views, selflookup, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -66,6 +67,9 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(account.bp)
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(household_views.bp)
+    app.register_blueprint(desk_views.bp)
+    app.register_blueprint(report_views.bp)
+    app.register_blueprint(report_views.api)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from ingest import households, redaction
 from ingest.archive import Archive
+from ingest.cataloguing import DeskFacts, desk_facts, household_target
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock, Target
@@ -133,6 +134,10 @@ class DocumentView:
     title: str
     date: str | None
     page_count: int
+    item_no: int | None = None  # 件号 (records.numbering)
+    item_code: str | None = None
+    responsible: str | None = None  # 责任者
+    type_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ class HouseholdView:
     documents: list[DocumentView]
     purpose: str | None
     sheet: households.Sheet | None = None  # members, status history, what it lacks
+    desk: DeskFacts | None = None  # archival code, what the dossier lacks, reviews
 
 
 @dataclass(frozen=True)
@@ -157,9 +163,7 @@ class HouseholdRef:
     region_code: str
 
 
-def _household_target(household: Household | None, number: str) -> Target:
-    return Target("household", number[:40], household=household and household.number,
-                  region=household and household.region_code, found=household is not None)
+_household_target = household_target
 
 
 def check_household(archive: Archive, who: Principal, number: str) -> HouseholdRef:
@@ -193,13 +197,16 @@ def open_household(archive: Archive, who: Principal, number: str, *,
         if id_number and not full_ids(who, household.region_code, number):
             id_number = mask(id_number)
         show = (lambda text: shown_text(who, household.region_code, number, text))
+        desk = desk_facts(archive, s, household)
         docs = [DocumentView(d.id, d.seq, d.type.name_zh, show(d.title),
-                             d.date.isoformat() if d.date else None, d.page_count)
+                             d.date.isoformat() if d.date else None, d.page_count,
+                             d.item_no, desk.item_codes.get(d.id),
+                             show(d.responsible) if d.responsible else None, d.type_code)
                 for d in household.dossier.documents]
         return HouseholdView(household.number, household.head_name, id_number,
                              household.region_code, household.region.name,
                              household.status.value, docs, stated,
-                             households.sheet(archive, s, who, household))
+                             households.sheet(archive, s, who, household), desk)
 
 
 @dataclass(frozen=True)
