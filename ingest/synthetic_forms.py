@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-if TYPE_CHECKING:  # only for annotations: this module imports nothing of ours at run time
-    from ingest.synthetic import Household, Person
+from ingest.synthetic_people import Household, Person
 
 PAGE_SIZE = (2480, 3508)  # A4 at 300 dpi
 MARGIN = 250
