@@ -3,6 +3,7 @@
 Self-contained: imports nothing from the project's other packages.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
+from search.exceptions import QueryTooLong, SearchError, SearchTimedOut
 from search.index import Hit, IndexOutOfDate, PageDoc, SearchIndex, SearchResult, Total
 
 __all__ = [
@@ -11,7 +12,10 @@ __all__ = [
     "Hit",
     "IndexOutOfDate",
     "PageDoc",
+    "QueryTooLong",
+    "SearchError",
     "SearchIndex",
     "SearchResult",
+    "SearchTimedOut",
     "Total",
 ]

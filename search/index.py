@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from array import array
 from bisect import bisect_left
@@ -27,18 +28,23 @@ from typing import Any
 
 from whoosh import index as windex
 from whoosh import query as wq
+from whoosh.collectors import TopCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, Schema
 from whoosh.matching import NullMatcher, WrappingMatcher
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR, SegmentWriter
 
 from search.analysis import ChineseAnalyzer, HanText
+from search.deadline import Clock, check_time, time_limit as running_within
+from search.exceptions import QueryTooLong, SearchError, SearchTimedOut
 from search.query import (
     QueryWord,
+    all_of,
     approx_kind,
     approx_words,
     approximate_query,
     build_query,
+    has_open_end,
     highlight_fragments,
     matches_stored,
     needs_check,
@@ -46,7 +52,8 @@ from search.query import (
     word_query,
 )
 
-__all__ = ["PageDoc", "Hit", "SearchResult", "SearchIndex", "IndexOutOfDate", "Total", "make_schema"]
+__all__ = ["PageDoc", "Hit", "SearchResult", "SearchIndex", "IndexOutOfDate", "QueryTooLong", "SearchError",
+           "SearchTimedOut", "Total", "make_schema"]
 
 INDEX_NAME = "pages"
 
@@ -61,6 +68,12 @@ TEXT_FIELDS: dict[str, float] = {
 EXACT_FIELDS: dict[str, float] = {"household": 5.0}
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+# Longest query accepted, in characters (after trimming whitespace). Longer
+# ones raise QueryTooLong before any work: nobody types more, and a pasted
+# page is not a search.
+MAX_QUERY_CHARS = 100
+# Seconds a search may run before it is stopped (SearchTimedOut).
+DEFAULT_TIME_LIMIT = 5.0
 # Posting pool per bulk_load writer process (see bulk_load).
 BULK_LIMIT_MB = 1024
 
@@ -265,10 +278,11 @@ class SearchIndex:
     """
 
     def __init__(self, ix: windex.Index | None, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 path: str | os.PathLike[str] | None = None) -> None:
+                 path: str | os.PathLike[str] | None = None, clock: Clock = time.monotonic) -> None:
         if ix is None and path is None:
             raise ValueError("an index or its path is needed")
         self._ix = ix
+        self._clock = clock  # what search time limits are measured on
         self._path = os.fspath(path) if path is not None else ix.storage.folder  # type: ignore[union-attr]
         self._analyzer = ChineseAnalyzer()
         self._lock_timeout = lock_timeout
@@ -282,26 +296,29 @@ class SearchIndex:
     # -- opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> SearchIndex:
+    def create(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+               clock: Clock = time.monotonic) -> SearchIndex:
         """Create an empty index at ``path`` (replacing any index there)."""
         Path(path).mkdir(parents=True, exist_ok=True)
         ix = windex.create_in(os.fspath(path), make_schema(), indexname=INDEX_NAME)
-        return cls(ix, lock_timeout=lock_timeout, path=path)
+        return cls(ix, lock_timeout=lock_timeout, path=path, clock=clock)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> SearchIndex:
+    def open(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+             clock: Clock = time.monotonic) -> SearchIndex:
         """Open the index at ``path``. An index written with another schema
         (an older hudang) opens, but searching or adding pages raises
         :class:`IndexOutOfDate` until ``rebuild`` has replaced it."""
-        return cls(_open_dir(path), lock_timeout=lock_timeout, path=path)
+        return cls(_open_dir(path), lock_timeout=lock_timeout, path=path, clock=clock)
 
     @classmethod
     def open_or_create(
-        cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+        cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        clock: Clock = time.monotonic,
     ) -> SearchIndex:
         if Path(path).is_dir() and _toc_exists(path):
-            return cls.open(path, lock_timeout=lock_timeout)
-        return cls.create(path, lock_timeout=lock_timeout)
+            return cls.open(path, lock_timeout=lock_timeout, clock=clock)
+        return cls.create(path, lock_timeout=lock_timeout, clock=clock)
 
     @property
     def needs_rebuild(self) -> bool:
@@ -532,6 +549,7 @@ class SearchIndex:
         region_scope: str | None = None,
         limit: int = 20,
         household: str | None = None,
+        time_limit: float | None = DEFAULT_TIME_LIMIT,
     ) -> SearchResult:
         """Search text, title, head-of-household name and household number.
 
@@ -544,13 +562,28 @@ class SearchIndex:
         them Han) matches with one Han character different (an OCR
         look-alike) follow, marked ``approximate``. ``total`` counts both;
         for a broad query it may be an estimate (``total.estimated``).
+
+        A query of more than ``MAX_QUERY_CHARS`` characters raises
+        :class:`QueryTooLong` before any work; a search still running after
+        ``time_limit`` seconds (None: no limit) is stopped with
+        :class:`SearchTimedOut`. A query without any searchable character
+        (blank, punctuation only) finds nothing.
         """
         if limit < 1:
             raise ValueError("limit must be >= 1")
+        if time_limit is not None and time_limit < 0:
+            raise ValueError("time_limit must be >= 0 seconds")
         if region_scope is not None:
             _check_scope(region_scope)
-        if not query or not query.strip():
+        query = query.strip() if query else ""
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryTooLong(len(query), MAX_QUERY_CHARS)
+        if not query:
             return SearchResult(hits=[], total=Total(0))
+        with running_within(time_limit, self._clock):
+            return self._search(query, region_scope, limit, household)
+
+    def _search(self, query: str, region_scope: str | None, limit: int, household: str | None) -> SearchResult:
         words = parse_query(query, self._analyzer)
         if not words:
             return SearchResult(hits=[], total=Total(0))
@@ -573,6 +606,7 @@ class SearchIndex:
 
         hits = []
         for docnum, score, approximate in found.pages:
+            check_time()
             stored = searcher.stored_fields(docnum)
             # Belt and braces: the restriction is inside the query already.
             if region_scope is not None and not stored.get("region", "").startswith(region_scope):
@@ -812,6 +846,7 @@ class _Run:
         """Whether the page's stored fields hold the query (memoized)."""
         ok = self._checked.get(docnum)
         if ok is None:
+            check_time()
             stored = self.searcher.stored_fields(docnum)
             fields = {"text": stored.get("text", ""), "title": stored.get("title", ""),
                       "head_name": stored.get("head_name", ""),
@@ -823,25 +858,24 @@ class _Run:
     def matches(self) -> _Found:
         self._checked: dict[int, bool] = {}
         self.needs_check = needs_check(self.words)
-        exact = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS))
-        limit = EXACT_MAX_PAGES // 2 if self.needs_check else EXACT_MAX_PAGES
-        if exact.estimate_size(self.reader) <= limit:
-            return self._plain(exact)
-        found = self._broad(exact)
-        return found if found is not None else self._plain(exact)
+        query = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS))
+        limit = EXACT_MAX_PAGES // 2 if has_open_end(self.words) else EXACT_MAX_PAGES
+        if query.estimate_size(self.reader) <= limit:
+            return self._plain(query)
+        found = self._broad(query)
+        return found if found is not None else self._plain(query)
 
-    def _plain(self, exact: wq.Query) -> _Found:
-        """Whoosh checks the phrases on every candidate (and the stored text
-        the open ends, if any); the total is counted."""
+    def _plain(self, query: wq.Query) -> _Found:
+        """Every candidate is seen: the best are checked on their stored text
+        until ``limit`` documents hold the query, and the total is counted."""
         accept = self.check if self.needs_check else None
-        best, _ = _best_pages(self.searcher, exact, self.limit, self.doc_ids, self.pages, accept=accept)
+        best, _ = _best_pages(self.searcher, query, self.limit, self.doc_ids, self.pages, accept=accept)
         # Counting needs every match but no scores: an unscored pass over
         # the document ids is far cheaper than scoring all matches.
-        matched = self.searcher.docs_for_query(exact)
-        docs = {self.doc_ids[d] for d in matched if accept is None or accept(d)}
+        docs = {self.doc_ids[d] for d in _matching_pages(self.searcher, query) if accept is None or accept(d)}
         return self._found(best, Total(len(docs)))
 
-    def _broad(self, exact: wq.Query) -> _Found | None:
+    def _broad(self, query: wq.Query) -> _Found | None:
         """A query with very many candidate pages: rank the newest of them.
 
         Scoring every match is what made broad queries slow (and Whoosh's
@@ -852,10 +886,9 @@ class _Run:
         ``limit`` documents hold the query. The total is then estimated.
         Returns None when the candidates rarely hold the query (the tokens
         are common but the phrase is not): the plain way is cheaper then."""
-        loose = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS, loose=True))
         want = max(BROAD_CANDIDATES, 3 * self.limit)
         while True:
-            candidates, complete = self._newest(loose, want)
+            candidates, complete = self._newest(query, want)
             best: dict[int, tuple[float, int, int]] = {}
             cutoff: float | None = None
             for score, docnum in sorted(candidates, key=lambda c: (-c[0], -c[1])):
@@ -880,9 +913,9 @@ class _Run:
         if complete:  # every candidate was seen
             docs = {self.doc_ids[d] for _, d in candidates if self.check(d)}
             return self._found(top, Total(len(docs)))
-        estimate = self._estimate(exact)
+        estimate = self._estimate()
         if estimate < ESTIMATE_MIN_DOCS:
-            matched = self.searcher.docs_for_query(exact)
+            matched = _matching_pages(self.searcher, query)
             docs = {self.doc_ids[d] for d in matched if not self.needs_check or self.check(d)}
             return self._found(top, Total(len(docs)))
         return self._found(top, Total(_round(max(estimate, len(best))), estimated=True))
@@ -911,6 +944,8 @@ class _Run:
                 if start > 0 and m.is_active() and m.id() < start:
                     m.skip_to(start)
                 while m.is_active():
+                    if not len(got) & 63:
+                        check_time()
                     got.append((m.score(), offset + m.id()))
                     m.next()
                 if len(got) >= need or start <= 0:
@@ -956,33 +991,42 @@ class _Run:
             picked = [d for d in picked if not self.reader.is_deleted(d)]
         return picked, pages
 
-    def _estimate(self, exact: wq.Query) -> float:
+    def _estimate(self) -> float:
         """Matching documents, estimated from a sample of the pages the
         search may see (never from pages outside the restriction): each
         sampled page whose document has a matching page counts 1/(pages of
         that document) -- a document of n pages is n times as likely to be
-        sampled -- scaled from the sample to all those pages."""
+        sampled -- scaled from the sample to all those pages.
+
+        Whoosh checks the phrases' positions here: a broad query's phrases
+        are common, so its matchers move from one sampled page to a match
+        close by, which measured faster than reading each sampled page's
+        stored text."""
         sample, pages = self._sample()
         if not sample:
             return 0.0
+        exact = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS, positions=True))
+        check = self.check if has_open_end(self.words) else None
         cursors: dict[int, Any] = {}  # leaf offset -> matcher, moved forward only
         leaves = list(self.searcher.leaf_searchers())
         memo: dict[int, tuple[bool, int]] = {}  # document id -> (matches, pages)
         weight = 0.0
         for d in sample:
+            check_time()
             doc = self.doc_ids[d]
             if doc not in memo:
                 first, last = self._doc_range(d)
-                memo[doc] = (self._any_match(exact, leaves, cursors, first, last), last - first + 1)
+                memo[doc] = (self._any_match(exact, leaves, cursors, first, last, check), last - first + 1)
             matches, n = memo[doc]
             if matches:
                 weight += 1.0 / n
         return weight * pages / len(sample)
 
     def _any_match(self, q: wq.Query, leaves: list[tuple[Searcher, int]], cursors: dict[int, Any],
-                   first: int, last: int) -> bool:
-        """Whether a page in docnums first..last matches ``q`` (called with
-        increasing ranges: each segment's matcher only moves forward)."""
+                   first: int, last: int, check: Callable[[int], bool] | None) -> bool:
+        """Whether a page in docnums first..last matches ``q`` (and
+        ``check``; called with increasing ranges: each segment's matcher only
+        moves forward)."""
         for leaf, offset in leaves:
             end = offset + leaf.doc_count_all() - 1
             if end < first or offset > last:
@@ -994,7 +1038,8 @@ class _Run:
             if m.is_active() and m.id() < target:
                 m.skip_to(target)
             while m.is_active() and m.id() + offset <= last:
-                if not self.needs_check or self.check(m.id() + offset):
+                check_time()
+                if check is None or check(m.id() + offset):
                     return True
                 m.next()
         return False
@@ -1041,14 +1086,14 @@ class _Run:
                     part = approximate_query(fuzzy[i], "text", anchored=anchored, reader=self.reader,
                                              max_pages=APPROX_ALTERNATIVE_MAX)
                 if part is None:
-                    part = word_query(word, TEXT_FIELDS, EXACT_FIELDS)
+                    part = word_query(word, TEXT_FIELDS, EXACT_FIELDS)  # checked in _approx_kind
                 else:
                     units[i] = fuzzy[i]
                 parts.append(part)
             if not units:
                 continue
-            q = self.within(parts[0] if len(parts) == 1 else wq.And(parts))
-            for score, docnum in self.searcher.search(q, limit=APPROX_CANDIDATES).top_n:
+            q = self.within(all_of(parts))
+            for score, docnum in _top_pages(self.searcher, q, APPROX_CANDIDATES):
                 doc = self.doc_ids[docnum]
                 if doc in docs:
                     continue
@@ -1065,7 +1110,8 @@ class _Run:
     def _approx_kind(self, docnum: int, units: dict[int, Any]) -> int:
         """The weakest ``approx_kind`` of the approximate ``units`` (by word
         index) in the page's text, 0 if one is missing or another word does
-        not hold exactly (their open ends are only checked here)."""
+        not hold exactly (their phrases and open ends are only checked here)."""
+        check_time()
         stored = self.searcher.stored_fields(docnum)
         text = stored.get("text", "")
         kind = min(approx_kind(text, unit) for unit in units.values())
@@ -1102,7 +1148,7 @@ def _best_pages(
     """
     want = limit * 3
     while True:
-        top = searcher.search(q, limit=want).top_n  # (score, docnum), best first
+        top = _top_pages(searcher, q, want)  # (score, docnum), best first
         best: dict[int, tuple[float, int, int]] = {}
         cutoff: float | None = None
         for score, docnum in top:
@@ -1127,3 +1173,39 @@ def _best_pages(
     # not depend on how the index happens to be segmented.
     ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]), reverse=True)
     return [(docnum, score) for _, (score, _, docnum) in ranked[:limit]], exhausted
+
+
+class _TimedTopCollector(TopCollector):
+    """Whoosh's top-N collector, checking the search's time budget as it
+    collects."""
+
+    def matches(self) -> Iterator[int]:
+        for n, docnum in enumerate(super().matches()):
+            if not n & 63:
+                check_time()
+            yield docnum
+
+
+def _top_pages(searcher: Searcher, q: wq.Query, limit: int) -> list[tuple[float, int]]:
+    """(score, docnum) of the ``limit`` best pages matching ``q``, best first."""
+    collector = _TimedTopCollector(limit=limit)
+    searcher.search_with_collector(q, collector)
+    return collector.results().top_n
+
+
+def _matching_pages(searcher: Searcher, q: wq.Query) -> Iterator[int]:
+    """Docnums of the pages matching ``q``, unscored, one step at a time.
+
+    Not ``searcher.docs_for_query``: Whoosh's IntersectionMatcher.all_ids
+    reads the full doc set of both sides and intersects them, so a common
+    word of a query was read to the end however rare the others were;
+    stepping leapfrogs from one page both sides hold to the next."""
+    for leaf, offset in searcher.leaf_searchers():
+        m = q.matcher(leaf, leaf.boolean_context())
+        n = 0
+        while m.is_active():
+            if not n & 63:
+                check_time()
+            n += 1
+            yield offset + m.id()
+            m.next()

@@ -9,29 +9,37 @@ word may be the start of a longer number in the text: 于20 matches 于2015年
 (``Unit.open_end``). The same parsed words drive highlighting, so the snippet
 marks exactly what made the page match.
 
+Whoosh never checks phrase positions for the exact query: it sees each
+phrase as the AND of its tokens (``build_query``), which finds a superset of
+the pages and scores them as it would score the phrase (the same terms).
 Each unit also compiles to a regular expression over the folded text
-(:func:`search.analysis.fold`), which says whether a stored text holds it as a
-substring (``matches_stored``): broad queries are ranked by Whoosh with their
-phrases loosened to an AND of tokens (``build_query(..., loose=True)``), and
-only the top candidates are then checked this way. A word of four or more
-characters may also match approximately, with one Han character different
-(an OCR look-alike): :func:`approximate_query` finds candidates,
-:func:`approx_matches` checks them.
+(:func:`search.analysis.fold`), which says whether a stored text holds it as
+a substring (``matches_stored``); the candidates are checked that way.
+Whoosh's phrase matcher checks every page holding all the tokens of a
+phrase, and long phrases of common words (a pasted line of a form) made that
+cost seconds. A word of four or more characters may also match
+approximately, with one Han character different (an OCR look-alike):
+:func:`approximate_query` finds candidates, :func:`approx_kind` checks
+them.
 """
 from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from functools import lru_cache
+from types import MappingProxyType
 
 from whoosh import query as wq
-from whoosh.matching import NullMatcher, UnionMatcher
+from whoosh.matching import Matcher, NullMatcher, UnionMatcher, WrappingMatcher
+from whoosh.query.compound import DefaultOr
 from whoosh.query.spans import SpanNear2
 from whoosh.util import make_binary_tree
 
 from search.analysis import HAN_CLASS, fold, fold_char, is_han, is_word_char, raw_tokens
+from search.deadline import check_time
 
 __all__ = [
     "Unit",
@@ -39,14 +47,15 @@ __all__ = [
     "parse_query",
     "build_query",
     "word_query",
+    "all_of",
     "highlight_fragments",
     "fold_lower",
     "matches_stored",
     "needs_check",
     "approx_words",
     "approximate_query",
-    "approx_matches",
     "approx_kind",
+    "has_open_end",
 ]
 
 Analyzer = Callable[..., Iterable]
@@ -59,6 +68,16 @@ SNIPPET_LEAD = 30
 # one Han character different. Three would let 王德胜 find 王德发: names are
 # two or three characters.
 APPROX_MIN_CHARS = 4
+# A word of more Han characters than this is looked for, approximately, by
+# its two halves instead of by each of its characters: one query per
+# character, each over the rest of the word, grew with the square of the
+# word's length (9 s of CPU for 252 characters).
+APPROX_SPAN_MAX_HAN = 10
+
+# An open end (a number typed right after Han characters) of at least this
+# many characters is also looked up in the index, as a prefix; shorter ones
+# (于20) would expand to too many numbers and are only checked on the text.
+OPEN_END_PREFIX_MIN = 6
 
 # Pieces of a unit's regular expression (on folded, lowercased text).
 _NONTOK = r"[\W_]"  # neither Han nor a letter/digit: never part of a token
@@ -198,35 +217,6 @@ def _unit_re(unit: Unit) -> re.Pattern[str]:
     return re.compile(_pattern(unit))
 
 
-def _alternatives(unit: Unit) -> list[tuple[int, tuple[str, ...], tuple[str, ...], int]]:
-    """For each Han character of the unit that may be the one misread:
-    (its atom index, the tokens before its bigrams, the tokens after them,
-    the position distance from the last token before to the first after).
-    The tokens after stop before an open end (Whoosh never sees it)."""
-    tokens = unit.index_tokens
-    token_chars = _token_chars(unit)[: len(tokens)]
-    han_atoms = [i for i, (kind, _) in enumerate(unit.atoms) if kind == "han"]
-    out = []
-    for h, atom in enumerate(han_atoms):
-        hit = [j for j, chars in enumerate(token_chars) if h in chars]
-        if not hit:
-            continue
-        out.append((atom, tokens[: hit[0]], tokens[hit[-1] + 1 :], hit[-1] - hit[0] + 2))
-    return out
-
-
-@lru_cache(maxsize=512)
-def _approx_re(unit: Unit, interior: bool | None = None) -> re.Pattern[str]:
-    """One Han character may differ: any (``interior`` None), only one with
-    characters of the unit on both sides (True), or only its first or last
-    (False)."""
-    atoms = [atom for atom, _, _, _ in _alternatives(unit)
-             if interior is None or (0 < atom < len(unit.atoms) - 1) == interior]
-    if not atoms:
-        return re.compile(r"(?!)")  # matches nothing
-    return re.compile("|".join(f"(?:{_pattern(unit, i)})" for i in atoms))
-
-
 def fold_lower(text: str) -> str:
     """``text`` folded as the analyzer folds it and lowercased, with the
     same length (offsets in it are offsets in ``text``)."""
@@ -240,33 +230,174 @@ def fold_lower(text: str) -> str:
 # -- Whoosh queries -----------------------------------------------------------
 
 
-def _unit_queries(field_name: str, unit: Unit, boost: float, loose: bool) -> list[wq.Query]:
+def _unit_queries(field_name: str, unit: Unit, boost: float, positions: bool) -> list[wq.Query]:
     if unit.prefix:
         return [wq.Prefix(field_name, unit.tokens[0], boost=boost)]
     tokens = unit.index_tokens
-    if len(tokens) == 1:
-        return [wq.Term(field_name, tokens[0], boost=boost)]
-    if loose:  # the tokens anywhere in the field: a superset of the phrase
-        return [wq.Term(field_name, t, boost=boost) for t in dict.fromkeys(tokens)]
-    return [wq.Phrase(field_name, list(tokens), boost=boost)]
+    if positions and len(tokens) > 1:
+        parts = [_span_phrase(field_name, tokens, boost)]
+    else:
+        # The tokens anywhere in the field: a superset of the phrase. Repeated
+        # tokens are kept, as Whoosh's phrase scoring counts them.
+        parts = [wq.Term(field_name, t, boost=boost) for t in tokens]
+    if unit.open_end and len(unit.tokens[-1]) >= OPEN_END_PREFIX_MIN:
+        # A long open end is selective (part of an ID number after 身份证号):
+        # the page must hold a token starting with it. Scored 0, so the
+        # scores stay those of the phrase before it.
+        parts.append(_Unscored(wq.Prefix(field_name, unit.tokens[-1])))
+    return parts
 
 
-def _and(parts: Sequence[wq.Query]) -> wq.Query:
-    return parts[0] if len(parts) == 1 else wq.And(list(parts))
+class _Unscored(wq.WrappingQuery):
+    """The pages of ``child``, adding nothing to the score (a filter).
+    (Whoosh's ConstantScoreQuery keeps the child's scores whenever the
+    search needs the current match, as ranking does.)"""
+
+    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+        m = self.child.matcher(searcher, context)
+        return m if not m.is_active() else _UnscoredMatcher(m)
 
 
-def word_query(
-    word: QueryWord, text_fields: Mapping[str, float], exact_fields: Mapping[str, float] = {},
-    *, loose: bool = False,
-) -> wq.Query:
-    """One word: in any of ``text_fields`` (all its units in the same field)
-    or exactly as typed in any of ``exact_fields``."""
+class _UnscoredMatcher(WrappingMatcher):
+    def _replacement(self, newchild):  # type: ignore[no-untyped-def]
+        return _UnscoredMatcher(newchild)
+
+    def score(self) -> float:
+        return 0.0
+
+    def weight(self) -> float:
+        return 0.0
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+
+def all_of(parts: Sequence[wq.Query]) -> wq.Query:
+    """AND of ``parts`` (see :class:`_AllOf`); one part is itself."""
+    return parts[0] if len(parts) == 1 else _AllOf(list(parts))
+
+
+class _AllOf(wq.And):
+    """Whoosh's And, matched by :class:`_AllMatcher`, rarest part first.
+
+    Whoosh builds a binary tree of intersections with the most frequent
+    parts innermost, and opens every part's postings even when one has no
+    page in the segment. A long phrase (up to 100 tokens) made that tree
+    costly: each step of it walks the tree. Same pages, same scores (the sum
+    of the parts')."""
+
+    def _matcher(self, subs, searcher, context):  # type: ignore[no-untyped-def]
+        reader = searcher.reader()
+        sized = sorted(((q.estimate_size(reader), i) for i, q in enumerate(subs)))
+        if sized[0][0] == 0:
+            return NullMatcher()
+        matchers = []
+        for _, i in sized:
+            m = subs[i].matcher(searcher, context)
+            if not m.is_active():
+                return NullMatcher()
+            matchers.append(m)
+        m = _AllMatcher(matchers)
+        return m if self.boost == 1.0 else WrappingMatcher(m, self.boost)
+
+
+class _AllMatcher(Matcher):
+    """The pages all of ``matchers`` are on (each active), found by
+    leapfrogging: the first (the rarest) leads, the others skip_to its page.
+    Each step costs one skip_to per part. Scored by the sum of the parts;
+    no block-quality shortcuts (top-N then scores every match)."""
+
+    def __init__(self, matchers: list[Any]) -> None:
+        self._ms = matchers
+        self._id: int | None = None
+        self._settle(matchers[0].id())
+
+    def _settle(self, target: int) -> None:
+        """Move to the first page >= ``target`` that every part is on."""
+        ms = self._ms
+        while True:
+            for m in ms:
+                if m.id() < target:
+                    m.skip_to(target)
+                    if not m.is_active():
+                        self._id = None
+                        return
+                if m.id() > target:
+                    target = m.id()
+                    break
+            else:
+                self._id = target
+                return
+
+    def is_active(self) -> bool:
+        return self._id is not None
+
+    def id(self) -> int:
+        assert self._id is not None
+        return self._id
+
+    def next(self) -> bool:
+        lead = self._ms[0]
+        lead.next()
+        if not lead.is_active():
+            self._id = None
+        else:
+            self._settle(lead.id())
+        return False
+
+    def skip_to(self, id: int) -> bool:  # noqa: A002 - Whoosh's signature
+        if self._id is not None and id > self._id:
+            self._settle(id)
+        return False
+
+    def score(self) -> float:
+        return sum(m.score() for m in self._ms)
+
+    def weight(self) -> float:
+        return sum(m.weight() for m in self._ms)
+
+    def copy(self) -> _AllMatcher:
+        copied = _AllMatcher.__new__(_AllMatcher)
+        copied._ms, copied._id = [m.copy() for m in self._ms], self._id
+        return copied
+
+    def reset(self) -> None:
+        for m in self._ms:
+            m.reset()
+        self._id = None
+        if all(m.is_active() for m in self._ms):
+            self._settle(self._ms[0].id())
+
+    def children(self) -> list[Any]:
+        return list(self._ms)
+
+    def depth(self) -> int:
+        return 1 + max(m.depth() for m in self._ms)
+
+    def replace(self, minquality: float = 0) -> Any:
+        return self if self.is_active() else NullMatcher()
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def supports(self, astype: str) -> bool:
+        return False
+
+
+def word_query(word: QueryWord, text_fields: Mapping[str, float], exact_fields: Mapping[str, float] = {},
+               *, positions: bool = False) -> wq.Query:
+    """One word: in any of ``text_fields`` (all its units' tokens in the same
+    field) or exactly as typed in any of ``exact_fields``."""
     alternatives: list[wq.Query] = []
     for field_name, boost in text_fields.items():
-        alternatives.append(_and([q for u in word.units for q in _unit_queries(field_name, u, boost, loose)]))
+        alternatives.append(all_of([q for u in word.units for q in _unit_queries(field_name, u, boost, positions)]))
     for field_name, boost in exact_fields.items():
         alternatives.append(wq.Term(field_name, word.raw, boost=boost))
-    return wq.Or(alternatives)
+    # DefaultOr: a tree of union matchers that follows skip_to. Whoosh's
+    # automatic choice preloads every alternative on segments of up to 5,000
+    # pages, so a common word of a query was read in full however rare the
+    # other words were.
+    return DefaultOr(alternatives)
 
 
 def build_query(
@@ -274,27 +405,36 @@ def build_query(
     text_fields: Mapping[str, float],
     exact_fields: Mapping[str, float] = {},
     *,
-    loose: bool = False,
+    positions: bool = False,
 ) -> wq.Query | None:
     """AND of words; each word matches in any of ``text_fields`` (analysed,
     field -> boost) or exactly as typed in any of ``exact_fields`` (ID fields
     such as the household number).
 
-    ``loose=True`` replaces every phrase by the AND of its tokens: it matches
-    every page the exact query matches and more, and Whoosh scores it without
-    decoding positions (broad queries score candidates this way and check
-    only the best on their stored text). An open end is never in the Whoosh
-    query (see :func:`needs_check`)."""
-    per_word = [word_query(w, text_fields, exact_fields, loose=loose) for w in words]
+    Each phrase is the AND of its tokens: the query matches every page that
+    holds the words and possibly more (:func:`needs_check` says when), and
+    Whoosh scores a page as it would score the phrases, without decoding
+    positions. ``positions=True`` makes Whoosh check the phrases itself: only
+    worth it where few pages are looked at and the phrases are common (a
+    total's sample); see the module's docstring. An open end is never in the
+    Whoosh query."""
+    per_word = [word_query(w, text_fields, exact_fields, positions=positions) for w in words]
     if not per_word:
         return None
-    return _and(per_word)
+    return all_of(per_word)
+
+
+def has_open_end(words: Sequence[QueryWord]) -> bool:
+    """True if a unit ends in a number that may go on in the text."""
+    return any(u.open_end for w in words for u in w.units)
 
 
 def needs_check(words: Sequence[QueryWord]) -> bool:
-    """True if Whoosh's matches must still be checked on the stored text
-    (a unit with an open end: Whoosh only saw the tokens before it)."""
-    return any(u.open_end for w in words for u in w.units)
+    """True if pages matched by :func:`build_query` must still be checked on
+    their stored text: a unit of several tokens (Whoosh only saw the tokens
+    somewhere in the field) or with an open end (Whoosh only saw the tokens
+    before it)."""
+    return any(len(u.index_tokens) > 1 or u.open_end for w in words for u in w.units)
 
 
 # -- checking a candidate against its stored fields ---------------------------
@@ -376,6 +516,34 @@ def _token_chars(unit: Unit) -> list[set[int]]:
     return token_chars
 
 
+@lru_cache(maxsize=512)
+def _misreadable(unit: Unit) -> MappingProxyType[int, bool]:
+    """Atom index of each Han character that may be the one misread (one
+    that Whoosh sees in a token) -> whether it is interior: characters of the
+    unit on both sides of it."""
+    covered: set[int] = set()
+    for chars in _token_chars(unit)[: len(unit.index_tokens)]:
+        covered |= chars
+    last = len(unit.atoms) - 1
+    han_atoms = [i for i, (kind, _) in enumerate(unit.atoms) if kind == "han"]
+    return MappingProxyType({atom: 0 < atom < last for h, atom in enumerate(han_atoms) if h in covered})
+
+
+def _alternatives(unit: Unit) -> list[tuple[tuple[str, ...], tuple[str, ...], int]]:
+    """For each Han character of the unit that may be the one misread: (the
+    tokens before its bigrams, the tokens after them, the position distance
+    from the last token before to the first after). The tokens after stop
+    before an open end (Whoosh never sees it)."""
+    tokens = unit.index_tokens
+    first: dict[int, int] = {}  # Han character -> first and last token holding it
+    last: dict[int, int] = {}
+    for j, chars in enumerate(_token_chars(unit)[: len(tokens)]):
+        for h in sorted(chars):
+            first.setdefault(h, j)
+            last[h] = j
+    return [(tokens[: first[h]], tokens[last[h] + 1 :], last[h] - first[h] + 2) for h in sorted(first)]
+
+
 class _MaxMatcher(UnionMatcher):
     """OR of two matchers scored by the better one at the current document.
 
@@ -415,14 +583,28 @@ class _BestOf(wq.Or):
 
 
 class _SpanNear(SpanNear2):
-    """Whoosh 2.7.4's SpanNear2.estimate_size raises NameError (``q.And``)."""
+    """Whoosh's SpanNear2, mended and bounded in time: 2.7.4's estimate_size
+    raises NameError (``q.And``), and its matcher checks the positions of one
+    candidate page after another inside a single ``next()``, so the search's
+    time budget is checked there (:func:`search.deadline.check_time`)."""
 
     def _and_query(self) -> wq.Query:
         return wq.And(self.qs)
 
+    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+        ms = [q.matcher(searcher, context) for q in self.qs]
+        return _TimedSpanNearMatcher(ms, slop=self.slop, ordered=self.ordered, mindist=self.mindist)
 
-def _span_phrase(field_name: str, tokens: Sequence[str]) -> wq.Query:
-    terms = [wq.Term(field_name, t) for t in tokens]
+
+class _TimedSpanNearMatcher(SpanNear2.SpanNear2Matcher):
+    def _get_spans(self):  # type: ignore[no-untyped-def]
+        check_time()
+        return super()._get_spans()
+
+
+def _span_phrase(field_name: str, tokens: Sequence[str], boost: float = 1.0) -> wq.Query:
+    """The tokens at consecutive positions (what ``wq.Phrase`` matches)."""
+    terms = [wq.Term(field_name, t, boost=boost) for t in tokens]
     return terms[0] if len(terms) == 1 else _SpanNear(terms)
 
 
@@ -436,12 +618,17 @@ def approximate_query(unit: Unit, field_name: str, *, anchored: bool, reader: ob
     only characters with whole tokens on both sides (at least two characters
     of the word before and after), whose candidates are few and precise;
     otherwise only the others, whose candidates hold one part of the word
-    only. Alternatives with more than
-    ``max_pages`` candidates are left out: they cost the most and tell the
-    least. The maximum (not the sum) over the alternatives ranks the pages."""
+    only. Alternatives with more than ``max_pages`` candidates are left out:
+    they cost the most and tell the least. The maximum (not the sum) over the
+    alternatives ranks the pages.
+
+    A word of more than ``APPROX_SPAN_MAX_HAN`` Han characters is looked for
+    by its halves instead (:func:`_halves_query`), in the anchored pass."""
+    if unit.han_count > APPROX_SPAN_MAX_HAN:
+        return _halves_query(unit, field_name, reader, max_pages) if anchored else None
     alternatives: list[wq.Query] = []
     seen = set()
-    for _, left, right, dist in _alternatives(unit):
+    for left, right, dist in _alternatives(unit):
         if bool(left and right) != anchored or (left, right) in seen or not (left or right):
             continue
         seen.add((left, right))
@@ -449,8 +636,7 @@ def approximate_query(unit: Unit, field_name: str, *, anchored: bool, reader: ob
             alt: wq.Query = _SpanNear([_span_phrase(field_name, left), _span_phrase(field_name, right)],
                                       slop=dist, mindist=dist)
         else:
-            part = left or right
-            alt = wq.Term(field_name, part[0]) if len(part) == 1 else wq.Phrase(field_name, list(part))
+            alt = _span_phrase(field_name, left or right)
         if reader is not None and max_pages is not None and alt.estimate_size(reader) > max_pages:
             continue
         alternatives.append(alt)
@@ -459,21 +645,120 @@ def approximate_query(unit: Unit, field_name: str, *, anchored: bool, reader: ob
     return alternatives[0] if len(alternatives) == 1 else _BestOf(alternatives)
 
 
-def approx_matches(text: str, unit: Unit, interior: bool | None = None) -> bool:
-    """Whether ``text`` holds ``unit`` with at most one Han character
-    different (where: see ``_approx_re``)."""
-    return _approx_re(unit, interior).search(fold_lower(text)) is not None
+def _halves_query(unit: Unit, field_name: str, reader: object, max_pages: int | None) -> wq.Query | None:
+    """Candidates for a long ``unit`` with one Han character different: the
+    pages holding every token of its first half, or of its second half (a
+    misread character spoils at most two neighbouring tokens, and the token
+    between the halves belongs to neither, so one half is always whole).
+
+    No positions: Whoosh only intersects postings, lazily, so the other words
+    of the query narrow it, and the cost is linear in the word's length. The
+    stored-text check (:func:`approx_kind`) decides. Pages holding both
+    halves score highest. A half with more than ``max_pages`` candidates is
+    left out."""
+    tokens = unit.index_tokens
+    pivot = len(tokens) // 2
+    halves = []
+    for half in (tokens[:pivot], tokens[pivot + 1 :]):
+        if not half:
+            continue
+        q = all_of([wq.Term(field_name, t) for t in half])
+        if reader is not None and max_pages is not None and q.estimate_size(reader) > max_pages:
+            continue
+        halves.append(q)
+    if not halves:
+        return None
+    return halves[0] if len(halves) == 1 else DefaultOr(halves)
+
+
+# -- checking a candidate for one character different (linear in the word) -----------
+
+
+def _walk(lowered: str, pos: int, unit: Unit, misreadable: Mapping[int, bool]) -> tuple[int, int | None] | None:
+    """Match ``unit`` at ``lowered[pos:]`` (folded, lowercased text) with at
+    most one of the ``misreadable`` Han atoms different: (end of the match,
+    the differing atom or None), or None. The unit's regular expression
+    (``_pattern``) one atom at a time: its separators never overlap a token
+    character, so each is matched greedily and the first difference is the
+    only place the wildcard can go."""
+    atoms = unit.atoms
+    end = len(atoms) - 1
+    size = len(lowered)
+    differs: int | None = None
+    for i, (kind, value) in enumerate(atoms):
+        if kind == "sep":
+            m = _sep_re(value).match(lowered, pos)
+            if m is None:
+                return None
+            pos = m.end()
+        elif kind == "han":
+            if pos >= size:
+                return None
+            ch = lowered[pos]
+            if ch != value:
+                if differs is not None or i not in misreadable or not is_han(ch):
+                    return None
+                differs = i
+            pos += 1
+        else:
+            if i == 0 and pos > 0 and _WORD_RE.match(lowered, pos - 1):
+                return None  # the text's run must start here
+            if not lowered.startswith(value, pos):
+                return None
+            pos += len(value)
+            if i == end and not unit.open_end and _WORD_RE.match(lowered, pos):
+                return None  # ... and end here
+    return pos, differs
+
+
+_WORD_RE = re.compile(_WORD_CLASS)
+
+
+@lru_cache(maxsize=16)
+def _sep_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=512)
+def _starts_re(unit: Unit) -> re.Pattern[str]:
+    """Where a match of ``unit`` with one character different may start: its
+    first atom as typed, or (if that character may be the misread one) any
+    Han character followed by the unit's next atom as typed."""
+    atoms = unit.atoms
+    first = _pattern(Unit(unit.tokens, atoms=atoms[:1], open_end=True))
+    if atoms[0][0] != "han" or 0 not in _misreadable(unit) or len(atoms) < 3:
+        return re.compile(f"(?={first})")
+    return re.compile(f"(?={first}|{_HAN}{atoms[1][1]}{re.escape(atoms[2][1])})")
+
+
+def _one_off(lowered: str, unit: Unit) -> Iterator[tuple[int, int, int | None]]:
+    """(start, end, differing atom or None) of every place in ``lowered``
+    that holds ``unit`` with at most one Han character different, by start."""
+    misreadable = _misreadable(unit)
+    if not misreadable:
+        return
+    for m in _starts_re(unit).finditer(lowered):
+        check_time()
+        found = _walk(lowered, m.start(), unit, misreadable)
+        if found is not None:
+            yield m.start(), found[0], found[1]
 
 
 def approx_kind(text: str, unit: Unit) -> int:
     """2 if ``text`` holds ``unit`` with one Han character different that
     has characters of the unit on both sides (both ends of what was typed
     are on the page), 1 if only with its first or last character different
-    (an exact match of a shorter word), 0 if neither."""
-    lowered = fold_lower(text)
-    if _approx_re(unit, True).search(lowered):
-        return 2
-    return 1 if _approx_re(unit, False).search(lowered) else 0
+    (an exact match of a shorter word), 0 if neither. (Text holding the unit
+    exactly counts as either.)"""
+    misreadable = _misreadable(unit)
+    any_interior = any(misreadable.values())
+    kind = 0
+    for _, _, differs in _one_off(fold_lower(text), unit):
+        interior = any_interior if differs is None else misreadable[differs]
+        if interior:
+            return 2
+        kind = 1
+    return kind
 
 
 # -- snippets -------------------------------------------------------------------
@@ -498,7 +783,11 @@ def _match_spans(text: str, words: Sequence[QueryWord], approximate: bool = Fals
             spans.extend(m.span() for m in _unit_re(unit).finditer(lowered))
     if approximate:
         for unit in approx_words(words).values():
-            spans.extend(m.span() for m in _approx_re(unit).finditer(lowered))
+            after = 0
+            for start, end, _ in _one_off(lowered, unit):  # leftmost, not overlapping
+                if start >= after:
+                    spans.append((start, end))
+                    after = end
 
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):

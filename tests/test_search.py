@@ -262,6 +262,13 @@ def test_blank_or_punctuation_only_query_gives_empty_result(ix: SearchIndex):
         assert result.hits == [] and result.total == 0
 
 
+def test_a_query_of_only_punctuation_or_symbols_finds_nothing(ix: SearchIndex):
+    ix.add_pages([page(1, "低保，申请……")])
+    for q in ["……——《》【】、；：", "___", "？！ ，。", "-" * 100]:
+        result = ix.search(q)
+        assert result.hits == [] and result.total == 0
+
+
 def test_single_han_char_query_finds_it_inside_words(ix: SearchIndex):
     ix.add_pages([page(1, "申请低保"), page(2, "家庭")])
     assert found(ix, "低") == {1}
@@ -526,6 +533,15 @@ def test_trailing_number_after_han_characters_matches_a_longer_number(ix: Search
     assert found(ix, "220381105012-004") == set()
 
 
+def test_the_start_of_an_id_number_typed_after_han_characters_finds_that_number(ix: SearchIndex):
+    ix.add_pages([page(1, "身份证号220381198001011234"), page(2, "身份证号220381197502023456"),
+                  page(3, "身份证号：待补")])
+    assert found(ix, "身份证号22038119800") == {1}
+    assert found(ix, "身份证号2203811") == {1, 2}
+    assert found(ix, "身份证号22038119") == {1, 2}
+    assert found(ix, "身份证号22038120") == set()
+
+
 # -- one look-alike character misread by OCR -----------------------------------------
 
 
@@ -572,6 +588,144 @@ def test_lookalike_with_a_trailing_number(ix: SearchIndex):
     ix.add_pages([page(1, "钟平于2015年外出务工"), page(2, "钟平干2015年外出务工"), page(3, "钟平干1999年")])
     result = ix.search("钟平于20")
     assert [(h.document_id, h.approximate) for h in result.hits] == [(1, False), (2, True)]
+
+
+def test_a_long_phrase_with_one_misread_character_is_found_as_a_close_match(ix: SearchIndex):
+    ix.add_pages([
+        page(1, "申请人承诺所提供的信息真实有效，如有虚假愿承担相应责任。"),
+        page(2, "申请人承诺所提共的信息真实有效，如有虚假愿承担相应责任。"),  # OCR read 供 as 共
+        page(3, "家庭收入情况：所提供的信息真实有效"),  # only the end of it
+    ])
+    result = ix.search("申请人承诺所提供的信息真实有效", limit=10)
+    assert [(h.document_id, h.approximate) for h in result.hits] == [(1, False), (2, True)]
+    assert result.total == 2
+    assert [seg for seg, matched in result.hits[1].fragments if matched] == ["申请人承诺所提共的信息真实有效"]
+
+
+def _reference_lookalike_re(unit, interior=None):
+    """The definition of "one Han character different": an alternation of
+    the unit's regular expression with each Han character that Whoosh sees
+    in a token replaced by any Han character (the original implementation,
+    whose size grew with the square of the word's length)."""
+    from search.query import _HAN, _pattern, _token_chars
+
+    covered = set().union(*_token_chars(unit)[: len(unit.index_tokens)])
+    han_atoms = [i for i, (kind, _) in enumerate(unit.atoms) if kind == "han"]
+    atoms = [a for h, a in enumerate(han_atoms) if h in covered
+             and (interior is None or (0 < a < len(unit.atoms) - 1) == interior)]
+    if not atoms:
+        return re.compile(r"(?!)")
+    patterns = []
+    for wildcard in atoms:
+        plain = _pattern(unit, wildcard)
+        assert _HAN in plain
+        patterns.append(f"(?:{plain})")
+    return re.compile("|".join(patterns))
+
+
+def test_the_lookalike_check_is_the_one_character_wildcard_definition_on_random_text():
+    import random
+
+    from search.query import _match_spans, approx_kind, approx_words, fold_lower, parse_query
+
+    rng = random.Random(3)
+    pool = list("王德胜因固病丧失周英萍") + list("20") + [" ", "，", "-", "_", "a"]
+    analyzer = ChineseAnalyzer()
+    checked = matched = 0
+    while checked < 6000:
+        query = "".join(rng.choice(pool) for _ in range(rng.randint(4, 9)))
+        words = parse_query(query, analyzer)
+        fuzzy = approx_words(words)
+        if not fuzzy:
+            continue
+        for _ in range(5):
+            text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+            if rng.random() < 0.5:  # plant the query with one character replaced
+                i = rng.randint(0, len(query) - 1)
+                at = rng.randint(0, len(text))
+                text = text[:at] + query[:i] + rng.choice(pool) + query[i + 1:] + text[at:]
+            lowered = fold_lower(text)
+            spans = list(_match_spans(text, words))
+            for unit in fuzzy.values():
+                expected = (2 if _reference_lookalike_re(unit, True).search(lowered)
+                            else 1 if _reference_lookalike_re(unit, False).search(lowered) else 0)
+                assert approx_kind(text, unit) == expected, (query, text)
+                matched += expected > 0
+                spans += [m.span() for m in _reference_lookalike_re(unit).finditer(lowered)]
+            # the snippet marks the same characters
+            assert _match_spans(text, words, approximate=True) == _merged(spans), (query, text)
+            checked += 1
+    assert matched > 1000  # the planted matches were found
+
+
+def _merged(spans):
+    out = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+# -- long queries and the time limit ---------------------------------------------------
+
+
+def test_a_query_over_100_characters_is_refused_in_one_sentence_before_the_index_is_read(tmp_path: Path):
+    from search import IndexOutOfDate, QueryTooLong, SearchError
+
+    _write_old_index(tmp_path / "ix", _old_schema())  # an index no search could read
+    index = SearchIndex.open(tmp_path / "ix")
+    with pytest.raises(QueryTooLong) as err:
+        index.search("低保" * 5000)
+    assert str(err.value) == "the query is 10000 characters long; searches are limited to 100 characters"
+    assert isinstance(err.value, SearchError)
+    with pytest.raises(IndexOutOfDate):  # within the limit, the search does reach the index
+        index.search("低保" * 50)
+    index.close()
+
+
+def test_a_query_of_100_characters_is_searched_and_one_more_is_refused(ix: SearchIndex):
+    from search import QueryTooLong
+
+    ix.add_pages([page(1, "申请" * 60), page(2, "申请" * 40)])
+    assert found(ix, "申请" * 50) == {1}  # a phrase of 99 tokens
+    assert found(ix, "\n  " + "申请" * 50 + "  ") == {1}  # surrounding whitespace is not counted
+    with pytest.raises(QueryTooLong, match="^the query is 101 characters long;"):
+        ix.search("申请" * 50 + "书")
+
+
+class SteppingClock:
+    """A clock that moves on ``step`` seconds whenever it is read: the more
+    a search checks its time (the more pages it works through), the more
+    time passes, on any machine."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_search_that_must_read_many_pages_is_stopped_at_its_time_limit(tmp_path: Path):
+    from search import SearchError, SearchTimedOut
+
+    clock = SteppingClock(0.01)
+    with SearchIndex.create(tmp_path / "ix", clock=clock) as index:
+        # every page holds 生活 and 困难 but only one the phrase: each must be read to know
+        index.add_pages([page(i, f"第{i}户 生活不便，困难户。") for i in range(1, 301)]
+                        + [page(999, "户主王德胜，生活困难。")])
+        with pytest.raises(SearchTimedOut) as err:
+            index.search("生活困难", time_limit=1.0)
+        assert str(err.value) == ("the search took longer than 1 seconds and was stopped; "
+                                  "narrow it with more specific words")
+        assert isinstance(err.value, SearchError)
+        # under the same clock and limit, a narrow search finishes ...
+        assert found(index, "王德胜", time_limit=1.0) == {999}
+        # ... and the stopped one is answered when it may take its time
+        assert found(index, "生活困难", time_limit=None) == {999}
 
 
 # -- an index written by an older hudang -------------------------------------------------
