@@ -13,6 +13,7 @@ data lives.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
@@ -548,6 +550,7 @@ class SearchIndex:
         *,
         region_scope: str | None = None,
         limit: int = 20,
+        offset: int = 0,
         household: str | None = None,
         time_limit: float | None = DEFAULT_TIME_LIMIT,
     ) -> SearchResult:
@@ -557,11 +560,18 @@ class SearchIndex:
         12 village); ``None`` means no restriction, an empty string is an
         error. ``household`` restricts the search to one household number.
 
+        Returns at most ``limit`` hits, from the ``offset``-th (0-based) of
+        the ranked list on: pages of ``limit`` at offsets 0, ``limit``,
+        2 × ``limit``, ... give every hit once, in rank order.
+
         Hits that match every word exactly come first; when they are fewer
-        than ``limit``, pages where a word of four or more characters (two of
-        them Han) matches with one Han character different (an OCR
-        look-alike) follow, marked ``approximate``. ``total`` counts both;
-        for a broad query it may be an estimate (``total.estimated``).
+        than ``offset + limit``, pages where a word of four or more
+        characters (two of them Han) matches with one Han character
+        different (an OCR look-alike) follow, marked ``approximate``.
+        ``total`` counts the exact hits, and the look-alike ones too once a
+        page has reached past the exact ones (so the total of the last pages
+        may be larger than that of the first); for a broad query it may be
+        an estimate (``total.estimated``).
 
         A query of more than ``MAX_QUERY_CHARS`` characters raises
         :class:`QueryTooLong` before any work; a search still running after
@@ -571,6 +581,8 @@ class SearchIndex:
         """
         if limit < 1:
             raise ValueError("limit must be >= 1")
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
         if time_limit is not None and time_limit < 0:
             raise ValueError("time_limit must be >= 0 seconds")
         if region_scope is not None:
@@ -581,9 +593,10 @@ class SearchIndex:
         if not query:
             return SearchResult(hits=[], total=Total(0))
         with running_within(time_limit, self._clock):
-            return self._search(query, region_scope, limit, household)
+            return self._search(query, region_scope, limit, offset, household)
 
-    def _search(self, query: str, region_scope: str | None, limit: int, household: str | None) -> SearchResult:
+    def _search(self, query: str, region_scope: str | None, limit: int, offset: int,
+                household: str | None) -> SearchResult:
         words = parse_query(query, self._analyzer)
         if not words:
             return SearchResult(hits=[], total=Total(0))
@@ -599,13 +612,14 @@ class SearchIndex:
         searcher = self._searchers.get()
         if searcher.doc_count() == 0:  # an empty index has no columns to read
             return SearchResult(hits=[], total=Total(0))
-        run = _Run(searcher, words, limit, _Restriction.of(keys, self._cache(searcher)))
+        # The first offset + limit documents are ranked; the page is the end.
+        run = _Run(searcher, words, offset + limit, _Restriction.of(keys, self._cache(searcher)))
         found = run.matches()
-        if len(found.pages) < limit:
+        if len(found.pages) < offset + limit:
             found = run.add_approximate(found)
 
         hits = []
-        for docnum, score, approximate in found.pages:
+        for docnum, score, approximate in found.pages[offset:]:
             check_time()
             stored = searcher.stored_fields(docnum)
             # Belt and braces: the restriction is inside the query already.
@@ -651,7 +665,8 @@ EXACT_MAX_PAGES = 500
 # A broad query's total is an estimate only from this many documents on;
 # fewer are counted exactly.
 ESTIMATE_MIN_DOCS = 500
-# A broad query ranks (by score) only this many of its newest candidate pages.
+# A broad query ranks its candidate pages newest first, in groups of this
+# many (by score within a group).
 BROAD_CANDIDATES = 100
 # Pages sampled (from the pages the user may see) to estimate a total, in
 # this many evenly spaced runs of neighbouring pages.
@@ -862,8 +877,15 @@ class _Run:
         limit = EXACT_MAX_PAGES // 2 if has_open_end(self.words) else EXACT_MAX_PAGES
         if query.estimate_size(self.reader) <= limit:
             return self._plain(query)
-        found = self._broad(query)
-        return found if found is not None else self._plain(query)
+        # Decided from a fixed sample, never from how deep the page is, so
+        # that every page of the results is ranked the same way.
+        estimate, share = self._estimate(query)
+        if estimate < ESTIMATE_MIN_DOCS or share * 4 <= 1:
+            # Few documents hold the query, or few of the candidates do (its
+            # tokens are common, the phrase is not): rank them all by score
+            # and count them.
+            return self._plain(query)
+        return self._broad(query, estimate)
 
     def _plain(self, query: wq.Query) -> _Found:
         """Every candidate is seen: the best are checked on their stored text
@@ -875,50 +897,47 @@ class _Run:
         docs = {self.doc_ids[d] for d in _matching_pages(self.searcher, query) if accept is None or accept(d)}
         return self._found(best, Total(len(docs)))
 
-    def _broad(self, query: wq.Query) -> _Found | None:
+    def _broad(self, query: wq.Query, estimate: float) -> _Found:
         """A query with very many candidate pages: rank the newest of them.
 
         Scoring every match is what made broad queries slow (and Whoosh's
         block-quality shortcut skips almost nothing when a phrase is on most
-        pages), so only the newest ``BROAD_CANDIDATES`` pages that match the
-        loose query (phrases as ANDs of their tokens, no position checks) are
-        scored; they are checked against their stored text best first until
-        ``limit`` documents hold the query. The total is then estimated.
-        Returns None when the candidates rarely hold the query (the tokens
-        are common but the phrase is not): the plain way is cheaper then."""
-        want = max(BROAD_CANDIDATES, 3 * self.limit)
+        pages), so the pages matching the loose query (phrases as ANDs of
+        their tokens, no position checks) are taken newest first, in groups
+        of ``BROAD_CANDIDATES``: the newest group is ranked by score and its
+        pages checked against their stored text best first, then the next
+        group, until ``limit`` documents hold the query. The groups do not
+        depend on ``limit``, so a deeper page continues the same order. The
+        total is the ``estimate``, the same on every page."""
+        group = BROAD_CANDIDATES
+        want = group * max(1, -(-3 * self.limit // group))  # whole groups, about 3 pages per document
+        accept = self.check if self.needs_check else None
         while True:
             candidates, complete = self._newest(query, want)
-            best: dict[int, tuple[float, int, int]] = {}
-            cutoff: float | None = None
-            for score, docnum in sorted(candidates, key=lambda c: (-c[0], -c[1])):
-                if cutoff is not None and score < cutoff:
-                    break
-                if not self.check(docnum):
-                    continue
-                key = (score, -self.pages[docnum])
-                doc = self.doc_ids[docnum]
-                if doc not in best or key > best[doc][:2]:
-                    best[doc] = (*key, docnum)
-                if len(best) >= self.limit and cutoff is None:
-                    cutoff = score  # lower scores cannot enter the top documents
-            checked = self._checked
-            if len(best) >= self.limit or complete:
+            top = self._rank_groups(candidates, group, accept)
+            if len(top) >= self.limit or complete:
                 break
-            if len(checked) >= 4 * BROAD_CANDIDATES and sum(checked.values()) * 4 < len(checked):
-                return None
             want *= 4
-        ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]), reverse=True)
-        top = [(docnum, score) for _, (score, _, docnum) in ranked[: self.limit]]
-        if complete:  # every candidate was seen
-            docs = {self.doc_ids[d] for _, d in candidates if self.check(d)}
-            return self._found(top, Total(len(docs)))
-        estimate = self._estimate()
-        if estimate < ESTIMATE_MIN_DOCS:
-            matched = _matching_pages(self.searcher, query)
-            docs = {self.doc_ids[d] for d in matched if not self.needs_check or self.check(d)}
-            return self._found(top, Total(len(docs)))
-        return self._found(top, Total(_round(max(estimate, len(best))), estimated=True))
+        return self._found(top, Total(_round(estimate), estimated=True))
+
+    def _rank_groups(self, candidates: list[tuple[float, int]], group: int,
+                     accept: Callable[[int], bool] | None) -> list[tuple[int, float]]:
+        """(docnum, score) of the best page of up to ``limit`` documents: the
+        candidates (score, docnum) newest first in groups of ``group``, each
+        group by score (ties: the newer document, then the earlier page)."""
+        newest_first = sorted(candidates, key=lambda c: -c[1])
+        ranked: dict[int, tuple[int, float]] = {}  # document id -> its page; in rank order
+        for begin in range(0, len(newest_first), group):
+            part = sorted(newest_first[begin : begin + group], reverse=True,
+                          key=lambda c: (c[0], self.doc_ids[c[1]], -self.pages[c[1]]))
+            for score, docnum in part:
+                doc = self.doc_ids[docnum]
+                if doc in ranked or (accept is not None and not accept(docnum)):
+                    continue
+                ranked[doc] = (docnum, score)
+                if len(ranked) >= self.limit:
+                    return list(ranked.values())
+        return list(ranked.values())
 
     def _newest(self, q: wq.Query, want: int) -> tuple[list[tuple[float, int]], bool]:
         """(score, docnum) of the ``want`` matches of ``q`` with the highest
@@ -991,12 +1010,14 @@ class _Run:
             picked = [d for d in picked if not self.reader.is_deleted(d)]
         return picked, pages
 
-    def _estimate(self) -> float:
+    def _estimate(self, query: wq.Query) -> tuple[float, float]:
         """Matching documents, estimated from a sample of the pages the
         search may see (never from pages outside the restriction): each
         sampled page whose document has a matching page counts 1/(pages of
         that document) -- a document of n pages is n times as likely to be
-        sampled -- scaled from the sample to all those pages.
+        sampled -- scaled from the sample to all those pages. And the share
+        of the sampled documents matching ``query`` (the candidates) that
+        hold the query.
 
         Whoosh checks the phrases' positions here: a broad query's phrases
         are common, so its matchers move from one sampled page to a match
@@ -1004,23 +1025,29 @@ class _Run:
         stored text."""
         sample, pages = self._sample()
         if not sample:
-            return 0.0
+            return 0.0, 0.0
         exact = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS, positions=True))
         check = self.check if has_open_end(self.words) else None
         cursors: dict[int, Any] = {}  # leaf offset -> matcher, moved forward only
+        candidate_cursors: dict[int, Any] = {}
         leaves = list(self.searcher.leaf_searchers())
-        memo: dict[int, tuple[bool, int]] = {}  # document id -> (matches, pages)
+        memo: dict[int, tuple[bool, bool, int]] = {}  # document id -> (candidate, matches, pages)
         weight = 0.0
         for d in sample:
             check_time()
             doc = self.doc_ids[d]
             if doc not in memo:
                 first, last = self._doc_range(d)
-                memo[doc] = (self._any_match(exact, leaves, cursors, first, last, check), last - first + 1)
-            matches, n = memo[doc]
+                matches = self._any_match(exact, leaves, cursors, first, last, check)
+                # (a document holding the query is a candidate: look only at the others)
+                candidate = matches or self._any_match(query, leaves, candidate_cursors, first, last, None)
+                memo[doc] = (candidate, matches, last - first + 1)
+            _, matches, n = memo[doc]
             if matches:
                 weight += 1.0 / n
-        return weight * pages / len(sample)
+        candidates = sum(1 for candidate, _, _ in memo.values() if candidate)
+        holding = sum(1 for _, matches, _ in memo.values() if matches)
+        return weight * pages / len(sample), holding / candidates if candidates else 0.0
 
     def _any_match(self, q: wq.Query, leaves: list[tuple[Searcher, int]], cursors: dict[int, Any],
                    first: int, last: int, check: Callable[[int], bool] | None) -> bool:
@@ -1137,42 +1164,32 @@ def _best_pages(
     accept: Callable[[int], bool] | None = None,
 ) -> tuple[list[tuple[int, float]], bool]:
     """(docnum, score) of the best page of each of the top ``limit``
-    documents, and whether every match of ``q`` was seen.
+    documents, best first, and whether every match of ``q`` was seen.
 
-    The top documents are the first distinct documents among the top pages,
-    so fetch a few pages per wanted document (Whoosh's top-N collector skips
-    blocks that cannot score high enough) and fetch more only if the top pages
-    were shared by too few documents (or too few were ``accept``ed). Whoosh's
-    own collapse was not used: it needs every match scored and its removal
-    from the hit list is quadratic.
+    Pages are ordered by score, then the newer document (higher id), then
+    the earlier page (:class:`_RankedTopCollector`); a document ranks by its
+    first page in that order (its first ``accept``ed one). Any number of top
+    pages thus gives the first documents of one order, so a larger
+    ``limit`` only adds documents after those of a smaller one (paging).
+    A few pages per wanted document are fetched, and more only if they held
+    too few documents. Whoosh's own collapse was not used: it needs every
+    match scored and its removal from the hit list is quadratic.
     """
     want = limit * 3
     while True:
-        top = _top_pages(searcher, q, want)  # (score, docnum), best first
-        best: dict[int, tuple[float, int, int]] = {}
-        cutoff: float | None = None
+        top = _top_pages(searcher, q, want, doc_ids, pages)  # (score, docnum), in rank order
+        ranked: dict[int, tuple[int, float]] = {}  # document id -> its page; in rank order
         for score, docnum in top:
-            if cutoff is not None and score < cutoff:
-                break
-            if accept is not None and not accept(docnum):
-                continue
-            key = (score, -pages[docnum])  # ties: the earliest page
             doc = doc_ids[docnum]
-            if doc not in best or key > best[doc][:2]:
-                best[doc] = (*key, docnum)
-            if accept is not None and len(best) >= limit:
-                # later pages score lower: they cannot enter the top
-                # documents (except in a tie, still taken in)
-                if cutoff is None:
-                    cutoff = score
+            if doc in ranked or (accept is not None and not accept(docnum)):
+                continue
+            ranked[doc] = (docnum, score)
+            if len(ranked) >= limit:
+                break
         exhausted = len(top) < want
-        if len(best) >= limit or exhausted:
-            break
+        if len(ranked) >= limit or exhausted:
+            return list(ranked.values()), exhausted
         want *= 4
-    # Ties between documents: newest (highest id) first, so the order does
-    # not depend on how the index happens to be segmented.
-    ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]), reverse=True)
-    return [(docnum, score) for _, (score, _, docnum) in ranked[:limit]], exhausted
 
 
 class _TimedTopCollector(TopCollector):
@@ -1186,9 +1203,51 @@ class _TimedTopCollector(TopCollector):
             yield docnum
 
 
-def _top_pages(searcher: Searcher, q: wq.Query, limit: int) -> list[tuple[float, int]]:
-    """(score, docnum) of the ``limit`` best pages matching ``q``, best first."""
-    collector = _TimedTopCollector(limit=limit)
+class _RankedTopCollector(_TimedTopCollector):
+    """The top pages in the order results are shown: by score, then the
+    newer document (higher id), then the earlier page.
+
+    Whoosh's TopCollector breaks score ties by the lower docnum, which is
+    neither that order nor stable across limits: of 40 equal pages the top
+    10 were documents 30..21, the top 20 documents 40..21."""
+
+    def __init__(self, limit: int, doc_ids: Any, pages: Any) -> None:
+        super().__init__(limit=limit)
+        self._doc_ids = doc_ids
+        self._pages = pages
+
+    def _collect(self, global_docnum: int, score: float) -> float:
+        items = self.items
+        self.total += 1
+        if len(items) >= self.limit and score < items[0][0]:
+            return 0
+        key = (score, int(self._doc_ids[global_docnum]), -int(self._pages[global_docnum]), global_docnum)
+        if len(items) < self.limit:
+            heappush(items, key)
+        elif key > items[0]:
+            heapreplace(items, key)
+        else:
+            return 0
+        if len(items) >= self.limit:
+            # Pages with the lowest kept score may still win on the tie
+            # order: only blocks that cannot reach it may be skipped.
+            self.minscore = math.nextafter(items[0][0], -math.inf)
+        return 0 - score
+
+    def results(self) -> Any:
+        ordered = sorted(self.items, reverse=True)
+        return self._results([(score, docnum) for score, _, _, docnum in ordered])
+
+
+def _top_pages(searcher: Searcher, q: wq.Query, limit: int, doc_ids: Any = None,
+               pages: Any = None) -> list[tuple[float, int]]:
+    """(score, docnum) of the ``limit`` best pages matching ``q``, best
+    first; in the order results are shown when ``doc_ids`` and ``pages``
+    (the columns) are given, else in Whoosh's."""
+    if doc_ids is None:
+        collector: TopCollector = _TimedTopCollector(limit=limit)
+    else:
+        collector = _RankedTopCollector(limit, doc_ids, pages)
     searcher.search_with_collector(q, collector)
     return collector.results().top_n
 

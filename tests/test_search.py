@@ -274,6 +274,87 @@ def test_single_han_char_query_finds_it_inside_words(ix: SearchIndex):
     assert found(ix, "低") == {1}
 
 
+# -- paging -------------------------------------------------------------------------
+
+
+def _all_pages(index: SearchIndex, query: str, per_page: int, **kw) -> tuple[list[int], set[int]]:
+    """Document ids of every page of results, in order, and the totals seen."""
+    ids: list[int] = []
+    totals: set[int] = set()
+    offset = 0
+    while True:
+        result = index.search(query, limit=per_page, offset=offset, **kw)
+        ids += [h.document_id for h in result.hits]
+        totals.add(int(result.total))
+        if len(result.hits) < per_page:
+            return ids, totals
+        offset += per_page
+
+
+def _paging_archive(ix: SearchIndex) -> None:
+    pages = []
+    for d in range(1, 61):
+        region = [VILLAGE_A, VILLAGE_B, VILLAGE_C][d % 3]
+        text = "申请低保待遇" if d % 4 else "申请低保待遇，低保低保"  # every 4th scores higher
+        pages.append(page(d, text, region=region))
+        if d % 5 == 0:  # a second page, sometimes the better one
+            pages.append(page(d, "低保待遇" * (d % 3), page_no=2, region=region))
+        if d % 7 == 0:  # both words, never the phrase
+            pages.append(page(d, "待遇与低保", page_no=3, region=region))
+    ix.add_pages(pages)
+
+
+@pytest.mark.parametrize("path", ["plain", "broad"])
+@pytest.mark.parametrize("scope", [None, "220381105"])
+def test_paging_gives_every_hit_once_in_rank_order_with_the_same_total(ix: SearchIndex, request, path, scope):
+    if path == "broad":
+        request.getfixturevalue("broad")
+    _paging_archive(ix)
+    everything = ix.search("低保待遇", region_scope=scope, limit=500)
+    ranked = [h.document_id for h in everything.hits]
+    expected = {d for d in range(1, 61) if scope is None or [VILLAGE_A, VILLAGE_B, VILLAGE_C][d % 3] != VILLAGE_C}
+    assert set(ranked) == expected and len(ranked) == len(expected)
+    if path == "plain":
+        scores = [h.score for h in everything.hits]
+        assert scores == sorted(scores, reverse=True)
+        for a, b in zip(everything.hits, everything.hits[1:]):  # ties: the newer document first
+            assert a.score > b.score or a.document_id > b.document_id
+    for per_page in (1, 7, 10):
+        ids, totals = _all_pages(ix, "低保待遇", per_page, region_scope=scope)
+        assert ids == ranked
+        assert len(totals) == 1  # the same total on every page
+        if path == "plain":
+            assert totals == {len(expected)}
+
+
+def test_equal_pages_are_ranked_newest_document_first_across_pages(ix: SearchIndex):
+    ix.add_pages([page(d, "申请低保待遇") for d in range(1, 41)])
+    assert [h.document_id for h in ix.search("低保", limit=10).hits] == list(range(40, 30, -1))
+    assert [h.document_id for h in ix.search("低保", limit=10, offset=10).hits] == list(range(30, 20, -1))
+    assert [h.document_id for h in ix.search("低保", limit=10, offset=35).hits] == [5, 4, 3, 2, 1]
+    assert ix.search("低保", limit=10, offset=40).hits == []
+    assert ix.search("低保", limit=10, offset=40).total == 40
+
+
+def test_close_matches_follow_the_last_exact_hit_when_paging(ix: SearchIndex):
+    ix.add_pages([page(d, "户主周英萍因病丧失劳动能力") for d in range(1, 6)]
+                 + [page(d, "户主周英萍固病丧失劳动能力") for d in (6, 7)])  # OCR read 因 as 固
+    first = ix.search("周英萍因病丧", limit=3)
+    assert [(h.document_id, h.approximate) for h in first.hits] == [(5, False), (4, False), (3, False)]
+    assert first.total == 5  # the close matches are not looked for yet
+    second = ix.search("周英萍因病丧", limit=3, offset=3)
+    assert [(h.document_id, h.approximate) for h in second.hits] == [(2, False), (1, False), (7, True)]
+    assert second.total == 7
+    third = ix.search("周英萍因病丧", limit=3, offset=6)
+    assert [(h.document_id, h.approximate) for h in third.hits] == [(6, True)]
+    assert _all_pages(ix, "周英萍因病丧", 3)[0] == [h.document_id for h in ix.search("周英萍因病丧", limit=50).hits]
+
+
+def test_a_negative_offset_is_refused(ix: SearchIndex):
+    with pytest.raises(ValueError, match="offset"):
+        ix.search("低保", offset=-1)
+
+
 # -- maintenance ---------------------------------------------------------------
 
 
