@@ -6,11 +6,21 @@ the web app and the CLI map these classes to theirs.
 """
 from __future__ import annotations
 
-__all__ = ["SearchError", "QueryTooLong", "SearchTimedOut"]
+__all__ = ["SearchError", "IndexOutOfDate", "QueryTooLong", "SearchTimedOut"]
 
 
 class SearchError(Exception):
     """Base of the search package's user-facing errors."""
+
+
+class IndexOutOfDate(SearchError, ValueError):
+    """The index on disk was written with another schema (an older hudang):
+    it must be rebuilt (``hudang reindex``) before it can be searched or
+    written.
+
+    Also a ValueError, for now: web/cli.py prints ValueErrors as one line
+    and does not know SearchError yet. Drop that base once the CLI maps
+    SearchError itself."""
 
 
 class QueryTooLong(SearchError, ValueError):

@@ -515,7 +515,7 @@ VILLAGE_D = "220382101001"  # another county
 def broad(monkeypatch):
     """Small thresholds, so that a handful of pages take the broad-query path
     (newest candidates ranked, stored text checked, total estimated)."""
-    import search.index as si
+    import search.ranking as si
 
     monkeypatch.setattr(si, "EXACT_MAX_PAGES", 4)
     monkeypatch.setattr(si, "BROAD_CANDIDATES", 6)
@@ -589,7 +589,7 @@ def test_broad_query_total_is_an_estimate_of_in_scope_documents(ix: SearchIndex,
 
 
 def test_broad_query_hits_are_the_same_documents_as_the_plain_path_when_all_fit(tmp_path: Path, monkeypatch):
-    import search.index as si
+    import search.ranking as si
 
     pages = [page(i, "申请人承诺所提供的信息真实有效" * (1 + i % 3), region=_regions(i)) for i in range(1, 30)]
     plain = SearchIndex.create(tmp_path / "a")
@@ -688,9 +688,10 @@ def _reference_lookalike_re(unit, interior=None):
     the unit's regular expression with each Han character that Whoosh sees
     in a token replaced by any Han character (the original implementation,
     whose size grew with the square of the word's length)."""
-    from search.query import _HAN, _pattern, _token_chars
+    from search.lookalike import token_chars
+    from search.query import HAN, unit_pattern
 
-    covered = set().union(*_token_chars(unit)[: len(unit.index_tokens)])
+    covered = set().union(*token_chars(unit)[: len(unit.index_tokens)])
     han_atoms = [i for i, (kind, _) in enumerate(unit.atoms) if kind == "han"]
     atoms = [a for h, a in enumerate(han_atoms) if h in covered
              and (interior is None or (0 < a < len(unit.atoms) - 1) == interior)]
@@ -698,8 +699,8 @@ def _reference_lookalike_re(unit, interior=None):
         return re.compile(r"(?!)")
     patterns = []
     for wildcard in atoms:
-        plain = _pattern(unit, wildcard)
-        assert _HAN in plain
+        plain = unit_pattern(unit, wildcard)
+        assert HAN in plain
         patterns.append(f"(?:{plain})")
     return re.compile("|".join(patterns))
 
@@ -707,7 +708,9 @@ def _reference_lookalike_re(unit, interior=None):
 def test_the_lookalike_check_is_the_one_character_wildcard_definition_on_random_text():
     import random
 
-    from search.query import _match_spans, approx_kind, approx_words, fold_lower, parse_query
+    from search.lookalike import approx_kind, approx_words
+    from search.query import fold_lower, parse_query
+    from search.snippets import match_spans
 
     rng = random.Random(3)
     pool = list("王德胜因固病丧失周英萍") + list("20") + [" ", "，", "-", "_", "a"]
@@ -726,7 +729,7 @@ def test_the_lookalike_check_is_the_one_character_wildcard_definition_on_random_
                 at = rng.randint(0, len(text))
                 text = text[:at] + query[:i] + rng.choice(pool) + query[i + 1:] + text[at:]
             lowered = fold_lower(text)
-            spans = list(_match_spans(text, words))
+            spans = list(match_spans(text, words))
             for unit in fuzzy.values():
                 expected = (2 if _reference_lookalike_re(unit, True).search(lowered)
                             else 1 if _reference_lookalike_re(unit, False).search(lowered) else 0)
@@ -734,7 +737,7 @@ def test_the_lookalike_check_is_the_one_character_wildcard_definition_on_random_
                 matched += expected > 0
                 spans += [m.span() for m in _reference_lookalike_re(unit).finditer(lowered)]
             # the snippet marks the same characters
-            assert _match_spans(text, words, approximate=True) == _merged(spans), (query, text)
+            assert match_spans(text, words, approximate=True) == _merged(spans), (query, text)
             checked += 1
     assert matched > 1000  # the planted matches were found
 
