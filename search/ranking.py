@@ -102,11 +102,10 @@ class SearchRun:
             return self._plain(query)
         # Decided from a fixed sample, never from how deep the page is, so
         # that every page of the results is ranked the same way.
-        estimate, share = self._estimate(query)
-        if estimate < ESTIMATE_MIN_DOCS or share * 4 <= 1:
-            # Few documents hold the query, or few of the candidates do (its
-            # tokens are common, the phrase is not): rank them all by score
-            # and count them.
+        estimate = self._estimate()
+        if estimate < ESTIMATE_MIN_DOCS:
+            # Few documents hold the query (its tokens may be common, the
+            # phrase is not): rank them all by score and count them.
             return self._plain(query)
         return self._broad(query, estimate)
 
@@ -218,20 +217,22 @@ class SearchRun:
         if len(universe) <= ESTIMATE_SAMPLE:
             picked = list(universe)
         else:
-            stride = len(universe) // ESTIMATE_CLUSTERS
-            picked = [universe[c * stride + k] for c in range(ESTIMATE_CLUSTERS) for k in range(run)]
+            # Runs start evenly spread over all the pages (c * len // clusters:
+            # with c * (len // clusters), a universe of 39 pages was sampled
+            # in its first 20 only).
+            size = len(universe)
+            starts = sorted({c * size // ESTIMATE_CLUSTERS for c in range(ESTIMATE_CLUSTERS)})
+            picked = sorted({universe[min(size - 1, s + k)] for s in starts for k in range(run)})
         if self.restriction is None and self.reader.has_deletions():
             picked = [d for d in picked if not self.reader.is_deleted(d)]
         return picked, pages
 
-    def _estimate(self, query: wq.Query) -> tuple[float, float]:
+    def _estimate(self) -> float:
         """Matching documents, estimated from a sample of the pages the
         search may see (never from pages outside the restriction): each
         sampled page whose document has a matching page counts 1/(pages of
         that document) -- a document of n pages is n times as likely to be
-        sampled -- scaled from the sample to all those pages. And the share
-        of the sampled documents matching ``query`` (the candidates) that
-        hold the query.
+        sampled -- scaled from the sample to all those pages.
 
         Whoosh checks the phrases' positions here: a broad query's phrases
         are common, so its matchers move from one sampled page to a match
@@ -239,29 +240,23 @@ class SearchRun:
         stored text."""
         sample, pages = self._sample()
         if not sample:
-            return 0.0, 0.0
+            return 0.0
         exact = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS, positions=True))
         check = self.check if has_open_end(self.words) else None
         cursors: dict[int, Any] = {}  # leaf offset -> matcher, moved forward only
-        candidate_cursors: dict[int, Any] = {}
         leaves = list(self.searcher.leaf_searchers())
-        memo: dict[int, tuple[bool, bool, int]] = {}  # document id -> (candidate, matches, pages)
+        memo: dict[int, tuple[bool, int]] = {}  # document id -> (matches, pages)
         weight = 0.0
         for d in sample:
             check_time()
             doc = self.doc_ids[d]
             if doc not in memo:
                 first, last = self._doc_range(d)
-                matches = self._any_match(exact, leaves, cursors, first, last, check)
-                # (a document holding the query is a candidate: look only at the others)
-                candidate = matches or self._any_match(query, leaves, candidate_cursors, first, last, None)
-                memo[doc] = (candidate, matches, last - first + 1)
-            _, matches, n = memo[doc]
+                memo[doc] = (self._any_match(exact, leaves, cursors, first, last, check), last - first + 1)
+            matches, n = memo[doc]
             if matches:
                 weight += 1.0 / n
-        candidates = sum(1 for candidate, _, _ in memo.values() if candidate)
-        holding = sum(1 for _, matches, _ in memo.values() if matches)
-        return weight * pages / len(sample), holding / candidates if candidates else 0.0
+        return weight * pages / len(sample)
 
     def _any_match(self, q: wq.Query, leaves: list[tuple[Searcher, int]], cursors: dict[int, Any],
                    first: int, last: int, check: Callable[[int], bool] | None) -> bool:
