@@ -52,8 +52,7 @@ $(STAMP): pyproject.toml
 # The interface's gettext catalogues compiled to .mo (an installed hudang compiles them at
 # build time; a checkout compiles them here, so an edited .po is always in use).
 catalogues: venv
-	@$(BIN)/python -c 'from pathlib import Path; from web.babel_build import compile_catalogues; \
-	  compile_catalogues(Path("web/translations"))'
+	@$(BIN)/pybabel -q compile -d web/translations
 
 # Interface strings: gather new ones from web/ into both catalogues (then translate the
 # Chinese ones in web/translations/zh_Hans_CN/LC_MESSAGES/messages.po) and compile them.

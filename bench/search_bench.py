@@ -10,7 +10,10 @@ Steps, each in its own process so memory figures are clean:
 * ``query`` - every query class unscoped and with a township's region_scope,
   through ``SearchIndex.search(q, region_scope=..., limit=10)`` (snippets
   and total included, as the app calls it);
-* ``fts5``  - the same corpus and queries through SQLite FTS5 (trigram).
+* ``fts5``  - the same corpus and queries through SQLite FTS5 (trigram);
+* ``lengths`` - CPU time of one search by query length (docs/search.md,
+  "Long queries and the time limit"), with the 100-character cap lifted to
+  see how the work grows, and the refusal of queries over the cap.
 """
 from __future__ import annotations
 
@@ -212,11 +215,54 @@ def fts5(corpus: Path, db_path: Path, plan_path: Path, budget: float) -> dict:
             "classes": classes}
 
 
+# --------------------------------------------------------------------------- lengths
+
+LENGTHS = (60, 120, 252, 504, 1008)
+
+
+def lengths(index_dir: Path, corpus: Path) -> dict:
+    """Seconds of CPU for one search of each length in ``LENGTHS`` (cap
+    lifted, no time limit): "shuffled" is the Han characters of real pages in
+    random order (one word, no exact match: every look-alike alternative is
+    tried); "pasted" is the text of the same pages in order, line breaks and
+    punctuation kept, digits removed (so no ID number is in a query)."""
+    import re
+
+    import search.index as search_index
+    from search import QueryTooLong, SearchIndex
+
+    text = "".join(d["text"] for d in read_corpus(corpus, 50))
+    han = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    random.Random(1).shuffle(han)
+    kinds = {"shuffled": "".join(han), "pasted": re.sub(r"[0-9]", "", text)}
+    out: dict = {}
+    with SearchIndex.open(index_dir) as ix:
+        ix.search("低保", limit=10)
+        cap = search_index.MAX_QUERY_CHARS
+        for n in (cap + 1, 10_000):
+            started = time.process_time()
+            try:
+                ix.search("低" * n)
+            except QueryTooLong:
+                out[f"refused_{n}_cpu_s"] = time.process_time() - started
+        search_index.MAX_QUERY_CHARS = 10**9
+        try:
+            for kind, source in kinds.items():
+                for n in LENGTHS:
+                    q = (source * (n // len(source) + 1))[:n]
+                    started = time.process_time()
+                    ix.search(q, limit=10, time_limit=None)
+                    out.setdefault(kind, {})[str(n)] = time.process_time() - started
+        finally:
+            search_index.MAX_QUERY_CHARS = cap
+    return out
+
+
 # --------------------------------------------------------------------------- CLI
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("step", choices=("plan", "build", "query", "fts5"))
+    p.add_argument("step", choices=("plan", "build", "query", "fts5", "lengths"))
     p.add_argument("--corpus", type=Path)
     p.add_argument("--n", type=int)
     p.add_argument("--seed", type=int, default=20240)
@@ -239,6 +285,9 @@ def main() -> None:
     elif a.step == "query":
         log("search: hudang queries")
         res = query(a.index, a.plan, a.budget, a.profile)
+    elif a.step == "lengths":
+        log("search: CPU time by query length")
+        res = lengths(a.index, a.corpus)
     else:
         log("search: SQLite FTS5 trigram build and queries")
         res = fts5(a.corpus, a.index, a.plan, a.budget)

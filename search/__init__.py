@@ -1,10 +1,15 @@
 """Full-text search over dossier pages (Whoosh, Han-bigram analysis).
 
-Self-contained: imports nothing from the project's other packages.
+Self-contained: imports nothing from the project's other packages. The
+facade is :class:`SearchIndex`; what goes in is a :class:`PageDoc`, what
+comes out a :class:`SearchResult`; every error a person may see is a
+:class:`SearchError`. How the package is laid out: docs/search.md.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.index import (Hit, IndexOutOfDate, PageDoc, SearchError, SearchIndex, SearchResult,
-                          Total)
+from search.exceptions import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
+from search.index import SearchIndex
+from search.results import Hit, SearchResult, Total
+from search.schema import PageDoc
 
 __all__ = [
     "ChineseAnalyzer",
@@ -12,8 +17,10 @@ __all__ = [
     "Hit",
     "IndexOutOfDate",
     "PageDoc",
+    "QueryTooLong",
     "SearchError",
     "SearchIndex",
     "SearchResult",
+    "SearchTimedOut",
     "Total",
 ]

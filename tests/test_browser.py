@@ -335,7 +335,7 @@ def test_archivist_corrects_reorders_prints_the_contents_and_sees_what_the_dossi
     archive = world.open()
     try:
         with archive.Session() as s, s.begin():
-            add_user(s, "desk-archivist", PASSWORD, "archivist")
+            add_user(s, "toc-archivist", PASSWORD, "archivist")
         with Ingestor(archive, workers=1) as ingestor:
             second = ingestor.ingest(IngestRequest(
                 path=text_pdf(world.root / "pledge.pdf", "integrity pledge"), household=a.number,
@@ -343,7 +343,7 @@ def test_archivist_corrects_reorders_prints_the_contents_and_sees_what_the_dossi
     finally:
         archive.close()
     page = pages()
-    sign_in(page, server, "desk-archivist")
+    sign_in(page, server, "toc-archivist")
     page.goto(f"{server}/household/{a.number}")
     page.wait_for_url(f"**/household/{a.number}/purpose")
     page.select_option("#purpose", "审核")

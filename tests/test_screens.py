@@ -121,6 +121,31 @@ def test_the_cli_pages_through_every_result(world, monkeypatch):
     assert found == {str(i) for i in world["ids"]}
 
 
+def test_a_query_over_the_limit_is_one_sentence_on_the_page_in_json_and_on_the_cli(app, world,
+                                                                                  monkeypatch):
+    """Issue 9: a pasted page of text is refused before any work, in the reader's language."""
+    from web.cli import main
+
+    long_query = "低保" * 60  # 120 characters
+    zh = login(app, "clerk")
+    r = zh.get("/", query_string={"q": long_query})
+    assert r.status_code == 400
+    assert "查询有 120 个字符，检索最多 100 个字符。" in r.get_data(as_text=True)
+    en = login(app, "clerk", lang="en")
+    r = en.get("/api/search", query_string={"q": long_query})
+    assert r.status_code == 400
+    assert r.json["error"] == ("The query is 120 characters long; searches are limited to "
+                               "100 characters.")
+    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    archive = world["archive"]
+    result = CliRunner().invoke(main, ["--home", str(archive.settings.home), "--key-file",
+                                       str(archive.settings.master_key_file), "search",
+                                       long_query])
+    assert result.exit_code == 2
+    assert "searches are limited to 100 characters" in result.output
+
+
 # -- switching language --------------------------------------------------------------------
 def test_the_language_chosen_on_the_sign_in_page_stays_after_signing_in(app):
     client = login(app, "clerk", lang="en")

@@ -57,7 +57,7 @@ def test_bulk_load_matches_rebuild(tmp_path):
 def test_broad_queries_estimates_and_lookalikes_across_segments(tmp_path, monkeypatch):
     """Two writer processes give two segments: the newest-candidates window, the
     estimate's sample and the scope's doc sets all span segments."""
-    import search.index as si
+    import search.ranking as si
 
     monkeypatch.setattr(si, "EXACT_MAX_PAGES", 4)
     monkeypatch.setattr(si, "BROAD_CANDIDATES", 6)

@@ -17,7 +17,7 @@ from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
 from records.door import Refused
 from records.exceptions import Conflict, Invalid, NotFound, RecordsError
-from search import IndexOutOfDate
+from search import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
 from storage import StorageError
 
 
@@ -57,6 +57,9 @@ BINDINGS: dict[type[BaseException], Binding] = {
     UnknownEngine: Binding(ExitCode.bad_input, 400),
     IngestError: Binding(ExitCode.failed, 422),
     IndexOutOfDate: Binding(ExitCode.index_out_of_date, 503),
+    QueryTooLong: Binding(ExitCode.bad_input, 400),
+    SearchTimedOut: Binding(ExitCode.temp_fail, 503),
+    SearchError: Binding(ExitCode.failed, 400),
     ArchiveError: Binding(ExitCode.config, 503),
     SettingsError: Binding(ExitCode.config, 503),
     StorageError: Binding(ExitCode.config, 503),

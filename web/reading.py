@@ -107,7 +107,7 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
     detail = {"query": mask_in_text(query)[:200]}
     archive.admit(Knock(who, Action.search, purpose=purpose, detail=detail))
     result = archive.index.search(query, region_scope=region_scope(who), limit=limit,
-                                  offset=offset)
+                                  offset=offset, time_limit=archive.settings.search_seconds)
     hits = []
     for h in result.hits:
         # ID numbers are masked wherever they are shown, snippets included; read across the

@@ -16,7 +16,8 @@ from records.exceptions import Invalid
 from records.idnumbers import mask_in_text
 from records.policy import Action
 from records.purposes import OTHER, stated_purpose
-from search import SearchError
+from search import QueryTooLong, SearchTimedOut
+from search.index import MAX_QUERY_CHARS
 from web import reading
 from web.door import archive, guarded
 from web.errors import binding_for
@@ -25,7 +26,7 @@ from web.i18n import _
 bp = Blueprint("views", __name__)
 
 PAGE_SIZE = 20
-QUERY_LIMIT = 100  # characters; the search facade says so in a sentence beyond it
+QUERY_LIMIT = MAX_QUERY_CHARS  # characters; the search facade says so in a sentence beyond it
 MAX_OFFSET = 10_000  # deeper than any reader pages; keeps a crafted offset cheap
 
 
@@ -51,9 +52,13 @@ def _no_store(response: Response) -> Response:
 
 
 # -- search ------------------------------------------------------------------------------
-def _search_problem(exc: SearchError) -> str:
+def _search_problem(exc: QueryTooLong | SearchTimedOut) -> str:
     """A search that could not run, said in the reader's language."""
-    return str(exc)
+    if isinstance(exc, QueryTooLong):
+        return _("The query is %(length)d characters long; searches are limited to "
+                 "%(limit)d characters.", length=exc.length, limit=exc.limit)
+    return _("The search took longer than %(seconds)s seconds and was stopped; narrow it "
+             "with more specific words.", seconds=f"{exc.seconds:g}")
 
 
 def _status(exc: Exception) -> int:
@@ -75,7 +80,7 @@ def search():
         try:
             found = reading.search(archive(), g.principal, query, limit=PAGE_SIZE,
                                    offset=_offset())
-        except SearchError as exc:
+        except (QueryTooLong, SearchTimedOut) as exc:  # others: the app's error pages
             problem = exc
     body = render_template("search.html", query=query, found=found, problem=problem,
                            problem_message=problem and _search_problem(problem),
@@ -92,7 +97,7 @@ def api_search():
     limit = min(max(1, request.args.get("limit", PAGE_SIZE, type=int) or PAGE_SIZE), 100)
     try:
         found = reading.search(archive(), g.principal, query, limit=limit, offset=_offset())
-    except SearchError as exc:
+    except (QueryTooLong, SearchTimedOut) as exc:
         return jsonify(error=_search_problem(exc)), _status(exc)
     return jsonify(total=int(found.total), estimated=getattr(found.total, "estimated", False),
                    offset=found.offset, limit=found.limit, has_next=found.has_next,

@@ -1,0 +1,207 @@
+"""Who may see what, inside the query: a region scope (the user's
+jurisdiction) and/or one household as a doc-set filter that every matcher of
+a search runs within, so that neither hits, totals, estimates nor look-alike
+matches ever include pages outside it.
+
+The allowed pages of each segment come from one ``scope`` term (the region
+code's prefixes are indexed, see search/schema.py) and are kept per
+searcher, i.e. per index generation.
+"""
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from whoosh import query as wq
+from whoosh.matching import NullMatcher, WrappingMatcher
+from whoosh.searching import Searcher
+
+from search.schema import SCOPE_LENGTHS
+
+__all__ = ["AllowedMatcher", "Restriction", "Within", "check_scope"]
+
+# Restriction doc sets kept per searcher.
+RESTRICTION_CACHE = 32
+
+
+def check_scope(region_scope: str) -> None:
+    """Refuse a region scope that is not 1-12 digits of a region code."""
+    # An empty prefix would match every region: refuse it rather than let a
+    # missing permission widen the search to the whole index.
+    if not region_scope or not region_scope.isascii() or not region_scope.isdigit() or len(region_scope) > 12:
+        raise ValueError("region_scope must be 1-12 digits of a region code")
+
+
+class Restriction:
+    """Region scope and/or household as a doc-set filter inside the matcher.
+
+    The doc set of each segment is computed once per searcher (i.e. per index
+    generation) and kept in the searcher's memo, so a scoped search does not
+    walk the township's postings again; the filter jumps the query's matcher
+    from one allowed page to the next (see ``AllowedMatcher``)."""
+
+    def __init__(self, key: tuple[tuple[str, str], ...], query: wq.Query, memo: dict[Any, Any]) -> None:
+        self.key = key
+        self.query = query
+        self.memo = memo  # the searcher's memo
+
+    @classmethod
+    def of(cls, region_scope: str | None, household: str | None, memo: dict[Any, Any]) -> Restriction | None:
+        """The restriction to ``region_scope`` (a region-code prefix, checked
+        with :func:`check_scope`) and/or ``household``; None for neither.
+        ``memo`` is kept per searcher (per index generation)."""
+        keys: list[tuple[str, str]] = []
+        if region_scope is not None:
+            keys.append(("scope", region_scope))
+        if household is not None:
+            keys.append(("household", household))
+        if not keys:
+            return None
+        parts: list[wq.Query] = []
+        for field_name, value in keys:
+            if field_name == "scope":
+                parts.append(wq.Term("scope", value) if len(value) in SCOPE_LENGTHS
+                             else wq.Prefix("region", value))
+            else:
+                parts.append(wq.Term(field_name, value))
+        return cls(tuple(keys), parts[0] if len(parts) == 1 else wq.And(parts), memo)
+
+    def ids(self, leaf: Searcher) -> Sequence[int]:
+        """Sorted allowed docnums of one segment (leaf searcher), as a
+        compact array (4 bytes a page)."""
+        key = ("restriction", self.key, id(leaf.reader()))
+        ids = self.memo.get(key)
+        if ids is None:
+            ids = array("I", self.query.matcher(leaf).all_ids())
+            kept = [k for k in self.memo if k[0] == "restriction"]
+            if len(kept) >= RESTRICTION_CACHE:
+                for k in kept[: len(kept) // 2]:
+                    del self.memo[k]
+            self.memo[key] = ids
+        return ids
+
+    def pages(self, searcher: Searcher) -> Sequence[int]:
+        """Sorted docnums of every page the restriction allows that is not
+        deleted, over all segments (kept in the memo)."""
+        key = ("universe", self.key)
+        universe = self.memo.get(key)
+        if universe is None:
+            universe = array("I")
+            for leaf, offset in searcher.leaf_searchers():
+                reader = leaf.reader()
+                universe.extend(offset + d for d in self.ids(leaf)
+                                if not reader.has_deletions() or not reader.is_deleted(d))
+            self.memo[key] = universe
+        return universe
+
+    def wrap(self, q: wq.Query) -> wq.Query:
+        return Within(q, self)
+
+
+class Within(wq.WrappingQuery):
+    """``child`` restricted to the pages of a :class:`Restriction`."""
+
+    def __init__(self, child: wq.Query, restriction: Restriction) -> None:
+        super().__init__(child)
+        self.restriction = restriction
+
+    def _rewrap(self, child: wq.Query) -> Within:
+        return Within(child, self.restriction)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Within) and self.child == other.child
+                and self.restriction.key == other.restriction.key)
+
+    def __hash__(self) -> int:
+        return hash(self.child) ^ hash(self.restriction.key)
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return min(self.child.estimate_size(ixreader), self.restriction.query.estimate_size(ixreader))
+
+    def matcher(self, searcher: Searcher, context: Any = None) -> Any:
+        m = self.child.matcher(searcher, context)
+        if not m.is_active():
+            return m
+        ids = self.restriction.ids(searcher)
+        if not ids:
+            return NullMatcher()
+        return AllowedMatcher(m, ids)
+
+
+class AllowedMatcher(WrappingMatcher):
+    """The child's postings whose ids are in a sorted list: leapfrogs
+    between the list (bisect) and the child (``skip_to``), and passes
+    block-quality calls to the child, so Whoosh's top-N shortcut still works."""
+
+    def __init__(self, child: Any, ids: Sequence[int], start: int = 0) -> None:
+        super().__init__(child)
+        self._ids = ids
+        self._i = start
+        self._done = False
+        self._sync()
+
+    def _sync(self) -> bool:
+        child, ids = self.child, self._ids
+        moved = False
+        while child.is_active():
+            cid = child.id()
+            i = bisect_left(ids, cid, self._i)
+            if i == len(ids):
+                self._done = True
+                return moved
+            self._i = i
+            if ids[i] == cid:
+                return moved
+            child.skip_to(ids[i])
+            moved = True
+        return moved
+
+    def is_active(self) -> bool:
+        return not self._done and self.child.is_active()
+
+    def copy(self) -> AllowedMatcher:
+        return AllowedMatcher(self.child.copy(), self._ids, self._i)
+
+    def _replacement(self, newchild: Any) -> AllowedMatcher:
+        return AllowedMatcher(newchild, self._ids, self._i)
+
+    def replace(self, minquality: float = 0) -> Any:
+        if not self.is_active():
+            return NullMatcher()
+        newchild = self.child.replace(minquality)
+        if newchild is self.child:
+            return self
+        if not newchild.is_active():
+            return NullMatcher()
+        return AllowedMatcher(newchild, self._ids, self._i)
+
+    def reset(self) -> None:
+        self.child.reset()
+        self._i = 0
+        self._done = False
+        self._sync()
+
+    def next(self) -> bool:
+        r = self.child.next()
+        return self._sync() or bool(r)
+
+    def skip_to(self, id: int) -> bool:  # noqa: A002 - Whoosh's signature
+        r = self.child.skip_to(id)
+        return self._sync() or bool(r)
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = self.child.skip_to_quality(minquality)
+        self._sync()
+        return skipped
+
+    def all_ids(self) -> Iterator[int]:
+        while self.is_active():
+            yield self.id()
+            self.next()
+
+    def all_items(self) -> Iterator[tuple[int, Any]]:
+        while self.is_active():
+            yield self.id(), self.value()
+            self.next()
