@@ -45,7 +45,10 @@ class Action(str, enum.Enum):
     see_full_id = "see_full_id"  # see an ID number unmasked
     ingest = "ingest"
     manage = "manage"  # users, regions, households
-    audit_view = "audit_view"  # read, export or verify the audit log
+    audit_view = "audit_view"  # read, export, verify or anchor the audit log
+    verify = "verify"  # run the four-property check (四性检测) and read its reports
+    backup = "backup"  # copy the archive (encrypted) to a backup
+    manage_keys = "manage_keys"  # export or rotate the master key
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
 
 
@@ -60,19 +63,24 @@ ACTION_WORDS: dict[Action, str] = {
     Action.ingest: "ingest or re-OCR documents",
     Action.manage: "manage users, regions and households",
     Action.audit_view: "read the audit log",
+    Action.verify: "verify the archive",
+    Action.backup: "back up the archive",
+    Action.manage_keys: "export or rotate the master key",
     Action.approve_self_lookup: "approve self-lookup requests",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household}),
+    Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
+                                   Action.verify, Action.backup, Action.manage_keys}),
     Role.archivist: frozenset({Action.ingest, Action.search, Action.read_household,
                                Action.read_page, Action.read_text, Action.download}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
-    Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
+    Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household,
+                             Action.verify}),
     Role.operator: frozenset(Action),
     Role.citizen: frozenset({Action.read_household, Action.read_page}),
 }
