@@ -7,11 +7,11 @@ a traceback. Every command that shows or changes records passes the one door
 
 The commands live in one module per area: ``admin`` (init, settings, regions, households,
 users, reindex), ``documents`` (ingest, search, text, pages, reocr), ``auditlog`` and
-``serving`` (serve, demo). Each adds its commands to the root group ``main``.
+``serving`` (serve, demo), ``operations`` (verify, backup, restore, key). Each adds its commands to the root group ``main``.
 """
 from __future__ import annotations
 
-from web.cli import admin, auditlog, documents, serving  # noqa: F401  (they register commands)
+from web.cli import admin, auditlog, documents, operations, serving  # noqa: F401  (they register commands)
 from web.cli.root import main
 
 __all__ = ["main"]

@@ -97,7 +97,8 @@ def household_add(c: Context, who: Principal, number: str, head: str, region_cod
                               head_id_index=index)
         if certificate and certificate.strip():
             s.flush()
-            set_certificate(s, added, c.archive.certificate_index(certificate))
+            sealed_no, index_no = c.archive.seal_certificate(certificate)
+            set_certificate(s, added, index_no, sealed=sealed_no)
     c.archive.record(audit.Event(actor=who.name, action="household_add",
                                  object_type="household", object_id=number, household=number))
     click.echo(f"added household {number}")
