@@ -54,6 +54,8 @@ ADVICE = {
                   "otherwise move the file out of the blob store and find out where it came "
                   "from",
     "retired_key": "run 'hudang key rotate' to re-wrap them under the current key",
+    "certificate_not_carried": "enter the number again from the household's certificate: "
+                               "'hudang household certificate NUMBER CERTIFICATE'",
     "audit_broken": "the log is evidence and is not rebuilt: compare it with the latest "
                     "backup and the anchors kept on paper, and find out who changed it",
 }

@@ -420,12 +420,25 @@ def check_keys(archive: Archive) -> list[Finding]:
     with archive.Session() as s:
         for model, words in ((Document, "documents"), (Page, "pages"),
                              (Household, "households"), (HouseholdCertificate, "certificates")):
-            for key_id, n in s.execute(select(model.key_id, func.count())
-                                       .where(model.key_id.is_not(None), model.key_id != current)
-                                       .group_by(model.key_id)):
+            query = select(model.key_id, func.count()).where(
+                model.key_id.is_not(None), model.key_id != current)
+            if model is HouseholdCertificate:
+                query = query.where(model.certificate_no_sealed.is_not(None))
+            for key_id, n in s.execute(query.group_by(model.key_id)):
                 out.append(Finding(Property.security, "retired_key",
                                    f"{n} {words} are still wrapped or sealed under master key "
                                    f"{key_id}, not the current {current}"))
+        stale = s.execute(select(Household.number, HouseholdCertificate.key_id)
+                          .join(Household, Household.id == HouseholdCertificate.household_id)
+                          .where(HouseholdCertificate.certificate_no_sealed.is_(None),
+                                 HouseholdCertificate.key_id.is_not(None),
+                                 HouseholdCertificate.key_id != current))
+        for number, key_id in stale:
+            out.append(Finding(Property.security, "certificate_not_carried",
+                               f"the allowance-certificate number of household {number} was "
+                               f"recorded before it was kept sealed, so a key rotation could "
+                               f"not carry its blind index over from master key {key_id}: "
+                               "self-lookup cannot match it until it is entered again"))
     return out
 
 

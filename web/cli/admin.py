@@ -104,6 +104,23 @@ def household_add(c: Context, who: Principal, number: str, head: str, region_cod
     click.echo(f"added household {number}")
 
 
+@household.command("certificate")
+@click.argument("number")
+@click.argument("certificate")
+@guarded(Action.manage, event="household_certificate")
+def household_certificate(c: Context, who: Principal, number: str, certificate: str) -> None:
+    """Record (or enter again) a household's allowance-certificate number (低保证号); only its
+    blind index and the number sealed are stored."""
+    from records.catalogue import get_household
+
+    sealed_no, index_no = c.archive.seal_certificate(certificate)
+    with c.archive.Session() as s, s.begin():
+        set_certificate(s, get_household(s, number), index_no, sealed=sealed_no)
+    c.archive.record(audit.Event(actor=who.name, action="household_certificate",
+                                 object_type="household", object_id=number, household=number))
+    click.echo(f"recorded the certificate number of household {number}")
+
+
 # -- users ---------------------------------------------------------------------------
 @main.group()
 def user() -> None:
