@@ -41,8 +41,14 @@ def audit_verify(c: Context, who: Principal, anchors: tuple[str, ...]) -> None:
         click.echo(f"hudang: {reason}", err=True)
     if not result.ok or lost:
         sys.exit(int(ExitCode.audit_broken))
-    legacy = (f", {result.legacy} of them from before it was keyed (plain SHA-256 links, "
-              f"attested at event {result.keyed_from})") if result.legacy else ""
+    if result.legacy and result.keyed_from is None:
+        legacy = (" with plain SHA-256 links, written before the log was keyed (the next "
+                  "event keys it)")
+    elif result.legacy:
+        legacy = (f", {result.legacy} of them from before it was keyed (plain SHA-256 links, "
+                  f"attested at event {result.keyed_from})")
+    else:
+        legacy = ""
     held = f"; it holds all {len(kept)} anchors" if kept else ""
     click.echo(f"audit log intact: {result.events} events{legacy}{held}")
 

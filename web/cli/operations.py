@@ -54,13 +54,13 @@ def verify(c: Context, who: Principal, repair: bool, as_json: bool) -> None:
 
 def _print_report(c: Context, report: Report, repair: bool) -> None:
     n = report.counts
-    click.echo(f"verification (四性检测) of {c.settings.home}: {n.documents} documents, "
-               f"{n.pages} pages, {n.blobs} blobs, {n.audit_events} audit events")
+    click.echo(f"verification (四性检测) of {c.settings.home}: {_count(n.documents, 'document')}, "
+               f"{_count(n.pages, 'page')}, {_count(n.blobs, 'blob')}, "
+               f"{_count(n.audit_events, 'audit event')}")
     for prop, findings in report.by_property().items():
         failures = [f for f in findings if not f.note]
         click.echo(f"{prop.value} ({PROPERTY_NAMES[prop]}): "
-                   + (f"{len(failures)} finding{'s' * (len(failures) != 1)}" if failures
-                      else "no findings"))
+                   + (_count(len(failures), "finding") if failures else "no findings"))
         for f in failures:
             mark = " [repaired]" if f in report.repaired else ""
             click.echo(f"  {f.message}{mark}")
@@ -74,7 +74,11 @@ def _print_report(c: Context, report: Report, repair: bool) -> None:
         click.echo(f"{repairable} of {len(report.problems)} can be rebuilt with "
                    "'hudang verify --repair'")
     click.echo("result: passed" if report.passed else
-               f"result: {len(report.problems)} finding{'s' * (len(report.problems) != 1)}")
+               f"result: {_count(len(report.problems), 'finding')}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
 
 
 def _print_notes(notes: list) -> None:
@@ -84,7 +88,7 @@ def _print_notes(notes: list) -> None:
 
         shown = ", ".join(map(str, originals[:20])) + (" …" if len(originals) > 20 else "")
         click.echo(f"  note: original not kept (ingested before {ORIGINALS_SINCE}) for "
-                   f"{len(originals)} document{'s' * (len(originals) != 1)}: {shown}")
+                   f"{_count(len(originals), 'document')}: {shown}")
     for f in notes:
         if f.kind != "original_not_kept":
             click.echo(f"  note: {f.message}")
@@ -107,7 +111,8 @@ def backup(c: Context, who: Principal, dest: Path, prune: bool) -> None:
     with progress("backing up", None, unit="blob") as bar:
         result = make_backup(c.archive, dest, actor=who.name, prune=prune,
                              progress=bar.update, on_total=bar.reset)
-    click.echo(f"backed up {result.documents} documents to {result.dest}: {result.blobs} blobs "
+    click.echo(f"backed up {_count(result.documents, 'document')} to {result.dest}: "
+               f"{_count(result.blobs, 'blob')} "
                f"({result.copied} copied now, {result.removed} removed), the catalogue "
                "replaced; the search index is rebuilt on restore")
     click.echo("the master key is not in the backup: keep a 'hudang key export' of it apart")
@@ -133,7 +138,8 @@ def restore(c: Context, src: Path) -> None:
                                detail={"source": str(src), "made_at": result.made_at,
                                        "documents": result.documents}))
     checked = archive.verify_audit()
-    click.echo(f"restored {result.documents} documents ({result.pages} pages) from the backup "
+    click.echo(f"restored {_count(result.documents, 'document')} "
+               f"({_count(result.pages, 'page')}) from the backup "
                f"made {result.made_at} into {result.home}; search index rebuilt")
     if not checked.ok:
         click.echo(f"hudang: the restored audit log is broken at event {checked.first_bad}: "
