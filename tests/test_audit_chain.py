@@ -21,14 +21,6 @@ def chain_key(master: MasterKey) -> audit.ChainKey:
 
 
 @pytest.fixture
-def engine(tmp_path):
-    e = db.make_engine(db.sqlite_url(tmp_path / "catalogue.sqlite"))
-    db.upgrade(e)
-    yield e
-    e.dispose()
-
-
-@pytest.fixture
 def master() -> MasterKey:
     return MasterKey.generate()
 
@@ -187,15 +179,12 @@ def test_anchor_lines_round_trip_and_a_malformed_one_is_refused():
 
 # -- through the command line: an office's anchor, and a database rolled back -------------------
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, no_hudang_env):
     """``hudang`` in-process (click's runner) on a fresh archive with one village."""
     from click.testing import CliRunner
 
     from web.cli import main
 
-    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
-                 "HUDANG_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
     base = ["--home", str(tmp_path / "home"), "--key-file", str(tmp_path / "keys" / "master.key")]
     runner = CliRunner()
 

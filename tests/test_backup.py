@@ -40,10 +40,7 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture
-def mine(world, tmp_path, monkeypatch) -> World:
-    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
-                 "HUDANG_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+def mine(world, tmp_path, no_hudang_env) -> World:
     return world.copy(tmp_path)
 
 

@@ -41,11 +41,8 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture
-def mine(world, tmp_path, monkeypatch) -> World:
+def mine(world, tmp_path, no_hudang_env) -> World:
     """A copy of the world with its own key file: a rotation here touches nothing else."""
-    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
-                 "HUDANG_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
     keys = tmp_path / "keys"
     keys.mkdir(mode=0o700)
     shutil.copy(world.key_file, keys / "master.key")

@@ -28,11 +28,8 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture
-def home(world, tmp_path, monkeypatch):
+def home(world, tmp_path, no_hudang_env):
     """A private copy of the world's data home (same key), and a way to run hudang on it."""
-    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
-                 "HUDANG_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
     return world.copy(tmp_path)
 
 
