@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text, update
 
-from browser_support import build_world
+from browser_support import PASSWORD, build_world
 from records.model import AuditEvent, Document, Page, VerificationRun
 from web.cli import main
 
@@ -216,3 +216,42 @@ def test_a_gap_in_the_document_numbers_of_a_dossier(home):
     [gap] = [f for f in rep["findings"] if f["kind"] == "seq_gap"]
     assert gap["property"] == "integrity"
     assert f"household {home.a.number} has no document number 1, 2" in gap["message"]
+
+
+def test_the_last_report_on_screen_for_administrators_and_auditors_only(home):
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    archive = home.open()
+    a_page = rows(home)[1][1]
+    with archive.Session() as s, s.begin():
+        add_user(s, "v-admin", PASSWORD, "administrator")
+        add_user(s, "v-auditor", PASSWORD, "auditor", "220381106")  # b's township only
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
+
+    def signed_in(user):
+        client = app.test_client()
+        assert client.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
+        return client
+
+    admin = signed_in("v-admin")
+    assert "尚未进行四性检测" in admin.get("/verification/").text
+    blob_path(home, a_page.image_ref).unlink()
+    assert report(home)[0] == 6
+    page = admin.get("/verification/")
+    assert page.status_code == 200
+    assert "文件缺失" in page.text and "利用图像" in page.text and a_page.image_ref in page.text
+    english = admin.get("/verification/", query_string={"lang": "en"}).text
+    assert "file missing" in english and "integrity" in english
+    downloaded = admin.get("/verification/report.json").get_json()
+    assert [f["kind"] for f in downloaded["findings"]] == ["blob_missing"]
+    # an auditor of the other township: the finding is about household a, so not listed
+    regional = signed_in("v-auditor").get("/verification/")
+    assert regional.status_code == 200 and a_page.image_ref not in regional.text
+    assert signed_in(home.a.staff).get("/verification/").status_code == 404
+    with archive.Session() as s:
+        viewed = s.execute(select(AuditEvent.actor, AuditEvent.outcome)
+                           .where(AuditEvent.action == "verify_view"))
+        assert set(viewed) == {("v-admin", "allowed"), ("v-auditor", "allowed"),
+                               (home.a.staff, "refused")}
+    archive.close()

@@ -18,7 +18,7 @@ from ingest.settings import Settings
 from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import audit_views, auth, selflookup, views
+from web import audit_views, auth, selflookup, verify_views, views
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(views.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(selflookup.bp)
+    app.register_blueprint(verify_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)
