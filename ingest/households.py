@@ -198,13 +198,14 @@ def _facts(archive: Archive, given: HouseholdInput) -> HouseholdFacts:
     members = None if given.members is None else [
         SealedMember(m.name, m.relation, _seal(archive, m.id_number)) for m in given.members]
     certificate = (given.certificate_no or "").strip()
+    sealed, index = archive.seal_certificate(certificate) if certificate else (None, None)
     facts_given = {{"head_id_number": "head_id", "certificate_no": "certificate_index"}.get(g, g)
                    for g in given.given}
     return HouseholdFacts(
         head_name=given.head_name, head_id=_seal(archive, given.head_id_number),
         address=given.address, area=given.area, review_class=given.review_class,
         enrolled_on=given.enrolled_on,
-        certificate_index=archive.certificate_index(certificate) if certificate else None,
+        certificate_index=index, certificate_sealed=sealed,
         members=members, given=facts_given)
 
 

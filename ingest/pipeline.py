@@ -115,6 +115,7 @@ class _Stored:
 
     pdf: BlobRef
     pages: list[_StoredPage] = field(default_factory=list)
+    original: BlobRef | None = None  # the file as received (_keep_original)
 
 
 class Ingestor:
@@ -161,6 +162,7 @@ class Ingestor:
             self._find_id_regions(pdf_path, pages)
             with Commit(self.archive, "ingest") as unit:
                 stored = self._store(unit, pdf_path, pages)
+                stored.original = _keep_original(unit, req.path, sha256)
                 document_id = unit.catalogue(
                     lambda s: self._catalogue(s, req, target, sha256, size, source, stored),
                     undo=_delete_document)
@@ -262,6 +264,8 @@ class Ingestor:
             title=target.title, page_count=len(stored.pages), sha256=sha256,
             source_kind=source.kind, source_size=size, pdf_ref=pdf.ref,
             pdf_key=pdf.wrapped_key, pdf_sha256=pdf.sha256, pdf_size=pdf.size,
+            original_ref=stored.original.ref, original_key=stored.original.wrapped_key,
+            original_size=stored.original.size,
             ocr_engine=self.pool.engine_name, created_by=req.actor)
         for sp in stored.pages:
             p, image, text = sp.output, sp.image, sp.text
@@ -283,6 +287,21 @@ class Ingestor:
         # 件号 (and the dossier's 档号 with its first document): never a number used before
         cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
         return doc.id
+
+
+# -- the file as received ----------------------------------------------------------------
+def _keep_original(unit: Commit, path: Path, sha256: str) -> BlobRef:
+    """Store the upload exactly as received, in the same unit as the rest, so that its
+    recorded SHA-256 (``Document.sha256``) can be checked again at any time (DA/T 70
+    authenticity) and a better engine can derive everything again from it."""
+    try:
+        original = unit.put_file(path)
+    except OSError as exc:
+        raise IngestError(f"cannot ingest '{path.name}': {exc.strerror}") from None
+    if original.sha256 != sha256:
+        raise IngestError(f"cannot ingest '{path.name}': the file changed while it was being "
+                          "ingested; ingest it again once it is complete")
+    return original
 
 
 class _LostRace(Exception):

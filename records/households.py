@@ -27,6 +27,7 @@ from records.idnumbers import is_valid, mask, normalise
 from records.model import (Area, Household, HouseholdCertificate, HouseholdMember,
                            HouseholdStatus, StatusChange, StatusEvent)
 from records.problems import N_, Problems, fail, gather
+from records.self_lookup import set_certificate
 
 NAME_LENGTH = 50
 RELATION_LENGTH = 20
@@ -312,6 +313,7 @@ class HouseholdFacts:
     review_class: int | None = None
     enrolled_on: date | None = None
     certificate_index: str | None = None
+    certificate_sealed: bytes | None = None  # so that a key rotation can index it again
     members: list[SealedMember] | None = None
     given: set[str] = field(default_factory=set)
 
@@ -365,11 +367,9 @@ def update(session: Session, household: Household, facts: HouseholdFacts) -> lis
         if facts.certificate_index != current:
             if facts.certificate_index is None:
                 session.delete(row)
-            elif row is None:
-                session.add(HouseholdCertificate(household_id=household.id,
-                                                 certificate_no_index=facts.certificate_index))
             else:
-                row.certificate_no_index = facts.certificate_index
+                set_certificate(session, household, facts.certificate_index,
+                                sealed=facts.certificate_sealed)
             changed.append("certificate")
     if "members" in given and facts.members is not None:
         if [m.key for m in facts.members] != _member_keys(household):

@@ -105,6 +105,9 @@ class Household(Base):
     # 分类管理: 1 一类 (stable), 2 二类, 3 三类 (unstable); None: not classed yet
     review_class: Mapped[int | None] = mapped_column(Integer)
     enrolled_on: Mapped[date | None] = mapped_column(Date)  # 纳入日期
+    # fingerprint of the master key whose sub-keys sealed and blind-indexed the ID number
+    # (see KEY_ID below)
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
     region: Mapped[Region] = relationship()
     dossier: Mapped[Dossier | None] = relationship(back_populates="household", uselist=False)
@@ -134,6 +137,7 @@ class HouseholdMember(Base):
     relation: Mapped[str] = mapped_column(String(20))  # 与户主关系: 配偶, 子女, 父母 ...
     id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
 
     household: Mapped[Household] = relationship(back_populates="members")
 
@@ -216,9 +220,15 @@ class Document(Base):
     pdf_key: Mapped[bytes] = mapped_column(LargeBinary)  # data key wrapped by the master key
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     pdf_size: Mapped[int] = mapped_column(Integer)
+    # the file exactly as received, encrypted like everything (its SHA-256 is ``sha256``);
+    # None for documents ingested before it was kept (migration 0007)
+    original_ref: Mapped[str | None] = mapped_column(String(64))
+    original_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    original_size: Mapped[int | None] = mapped_column(Integer)
     ocr_engine: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
 
     dossier: Mapped[Dossier] = relationship(back_populates="documents")
     type: Mapped[DocumentType] = relationship()
@@ -255,6 +265,7 @@ class Page(Base):
     # covered on images for readers without see_full_id (ingest.redaction); never the numbers.
     # None: not known yet (archived before regions were kept), "[]": none found
     id_regions: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
 
     document: Mapped[Document] = relationship(back_populates="pages")
 
@@ -286,8 +297,9 @@ class User(Base):
 class AuditEvent(Base):
     """One entry of the append-only, hash-chained audit log (利用登记 and more).
 
-    ``hash`` is the SHA-256 of this event's canonical form, which includes
-    ``prev_hash``; see ``records.audit``.
+    ``hash`` is the link of this event: over its canonical form, which includes
+    ``prev_hash``, by the ``scheme`` it names (plain SHA-256 before the log was keyed,
+    HMAC-SHA256 under the chain key of master key ``key_id`` since); see ``records.audit``.
     """
 
     __tablename__ = "audit_event"
@@ -305,6 +317,8 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scheme: Mapped[str] = mapped_column(String(20), default="sha256", server_default="sha256")
+    key_id: Mapped[str | None] = mapped_column(String(16))  # whose chain key made the link
 
 
 class AuditHead(Base):
@@ -315,6 +329,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int | None] = mapped_column(Integer)  # first keyed event; None: not yet
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the chain key appends use now
+    mac: Mapped[str | None] = mapped_column(String(64))  # HMAC of (last_id, last_hash)
 
 
 class FailedAttempt(Base):
@@ -328,6 +345,53 @@ class FailedAttempt(Base):
     kind: Mapped[str] = mapped_column(String(10))  # sign_in / request / redeem
     key: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- keys and verification (docs/operations.md) ------------------------------------------
+# KEY_ID: rows that hold data keys wrapped by the master key (document, page) or values
+# sealed or blind-indexed with its sub-keys (household, household_certificate) name that
+# key by its fingerprint in ``key_id``; None: written before key ids were kept, by the key
+# current then. A key rotation (``KeyRotation``) re-wraps each row and sets it.
+
+class RotationState(str, enum.Enum):
+    running = "running"
+    done = "done"
+
+
+class KeyRotation(Base):
+    """One rotation of the master key (``hudang key rotate``): which key to which, and how
+    far it got, so that a rotation killed part-way resumes where it stopped. Keys appear
+    only by fingerprint."""
+
+    __tablename__ = "key_rotation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    old_key: Mapped[str] = mapped_column(String(16))
+    new_key: Mapped[str] = mapped_column(String(16))
+    state: Mapped[RotationState] = mapped_column(
+        Enum(RotationState, native_enum=False, length=10), default=RotationState.running)
+    stage: Mapped[str] = mapped_column(String(30), default="")  # the table being re-wrapped
+    cursor: Mapped[int] = mapped_column(Integer, default=0)  # last row id done in that table
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VerificationRun(Base):
+    """One run of ``hudang verify`` (四性检测) and its report (JSON: findings name objects by
+    id and blob ref, never their content)."""
+
+    __tablename__ = "verification_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    passed: Mapped[bool] = mapped_column(default=False)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    repaired: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[str] = mapped_column(Text)
 
 
 # -- citizen self-lookup (本人查阅); the rules are in records.self_lookup ---------------
@@ -345,6 +409,10 @@ class HouseholdCertificate(Base):
     # HMAC-SHA256 of the normalised certificate number; the number itself is not stored
     certificate_no_index: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the number sealed (AES-GCM, a key derived from the master key), so that a key
+    # rotation can compute its blind index again; None for numbers recorded before 0007
+    certificate_no_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID above
 
 
 class RequestStatus(str, enum.Enum):

@@ -46,7 +46,10 @@ class Action(str, enum.Enum):
     ingest = "ingest"
     edit_household = "edit_household"  # create, edit, import households; record status changes
     manage = "manage"  # users, regions and the document-type vocabulary
-    audit_view = "audit_view"  # read, export or verify the audit log
+    audit_view = "audit_view"  # read, export, verify or anchor the audit log
+    verify = "verify"  # run the four-property check (四性检测) and read its reports
+    backup = "backup"  # copy the archive (encrypted) to a backup
+    manage_keys = "manage_keys"  # export or rotate the master key
     approve_self_lookup = "approve_self_lookup"  # issue a citizen's 本人查阅 access code
     catalogue = "catalogue"  # correct a document's type, date, title, 责任者; reorder a dossier
     record_review = "record_review"  # record a household's review (复核)
@@ -65,6 +68,9 @@ ACTION_WORDS: dict[Action, str] = {
     Action.edit_household: "create or change households",
     Action.manage: "manage users, regions and document types",
     Action.audit_view: "read the audit log",
+    Action.verify: "verify the archive",
+    Action.backup: "back up the archive",
+    Action.manage_keys: "export or rotate the master key",
     Action.approve_self_lookup: "approve self-lookup requests",
     Action.catalogue: "correct documents or their order",
     Action.record_review: "record reviews",
@@ -75,7 +81,8 @@ ACTION_WORDS: dict[Action, str] = {
 # docs/access.md shows this table; tests/test_access.py checks the two agree.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
-                                   Action.report}),
+                                   Action.report, Action.verify, Action.backup,
+                                   Action.manage_keys}),
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,
@@ -84,7 +91,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
                            Action.read_text, Action.approve_self_lookup, Action.record_review,
                            Action.report}),
     Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
-    Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household}),
+    Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household,
+                             Action.verify}),
     # the console user holds the master key and may do everything, except see ID numbers in
     # full: like every role, that needs a deployment's grant (HUDANG_GRANTS)
     Role.operator: frozenset(Action) - {Action.see_full_id},

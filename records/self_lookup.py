@@ -75,13 +75,18 @@ def is_expired(expires_at: datetime | None, now: datetime) -> bool:
 
 
 # -- catalogue operations --------------------------------------------------------
-def set_certificate(session: Session, household: Household, certificate_no_index: str) -> None:
+def set_certificate(session: Session, household: Household, certificate_no_index: str,
+                    sealed: bytes | None = None) -> None:
+    """Record the household's certificate by its blind index (and, to be re-indexed after a
+    key rotation, the number ``sealed`` by the caller)."""
     row = session.get(HouseholdCertificate, household.id)
     if row is None:
         session.add(HouseholdCertificate(household_id=household.id,
-                                         certificate_no_index=certificate_no_index))
+                                         certificate_no_index=certificate_no_index,
+                                         certificate_no_sealed=sealed))
     else:
         row.certificate_no_index = certificate_no_index
+        row.certificate_no_sealed = sealed
         row.updated_at = utcnow()
 
 

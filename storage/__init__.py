@@ -3,10 +3,13 @@
 Imports nothing from the other hudang packages.
 """
 from storage.blobstore import BlobRef, BlobStore
-from storage.exceptions import BlobNotFound, FixityError, KeyFileError, StorageError, WrongKeyError
+from storage.exceptions import (BlobNotFound, FixityError, KeyFileError, StorageError, WeakPassphrase,
+                                WrongKeyError, WrongPassphrase)
+from storage.keyfiles import KeyFiles, check_passphrase, export_key, import_key
 from storage.keys import (
     DEFAULT_KEY_FILE,
     KeyPurpose,
+    KeyRing,
     MasterKey,
     blind_index,
     normalise_field_value,
@@ -21,11 +24,18 @@ __all__ = [
     "BlobStore",
     "FixityError",
     "KeyFileError",
+    "KeyFiles",
     "KeyPurpose",
+    "KeyRing",
     "MasterKey",
     "StorageError",
+    "WeakPassphrase",
     "WrongKeyError",
+    "WrongPassphrase",
     "blind_index",
+    "check_passphrase",
+    "export_key",
+    "import_key",
     "normalise_field_value",
     "open_field",
     "seal_field",

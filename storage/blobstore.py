@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +27,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.exceptions import BlobNotFound, FixityError, StorageError, WrongKeyError
-from storage.keys import KEY_SIZE, NONCE_SIZE, MasterKey
+from storage.keys import KEY_SIZE, NONCE_SIZE, KeyRing, MasterKey
+
+Keys = MasterKey | KeyRing  # one master key, or a rotation's ring of them
 
 MAGIC = b"HDB1"
 VERSION = 1
-_HEADER = MAGIC + bytes([VERSION])
+HEADER = MAGIC + bytes([VERSION])  # how every blob file starts
+_HEADER = HEADER
 _TAG_SIZE = 16
 _MARKER = "hudang-blobstore.json"
 _REF = re.compile(r"[0-9a-f]{32}")
@@ -85,13 +88,31 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
                 pass
 
 
+def _read_marker(root: Path) -> dict:
+    """The store's marker file, checked for shape (``StorageError`` if absent or corrupt)."""
+    try:
+        marker = json.loads((root / _MARKER).read_text("utf-8"))
+        if marker.get("format") != "hudang-blobstore":
+            raise ValueError("not a hudang blob store marker")
+        marker["version"]
+        base64.b64decode(marker["key_check"], validate=True)
+    except FileNotFoundError:
+        raise StorageError(
+            f"'{root}' is not a hudang blob store (no {_MARKER}); check the path or run 'hudang init'"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StorageError(f"the blob store marker '{root / _MARKER}' is unreadable or corrupt ({exc})") from None
+    return marker
+
+
 class BlobStore:
     """Encrypted blobs under one root directory. Safe to share across threads and processes."""
 
-    def __init__(self, root: Path, master: MasterKey) -> None:
+    def __init__(self, root: Path, master: Keys) -> None:
         # Use create() or open(); this does no checks.
         self._root = Path(root)
         self._master = master
+        self._refresh: Callable[[], Keys | None] | None = None
 
     @property
     def root(self) -> Path:
@@ -100,7 +121,7 @@ class BlobStore:
     # --- lifecycle ----------------------------------------------------------
 
     @classmethod
-    def create(cls, root: str | Path, master: MasterKey) -> BlobStore:
+    def create(cls, root: str | Path, master: Keys) -> BlobStore:
         """Make a new, empty store at root (an absent or empty directory)."""
         root = Path(root)
         if (root / _MARKER).exists():
@@ -119,21 +140,12 @@ class BlobStore:
         return cls(root, master)
 
     @classmethod
-    def open(cls, root: str | Path, master: MasterKey) -> BlobStore:
+    def open(cls, root: str | Path, master: Keys) -> BlobStore:
         """Open an existing store; WrongKeyError if master is not the key it was created with."""
         root = Path(root)
-        try:
-            marker = json.loads((root / _MARKER).read_text("utf-8"))
-            if marker.get("format") != "hudang-blobstore":
-                raise ValueError("not a hudang blob store marker")
-            version = marker["version"]
-            wrapped_check = base64.b64decode(marker["key_check"], validate=True)
-        except FileNotFoundError:
-            raise StorageError(
-                f"'{root}' is not a hudang blob store (no {_MARKER}); check the path or run 'hudang init'"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StorageError(f"the blob store marker '{root / _MARKER}' is unreadable or corrupt ({exc})") from None
+        marker = _read_marker(root)
+        version = marker["version"]
+        wrapped_check = base64.b64decode(marker["key_check"])
         if version != VERSION:
             raise StorageError(f"the blob store at '{root}' has format version {version}, which this hudang cannot read")
         try:
@@ -146,6 +158,33 @@ class BlobStore:
                 f"(archive expects key {marker.get('key_fingerprint')}, this is key {master.fingerprint()})"
             )
         return cls(root, master)
+
+    def rekey(self, keys: Keys) -> None:
+        """Wrap the store's key check under ``keys`` instead (a key rotation's new master
+        key). The blobs are not touched: their data keys live, wrapped, in the catalogue."""
+        marker = _read_marker(self._root)
+        marker["key_fingerprint"] = keys.fingerprint()
+        marker["key_check"] = base64.b64encode(keys.wrap(_KEY_CHECK)).decode("ascii")
+        _atomic_write(self._root / _MARKER, [json.dumps(marker, indent=2).encode("utf-8") + b"\n"])
+        self._master = keys
+
+    def use_keys(self, keys: Keys, *, refresh: Callable[[], Keys | None] | None = None) -> None:
+        """Wrap with, and unwrap by, ``keys`` from now on. ``refresh``, if given, is asked for
+        the keys again when a data key does not unwrap (another process may have rotated the
+        master key since this store was opened); None from it means no change."""
+        self._master = keys
+        if refresh is not None:
+            self._refresh = refresh
+
+    def _unwrap(self, wrapped_key: bytes) -> bytes:
+        try:
+            return self._master.unwrap(wrapped_key)
+        except WrongKeyError:
+            fresh = self._refresh() if self._refresh is not None else None
+            if fresh is None:
+                raise
+            self._master = fresh
+            return fresh.unwrap(wrapped_key)
 
     # --- paths --------------------------------------------------------------
 
@@ -172,6 +211,14 @@ class BlobStore:
                 for entry in os.scandir(level2.path):
                     if _REF.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                         yield entry.name
+
+    def header_ok(self, ref: str) -> bool:
+        """Does the blob file start as every hudang blob does (and so is not a plain file)?"""
+        try:
+            with self.path_of(ref).open("rb") as f:
+                return f.read(len(HEADER)) == HEADER
+        except FileNotFoundError:
+            return False
 
     # --- write --------------------------------------------------------------
 
@@ -208,7 +255,7 @@ class BlobStore:
         """Decrypt a blob. BlobNotFound, WrongKeyError (bad wrapped key) or FixityError (altered file)."""
         path = self.path_of(ref)
         try:
-            data_key = self._master.unwrap(wrapped_key)
+            data_key = self._unwrap(wrapped_key)
         except WrongKeyError:
             raise WrongKeyError(
                 f"the data key recorded for blob '{ref}' is not opened by the master key in {self._master.source} "

@@ -24,3 +24,11 @@ class BlobNotFound(StorageError):
 
 class FixityError(StorageError):
     """A blob's content changed or is corrupt (authentication or SHA-256 mismatch)."""
+
+
+class WrongPassphrase(StorageError):
+    """The passphrase does not open a key export (or the export was altered)."""
+
+
+class WeakPassphrase(StorageError):
+    """A passphrase too short to protect the master key."""

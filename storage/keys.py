@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -47,9 +48,11 @@ class KeyPurpose(str, enum.Enum):
     id_number_seal = "id-number-seal"  # seals a head's ID number in the catalogue
     id_number_index = "id-number-index"  # blind index of ID numbers
     certificate_index = "certificate-no-index"  # blind index of allowance-certificate numbers
+    certificate_seal = "certificate-no-seal"  # seals a certificate number (to re-index it)
     self_lookup_ip = "self-lookup-ip"  # keyed hash of a requester's address (lock-out)
     self_lookup_code = "self-lookup-code"  # HMAC of one-time self-lookup codes
     sign_in_attempt = "sign-in-attempt"  # keyed hash of a user name typed at sign-in (lock-out)
+    audit_chain = "audit-chain"  # HMAC key of the audit log's links (records.audit)
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:
@@ -92,6 +95,16 @@ class MasterKey:
     @classmethod
     def create_file(cls, path: str | Path) -> MasterKey:
         """Generate a key and write it to a new file with mode 0600; never overwrites."""
+        key = cls(os.urandom(KEY_SIZE))
+        key.save_as(path)
+        return key
+
+    def save_as(self, path: str | Path) -> None:
+        """Write this key to a new key file (mode 0600, in a 0700 folder); never overwrites.
+
+        The file is written privately under a temp name and hard-linked into place, so it
+        appears complete or not at all, and link() fails if the name is taken.
+        """
         path = Path(path).expanduser()
         if path.exists() or path.is_symlink():
             raise KeyFileError(
@@ -102,10 +115,7 @@ class MasterKey:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise KeyFileError(f"cannot create the folder for master key file '{path}': {exc.strerror}") from None
-        key = cls(os.urandom(KEY_SIZE), source=f"'{path}'")
-        line = (_FILE_PREFIX + base64.b64encode(key._key).decode("ascii") + "\n").encode("ascii")
-        # Write a private temp file, then hard-link it into place: the key file
-        # appears complete or not at all, and link() fails if the name is taken.
+        line = (_FILE_PREFIX + base64.b64encode(self._key).decode("ascii") + "\n").encode("ascii")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -124,7 +134,7 @@ class MasterKey:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-        return key
+        self.source = f"'{path}'"
 
     @classmethod
     def load(cls, path: str | Path) -> MasterKey:
@@ -203,12 +213,77 @@ class MasterKey:
         purpose = KeyPurpose(purpose)
         return _hkdf(self._key, _DERIVE_INFO_PREFIX + purpose.value.encode("utf-8"), length)
 
+    def same_key(self, other: MasterKey) -> bool:
+        """Are the two the same key? (constant time)"""
+        return hmac.compare_digest(self._key, other._key)
+
     def fingerprint(self) -> str:
         """16 hex chars identifying the key; safe to store and show."""
         return _hkdf(self._key, _FINGERPRINT_INFO, 8).hex()
 
     def __repr__(self) -> str:
         return f"MasterKey(fingerprint={self.fingerprint()!r}, source={self.source!r})"
+
+
+class KeyRing:
+    """The master key that wraps and derives from now on, and earlier keys that still open
+    what they wrapped: during a key rotation (and after one, while a row the rotation
+    missed is re-wrapped) each wrapped key opens with whichever key wrapped it.
+
+    Quacks like a :class:`MasterKey` (``wrap``, ``unwrap``, ``derive``, ``fingerprint``,
+    ``source``), so the blob store takes either.
+    """
+
+    __slots__ = ("current", "_others")
+
+    def __init__(self, current: MasterKey, others: Iterable[MasterKey] = ()) -> None:
+        self.current = current
+        seen = {current.fingerprint()}
+        self._others: list[MasterKey] = []
+        for key in others:
+            if key.fingerprint() not in seen:
+                seen.add(key.fingerprint())
+                self._others.append(key)
+
+    @property
+    def source(self) -> str:
+        return self.current.source
+
+    @property
+    def keys(self) -> list[MasterKey]:
+        """Every key of the ring, the current one first."""
+        return [self.current, *self._others]
+
+    def get(self, fingerprint: str) -> MasterKey | None:
+        return next((k for k in self.keys if k.fingerprint() == fingerprint), None)
+
+    def fingerprint(self) -> str:
+        return self.current.fingerprint()
+
+    def wrap(self, data_key: bytes) -> bytes:
+        return self.current.wrap(data_key)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        return self.unwrap_with(wrapped)[0]
+
+    def unwrap_with(self, wrapped: bytes) -> tuple[bytes, MasterKey]:
+        """The data key and the key of the ring that opened it (GCM tells which: a wrong key
+        fails authentication); the current key's WrongKeyError if none does."""
+        first: WrongKeyError | None = None
+        for key in self.keys:
+            try:
+                return key.unwrap(wrapped), key
+            except WrongKeyError as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
+    def derive(self, purpose: KeyPurpose, length: int = KEY_SIZE) -> bytes:
+        return self.current.derive(purpose, length)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(current={self.current.fingerprint()!r}, " \
+               f"others={[k.fingerprint() for k in self._others]!r})"
 
 
 # --- short-field helpers (e.g. head-of-household ID numbers) -----------------

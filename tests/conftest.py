@@ -43,3 +43,22 @@ def make_archive(root: Path):
         add_region(s, "220381105012", "红星村")
         add_household(s, "220381105012-0042", "王德胜", "220381105012")
     return archive
+
+
+@pytest.fixture
+def no_hudang_env(monkeypatch):
+    """A developer's own data home, key and database settings never leak into a test."""
+    for name in ("HUDANG_HOME", "HUDANG_MASTER_KEY_FILE", "HUDANG_MASTER_KEY",
+                 "HUDANG_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A catalogue on a SQLite file, its schema built by the migrations."""
+    from records import db
+
+    e = db.make_engine(db.sqlite_url(tmp_path / "catalogue.sqlite"))
+    db.upgrade(e)
+    yield e
+    e.dispose()

@@ -289,6 +289,13 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "audit verify": [],
         "audit export": [],
+        "audit anchor": [],
+        "household certificate": [a.number, "DB2203810042"],
+        "verify": [],
+        "backup": [str(scan.parent / "backup")],
+        "key export": [str(scan.parent / "key-export.json"), "--passphrase-stdin"],
+        "key rotate": [],
+        "key status": [],
     }
 
 

@@ -15,14 +15,6 @@ from records.policy import Action, Principal, Role, decide
 
 
 @pytest.fixture
-def engine(tmp_path):
-    e = db.make_engine(db.sqlite_url(tmp_path / "catalogue.sqlite"))
-    db.upgrade(e)
-    yield e
-    e.dispose()
-
-
-@pytest.fixture
 def session(engine):
     with db.session_factory(engine)() as s:
         yield s

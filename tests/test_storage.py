@@ -371,3 +371,109 @@ def test_blind_index_is_deterministic_normalised_and_key_specific(master: Master
     assert blind_index(key, "110105194912310021") != index
     assert blind_index(master.derive(KeyPurpose.certificate_index), "11010519491231002X") != index
     assert "11010519491231002X" not in index
+
+
+# --- per-object keys: a broken promise would still pass the tests above ----------------
+
+
+def test_no_two_objects_share_a_data_key_a_wrapped_key_or_a_nonce(store: BlobStore, master: MasterKey) -> None:
+    refs = [store.put(PDF) for _ in range(200)]  # the same plaintext every time
+    nonces = [store.path_of(r.ref).read_bytes()[5:17] for r in refs]  # b"HDB1", version, nonce
+    assert len(set(nonces)) == len(refs)
+    assert len({r.wrapped_key for r in refs}) == len(refs)
+    assert len({r.wrapped_key[1:13] for r in refs}) == len(refs)  # the wraps' own nonces
+    assert len({master.unwrap(r.wrapped_key) for r in refs}) == len(refs)
+
+
+def test_shredding_one_objects_key_leaves_every_other_readable(store: BlobStore) -> None:
+    payloads = [os.urandom(300 + i) for i in range(30)]
+    refs = [store.put(p) for p in payloads]
+    victim = refs.pop(10)
+    shredded_file = store.path_of(victim.ref).read_bytes()
+    store.shred(victim.ref)  # and the catalogue forgets victim.wrapped_key
+    del payloads[10]
+    for ref, data in zip(refs, payloads):
+        assert store.get(ref.ref, ref.wrapped_key) == data
+    # no other object's key opens what was shredded, even with its ciphertext kept somewhere
+    store.path_of(victim.ref).parent.mkdir(parents=True, exist_ok=True)
+    store.path_of(victim.ref).write_bytes(shredded_file)
+    for ref in refs:
+        with pytest.raises(FixityError):
+            store.get(victim.ref, ref.wrapped_key)
+
+
+# --- key ring, key files, key export ----------------------------------------------------
+
+
+def test_a_key_ring_wraps_with_the_new_key_and_opens_what_either_wrapped() -> None:
+    from storage import KeyRing
+
+    old, new = MasterKey.generate(), MasterKey.generate()
+    by_old = old.wrap(b"o" * 32)
+    ring = KeyRing(new, [old])
+    assert ring.unwrap(by_old) == b"o" * 32
+    by_ring = ring.wrap(b"n" * 32)
+    assert new.unwrap(by_ring) == b"n" * 32
+    with pytest.raises(WrongKeyError):
+        old.unwrap(by_ring)
+    assert ring.fingerprint() == new.fingerprint()
+    assert ring.derive(KeyPurpose.audit_chain) == new.derive(KeyPurpose.audit_chain)
+    with pytest.raises(WrongKeyError):
+        KeyRing(MasterKey.generate()).unwrap(by_old)
+
+
+def test_a_store_opens_with_a_ring_holding_its_key_and_takes_a_new_key_check(tmp_path: Path) -> None:
+    from storage import KeyRing
+
+    old, new = MasterKey.generate(), MasterKey.generate()
+    store = BlobStore.create(tmp_path / "s", old)
+    ref = store.put(PDF)
+    ring = KeyRing(new, [old])
+    reopened = BlobStore.open(tmp_path / "s", ring)
+    reopened.rekey(ring)
+    assert BlobStore.open(tmp_path / "s", new).get(ref.ref, new.wrap(old.unwrap(ref.wrapped_key))) == PDF
+    with pytest.raises(WrongKeyError):
+        BlobStore.open(tmp_path / "s", old)
+
+
+def test_key_export_round_trips_and_a_wrong_passphrase_is_one_sentence(tmp_path: Path) -> None:
+    import json
+
+    from storage import WeakPassphrase, WrongPassphrase, export_key, import_key
+
+    key = MasterKey.generate()
+    path = tmp_path / "key-export.json"
+    export_key(key, path, "correct horse battery staple")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert import_key(path, "correct horse battery staple").same_key(key)
+    with pytest.raises(WrongPassphrase) as wrong:
+        import_key(path, "correct horse battery stapler")
+    assert str(wrong.value).count(".") <= 1 and str(path) in str(wrong.value)
+    # every parameter is bound to the ciphertext: a cheaper KDF setting fails like a wrong passphrase
+    doc = json.loads(path.read_text())
+    doc["kdf"]["memory_cost"] = 8
+    path.write_text(json.dumps(doc))
+    with pytest.raises(WrongPassphrase):
+        import_key(path, "correct horse battery staple")
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        export_key(key, path, "correct horse battery staple")
+    with pytest.raises(WeakPassphrase):
+        export_key(key, tmp_path / "weak.json", "short")
+
+
+def test_a_rotation_puts_the_new_key_in_place_and_keeps_the_old_one_aside(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from storage import KeyFiles
+
+    old = MasterKey.create_file(tmp_path / "master.key")
+    files = KeyFiles(tmp_path / "master.key")
+    new = MasterKey.generate()
+    new.save_as(files.staged)
+    when = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)
+    retired = files.promote(when)
+    assert retired.name == "master.key.retired-2026-11-30T150000Z"
+    assert MasterKey.load(tmp_path / "master.key").same_key(new)
+    assert MasterKey.load(retired).same_key(old)
+    assert not files.staged.exists() and files.promote(when) is None  # done: nothing left
+    assert [k.fingerprint() for k in files.retired_keys()] == [old.fingerprint()]

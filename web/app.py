@@ -21,7 +21,7 @@ from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
 from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
-                 report_views, selflookup, views)
+                 report_views, selflookup, verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -70,6 +70,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(desk_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(report_views.api)
+    app.register_blueprint(verify_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

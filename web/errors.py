@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from ingest.archive import ArchiveError
+from ingest.backup import BackupError
 from ingest.exceptions import (IngestError, PasswordProtected, ResourceLimit, UnreadableInput)
 from ingest.ocr.base import OcrFailed, UnknownEngine
 from ingest.pipeline import DuplicateSeq
@@ -18,7 +19,7 @@ from ingest.settings import SettingsError
 from records.door import Refused
 from records.exceptions import Conflict, Invalid, NotFound, RecordsError
 from search import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
-from storage import StorageError
+from storage import StorageError, WeakPassphrase, WrongPassphrase
 
 
 class ExitCode(enum.IntEnum):
@@ -27,12 +28,13 @@ class ExitCode(enum.IntEnum):
     bad_input = 2  # a value given on the command line or in a form cannot be used (also click's)
     not_found = 3  # nothing by that name, or not yours: the two are deliberately the same
     conflict = 4  # it exists already (a household, a user, a document number)
-    audit_broken = 5  # the audit chain does not verify
+    audit_broken = 5  # the audit chain does not verify (or no longer holds an anchor)
+    verify_findings = 6  # `hudang verify` found something wrong (its report says what)
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
     unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
     temp_fail = 75  # EX_TEMPFAIL: a limit was hit (time, memory, pixels); may pass with more
-    permission = 77  # EX_NOPERM: a password-protected PDF
+    permission = 77  # EX_NOPERM: a password-protected PDF, or a wrong passphrase for a key export
     config = 78  # EX_CONFIG: the data home, the master key or a setting cannot be used
 
 
@@ -56,6 +58,9 @@ BINDINGS: dict[type[BaseException], Binding] = {
     OcrFailed: Binding(ExitCode.unavailable, 503),
     UnknownEngine: Binding(ExitCode.bad_input, 400),
     IngestError: Binding(ExitCode.failed, 422),
+    BackupError: Binding(ExitCode.failed, 500),
+    WrongPassphrase: Binding(ExitCode.permission, 403),
+    WeakPassphrase: Binding(ExitCode.bad_input, 400),
     IndexOutOfDate: Binding(ExitCode.index_out_of_date, 503),
     QueryTooLong: Binding(ExitCode.bad_input, 400),
     SearchTimedOut: Binding(ExitCode.temp_fail, 503),

@@ -57,8 +57,9 @@ def _search_problem(exc: QueryTooLong | SearchTimedOut) -> str:
     if isinstance(exc, QueryTooLong):
         return _("The query is %(length)d characters long; searches are limited to "
                  "%(limit)d characters.", length=exc.length, limit=exc.limit)
+    seconds = format(exc.seconds, "g")
     return _("The search took longer than %(seconds)s seconds and was stopped; narrow it "
-             "with more specific words.", seconds=f"{exc.seconds:g}")
+             "with more specific words.", seconds=seconds)
 
 
 def _status(exc: Exception) -> int:

@@ -1,7 +1,9 @@
-"""The audit log from the console: verify the chain, export events as CSV."""
+"""The audit log from the console: verify the chain (and anchors kept outside), anchor its
+head, export events as CSV."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 
 import click
 
@@ -19,18 +21,48 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--anchor", "anchors", multiple=True, metavar="LINE",
+              help="An anchor line kept outside the system ('hudang audit anchor'): check that "
+                   "the log still holds it. Repeat for several.")
 @guarded(Action.audit_view, event="audit_verify")
-def audit_verify(c: Context, who: Principal) -> None:
-    """Check that the audit log is complete and unaltered."""
-    result = audit.verify(c.archive.engine)
+def audit_verify(c: Context, who: Principal, anchors: tuple[str, ...]) -> None:
+    """Check that the audit log is complete and unaltered (and still holds the anchors)."""
+    kept = [audit.Anchor.parse(line) for line in anchors]
+    result = c.archive.verify_audit()
+    lost = [reason for a in kept if (reason := audit.check_anchor(c.archive.engine, a))]
     c.archive.record(audit.Event(actor=who.name, action="audit_verify",
                                  detail={"events": result.events, "intact": result.ok,
+                                         "anchors": len(kept), "anchors_lost": len(lost),
                                          **({} if result.ok else {"first_bad": result.first_bad})}))
     if not result.ok:
         click.echo(f"hudang: audit log broken at event {result.first_bad}: {result.reason}",
                    err=True)
+    for reason in lost:
+        click.echo(f"hudang: {reason}", err=True)
+    if not result.ok or lost:
         sys.exit(int(ExitCode.audit_broken))
-    click.echo(f"audit log intact: {result.events} events")
+    if result.legacy and result.keyed_from is None:
+        legacy = (" with plain SHA-256 links, written before the log was keyed (the next "
+                  "event keys it)")
+    elif result.legacy:
+        legacy = (f", {result.legacy} of them from before it was keyed (plain SHA-256 links, "
+                  f"attested at event {result.keyed_from})")
+    else:
+        legacy = ""
+    held = f"; it holds all {len(kept)} anchors" if kept else ""
+    click.echo(f"audit log intact: {result.events} events{legacy}{held}")
+
+
+@audit_group.command("anchor")
+@guarded(Action.audit_view, event="audit_anchor")
+def audit_anchor(c: Context, who: Principal) -> None:
+    """Record and print the log's head as a line to keep outside the system (on paper in the
+    利用登记 register, or in a second system)."""
+    archive = c.archive
+    event_id = archive.record(audit.Event(actor=who.name, action="audit_anchor"))
+    # the office's date: the line is written into its register
+    day = datetime.now(timezone.utc).astimezone(archive.settings.timezone).strftime("%Y-%m-%d")
+    click.echo(audit.anchor(archive.engine, event_id, day).line())
 
 
 @audit_group.command("export")

@@ -40,7 +40,7 @@ class Context:
             self._archive.close()
 
 
-def progress(label: str, total: int | None = None):
+def progress(label: str, total: int | None = None, unit: str = "page"):
     """A progress bar on a terminal (tqdm), silent when output is piped or in CI."""
     from tqdm import tqdm
 
@@ -48,7 +48,7 @@ def progress(label: str, total: int | None = None):
         def reset(self, total=None):  # called with the page count once it is known
             super().reset(total=total)
 
-    return Bar(total=total, desc=label, unit="page", disable=None, leave=False, file=sys.stderr)
+    return Bar(total=total, desc=label, unit=unit, disable=None, leave=False, file=sys.stderr)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -99,6 +99,20 @@ def household_edit(c: Context, who: Principal, number: str, head, id_number, add
                f"household {number} already says so: nothing changed")
 
 
+@household.command("certificate")
+@click.argument("number")
+@click.argument("certificate")
+@guarded(Action.edit_household, per_object=True)
+def household_certificate(c: Context, who: Principal, number: str, certificate: str) -> None:
+    """Record (or enter again, after a key rotation) a household's allowance-certificate
+    number (低保证号); only its blind index and the number sealed are stored."""
+    try:
+        service.edit(c.archive, who, number, {"certificate_no": certificate})
+    except Problems as exc:
+        _fail_on(exc)
+    click.echo(f"recorded the certificate number of household {number}")
+
+
 @household.group("member")
 def member() -> None:
     """The members of a household besides its head."""

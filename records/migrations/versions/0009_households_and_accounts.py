@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("relation", sa.String(length=20), nullable=False),
         sa.Column("id_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("id_index", sa.String(length=64), nullable=True),
+        sa.Column("key_id", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(["household_id"], ["household.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("household_id", "position", name="uq_household_member_position"),
