@@ -243,6 +243,7 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "household add": ["220381105099-0001", "--head", "赵六", "--region", "220381105099"],
         "user add": ["newclerk", "--role", "staff", "--password-stdin"],
         "reindex": [],
+        "recover": [],
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],
         "text": [str(a.document_id)],

@@ -6,12 +6,12 @@ a traceback. Every command that shows or changes records passes the one door
 (``web.cli.door``), acting as the operating-system user or ``--as USER``.
 
 The commands live in one module per area: ``admin`` (init, settings, regions, households,
-users, reindex), ``documents`` (ingest, search, text, pages, reocr), ``auditlog`` and
-``serving`` (serve, demo). Each adds its commands to the root group ``main``.
+users, reindex), ``documents`` (ingest, search, text, pages, reocr), ``auditlog``,
+``recovery`` (recover) and ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
 """
 from __future__ import annotations
 
-from web.cli import admin, auditlog, documents, serving  # noqa: F401  (they register commands)
+from web.cli import admin, auditlog, documents, recovery, serving  # noqa: F401  (they register commands)
 from web.cli.root import main
 
 __all__ = ["main"]
