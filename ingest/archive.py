@@ -10,7 +10,11 @@ Layout of a data home (``HUDANG_HOME``, default ``./hudang-data``)::
     catalogue.sqlite   the catalogue (unless HUDANG_DATABASE_URL points elsewhere)
     blobs/             encrypted blobs: archival PDFs, access images, page texts
     index/             the Whoosh index (a cache: ``hudang reindex`` rebuilds it)
+    journal/           the crash journal: one record per write in flight (ingest.journal)
     tmp/               work space of running ingests
+
+Opening an archive finishes or rolls back what a killed process left half-written
+(:mod:`ingest.recovery`); the report is :attr:`Archive.recovered`.
 
 The master key is never inside the home (default ``~/.config/hudang/master.key``).
 Where everything is comes from the one settings object (``ingest.settings``).
@@ -40,6 +44,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from records import audit, db
 from records.model import (AuditHead, Document, Household, HouseholdCertificate,
                            HouseholdMember, KeyRotation, Page, RotationState)
+from ingest.exceptions import full_disk_as
+from ingest.journal import keep_reserve
+from ingest.recovery import RecoveryReport, recover
 from ingest.settings import Settings
 from records import door
 from search import SearchIndex
@@ -93,6 +100,7 @@ class Archive:
         self._key_state = _KeyState()
         self._use_keys(keys if isinstance(keys, KeyRing) else KeyRing(keys))
         event.listen(self.Session, "before_flush", self._tag_key_ids)
+        self.recovered = RecoveryReport()  # what opening it finished or rolled back
 
     # -- keys ----------------------------------------------------------------------
     @property
@@ -184,10 +192,18 @@ class Archive:
         blobs = BlobStore.create(settings.blob_dir, master)
         index = SearchIndex.open_or_create(settings.index_dir)
         settings.tmp_dir.mkdir(exist_ok=True)
+        keep_reserve(settings.journal_dir)
         return cls(settings, KeyRing(master), engine, blobs, index)
 
     @classmethod
-    def open(cls, settings: Settings) -> Archive:
+    def open(cls, settings: Settings, *, actor: str | None = None) -> Archive:
+        """Open a data home and recover what a killed process left in it (as ``actor``,
+        default the operating-system user, in the audit log)."""
+        with full_disk_as("open the archive", settings.home):
+            return cls._open(settings, actor or console_user())
+
+    @classmethod
+    def _open(cls, settings: Settings, actor: str) -> Archive:
         if not settings.blob_dir.is_dir():
             raise ArchiveError(f"there is no archive at '{settings.home}'; run 'hudang init' "
                                "(or set HUDANG_HOME)")
@@ -204,7 +220,16 @@ class Archive:
         db.upgrade(engine)
         index = SearchIndex.open_or_create(settings.index_dir)
         settings.tmp_dir.mkdir(exist_ok=True)
-        return cls(settings, keys, engine, blobs, index)
+        archive = cls(settings, keys, engine, blobs, index)
+        archive.recover(actor)
+        keep_reserve(settings.journal_dir)  # room for undoing a write on a full disk
+        return archive
+
+    def recover(self, actor: str) -> RecoveryReport:
+        """Finish or roll back the writes of processes that died (``hudang recover``)."""
+        report = recover(self, actor)
+        self.recovered = self.recovered.merge(report)
+        return report
 
     def reconfigured(self, settings: Settings) -> Archive:
         """The same opened archive under other settings (a test's, or one app's of several);

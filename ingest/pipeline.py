@@ -5,14 +5,14 @@ top to bottom. Parsing the untrusted file happens in a bounded child process
 (``ingest.sources``); OCR runs in a pool of worker processes that only return
 results; this parent process writes every file and moves the progress bar. The
 writing itself is one :class:`ingest.commit.Commit`: the blobs, then the
-catalogue rows in one transaction, then the index entries, all undone together
-if any step fails.
+catalogue rows in one transaction, then the index entries and the audit event,
+all undone together if any step fails, and finished or rolled back by
+``ingest.recovery`` from the unit's journal if the process is killed. A full disk
+anywhere is one sentence (``NoSpace``).
 """
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +28,8 @@ from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
 from ingest.commit import Commit
-from ingest.exceptions import IngestError
+from ingest.exceptions import IngestError, full_disk_as
+from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
@@ -127,7 +128,8 @@ class Ingestor:
         the measured default."""
         self.archive = archive
         self.limits = limits or Limits()
-        self.pool = OcrPool(engine or archive.settings.ocr_engine, workers)
+        self.pool = OcrPool(engine or archive.settings.ocr_engine, workers,
+                            tmp_dir=archive.settings.tmp_dir)
 
     def close(self) -> None:
         self.pool.close()
@@ -147,36 +149,44 @@ class Ingestor:
         if duplicate is not None:
             return duplicate
         self._check_seq_free(req, target)
-        work = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.archive.settings.tmp_dir))
+        settings = self.archive.settings
         try:
-            (work / "source").mkdir()
-            source = normalize(req.path, work / "source", self.limits)
-            if on_pages:
-                on_pages(len(source.pages))
-            ocr = self._ocr(source, progress)
-            pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
-            self._check_fields(pages, target)
-            pdf_path = work / "archival.pdf"
-            assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
-                     title=target.title, subject=f"{req.household} {target.type_name}")
-            self._find_id_regions(pdf_path, pages)
-            with Commit(self.archive, "ingest") as unit:
-                stored = self._store(unit, pdf_path, pages)
-                stored.original = _keep_original(unit, req.path, sha256)
-                document_id = unit.catalogue(
-                    lambda s: self._catalogue(s, req, target, sha256, size, source, stored),
-                    undo=_delete_document)
-                if document_id is None:  # lost a race with the same file: it is a duplicate
-                    raise _LostRace()
-                unit.index(document_id, {p.number: p.text for p in pages})
+            with full_disk_as(f"ingest '{req.path.name}'", settings.home), \
+                    work_dir(settings.tmp_dir, "ingest") as work:
+                (work / "source").mkdir()
+                source = normalize(req.path, work / "source", self.limits)
+                if on_pages:
+                    on_pages(len(source.pages))
+                ocr = self._ocr(source, progress)
+                pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
+                self._check_fields(pages, target)
+                pdf_path = work / "archival.pdf"
+                assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
+                         title=target.title, subject=f"{req.household} {target.type_name}")
+                self._find_id_regions(pdf_path, pages)
+                document_id = self._commit(req, target, sha256, size, source, pages, pdf_path)
         except _LostRace:
             return self._find_duplicate(target, sha256)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        self.archive.record(audit.Event(
-            actor=req.actor, action="ingest", object_type="document", object_id=str(document_id),
-            household=req.household, detail={"pages": len(pages), "sha256": sha256}))
         return IngestResult(document_id, req.household, len(pages), False, source.warnings)
+
+    def _commit(self, req: IngestRequest, target: DossierTarget, sha256: str, size: int,
+                source: NormalizedSource, pages: list[_PageOutput], pdf_path: Path) -> int:
+        """Store, catalogue, index and record the document as one unit (``ingest.commit``)."""
+        with Commit(self.archive, "ingest") as unit:
+            stored = self._store(unit, pdf_path, pages)
+            stored.original = _keep_original(unit, req.path, sha256)
+            document_id = unit.catalogue(
+                lambda s: self._catalogue(s, req, target, sha256, size, source, stored),
+                undo=_delete_document)
+            if document_id is None:  # lost a race with the same file: it is a duplicate
+                raise _LostRace()
+            unit.index(document_id, {p.number: p.text for p in pages})
+            # on record before it counts: a document is never in without its event
+            self.archive.record(audit.Event(
+                actor=req.actor, action="ingest", object_type="document",
+                object_id=str(document_id), household=req.household,
+                detail={"pages": len(pages), "sha256": sha256}))
+        return document_id
 
     # -- stages ------------------------------------------------------------------
     def _resolve_target(self, req: IngestRequest) -> DossierTarget:

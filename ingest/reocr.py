@@ -16,8 +16,10 @@ everywhere it lives, in the same order as ingest keeps things consistent:
    ``ingest.redaction``), and the pages' index entries are replaced; if any
    of it fails, the rows get their old values back, the new blobs are
    shredded and the index follows the catalogue again;
-4. once all of that stands, the old PDF and text blobs are shredded and a
-   ``reocr`` audit event recorded.
+4. a ``reocr`` audit event is recorded, and once all of that stands, the old PDF
+   and text blobs are shredded. The unit's journal names the old blobs before the
+   catalogue stops referring to them, so a re-OCR killed at any moment is finished
+   or rolled back by ``ingest.recovery``, never left half-way.
 
 Neither the PDF nor the text is ever written to disk in the clear: only the
 page rasters (images) pass through the work directory.
@@ -25,8 +27,6 @@ page rasters (images) pass through the work directory.
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,8 @@ from sqlalchemy.orm import Session
 from ingest import redaction
 from ingest.archive import Archive
 from ingest.commit import Commit
-from ingest.exceptions import IngestError
+from ingest.exceptions import IngestError, full_disk_as
+from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.ocr.worker import OcrPool
@@ -107,36 +108,44 @@ def reocr(archive: Archive, who: Principal, document_id: int, *, engine: str,
           pool: OcrPool | None = None) -> ReocrResult:
     """OCR ``pages`` (default: all) of a document again with ``engine``; see the module doc."""
     target = _load(archive, who, document_id, pages)
+    with full_disk_as(f"re-OCR document {document_id}", archive.settings.home):
+        return _reocr(archive, who, target, document_id, engine, workers, pool)
+
+
+def _reocr(archive: Archive, who: Principal, target: _ReocrTarget, document_id: int,
+           engine: str, workers: int | None, pool: OcrPool | None) -> ReocrResult:
     own_pool = pool is None
-    pool = pool or OcrPool(engine, workers)
-    work = Path(tempfile.mkdtemp(prefix="reocr-", dir=archive.settings.tmp_dir))
+    pool = pool or OcrPool(engine, workers, tmp_dir=archive.settings.tmp_dir)
     try:
-        pdf_bytes = archive.blobs.get(target.pdf_ref, target.pdf_key)
-        rasters = _render(pdf_bytes, target.pages, work)
-        results = {r.number: r.ocr for r in pool.run(sorted(rasters.items()), detect=False)}
+        with work_dir(archive.settings.tmp_dir, "reocr") as work:
+            pdf_bytes = archive.blobs.get(target.pdf_ref, target.pdf_key)
+            rasters = _render(pdf_bytes, target.pages, work)
+            results = {r.number: r.ocr for r in pool.run(sorted(rasters.items()), detect=False)}
     finally:
-        shutil.rmtree(work, ignore_errors=True)
         if own_pool:
             pool.close()
     new_pdf = replace_text_layers(pdf_bytes, results)
     dossier = fields.Dossier(household_number=target.household,
                              head_id_index=target.head_id_index, doc_type=target.type_code)
     checks = {n: fields.check_page(ocr.text, dossier, archive.id_index) for n, ocr in results.items()}
+    confidence = {n: checks[n].adjust(ocr.confidence) for n, ocr in results.items()}
     with Commit(archive, "reocr") as unit:
         pdf = unit.put(new_pdf)
         texts = {n: unit.put(ocr.text.encode("utf-8")) for n, ocr in results.items()}
-        previous = unit.catalogue(
-            lambda s: _update_catalogue(s, document_id, target, pdf, texts, results, checks,
-                                        pool.engine_name),
-            undo=_restore_catalogue)
+
+        def write(s: Session) -> _Previous:
+            previous = _update_catalogue(s, document_id, target, pdf, texts, results, checks,
+                                         pool.engine_name)
+            unit.retire(previous.refs())  # named before the change commits; shredded after
+            return previous
+
+        unit.catalogue(write, undo=_restore_catalogue)
         unit.index(document_id, {n: ocr.text for n, ocr in results.items()}, pages=results)
-        unit.retire(previous.refs())  # the catalogue no longer refers to them
-    confidence = {n: checks[n].adjust(ocr.confidence) for n, ocr in results.items()}
-    archive.record(audit.Event(
-        actor=who.name, action="reocr", object_type="document", object_id=str(document_id),
-        household=target.household,
-        detail={"pages": sorted(results), "engine": pool.engine_name,
-                "confidence": {str(n): _round(c) for n, c in confidence.items()}}))
+        archive.record(audit.Event(
+            actor=who.name, action="reocr", object_type="document", object_id=str(document_id),
+            household=target.household,
+            detail={"pages": sorted(results), "engine": pool.engine_name,
+                    "confidence": {str(n): _round(c) for n, c in confidence.items()}}))
     return ReocrResult(document_id, sorted(results), pool.engine_name, confidence,
                        {n: checks[n].flag for n in results})
 

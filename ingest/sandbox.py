@@ -7,11 +7,14 @@ process (a web worker) survives.
 
 The child is started with the 'spawn' method: a fresh interpreter that shares no
 threads, locks or open database connections with the parent (fork would copy them).
+It ends when its parent does (``ingest.lifeline``), even one killed with SIGKILL.
 """
 from __future__ import annotations
 
+import errno
 import math
 import multiprocessing
+import os
 import resource
 import signal
 from multiprocessing.connection import Connection, wait
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ingest import exceptions
-from ingest.exceptions import IngestError, ResourceLimit, UnreadableInput
+from ingest.exceptions import IngestError, ResourceLimit, UnreadableInput, is_no_space
+from ingest.lifeline import die_with_parent
 
 T = TypeVar("T")
 
@@ -54,7 +58,7 @@ def run_limited(
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(
         target=_child_main,
-        args=(sender, func, args, seconds, memory_bytes),
+        args=(sender, func, args, seconds, memory_bytes, os.getpid()),
         name=f"ingest-sandbox:{Path(path).name}",
         daemon=True,
     )
@@ -114,6 +118,8 @@ def _error_for_exit(path: Path, exitcode: int | None, seconds: float) -> IngestE
 def _unpack(path: Path, message: tuple) -> Any:
     if message[0] == "ok":
         return message[1]
+    if message[0] == "no_space":  # the caller says which disk (ingest.exceptions.full_disk_as)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     _, class_name, reason = message
     cls = getattr(exceptions, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, UnreadableInput)):
@@ -125,8 +131,10 @@ def _unpack(path: Path, message: tuple) -> Any:
 
 
 def _child_main(
-    sender: Connection, func: Callable[..., Any], args: tuple[Any, ...], seconds: float, memory_bytes: int
+    sender: Connection, func: Callable[..., Any], args: tuple[Any, ...], seconds: float,
+    memory_bytes: int, parent: int,
 ) -> None:
+    die_with_parent(parent)  # a parent killed with SIGKILL must not leave a decoder running
     _apply_limits(seconds, memory_bytes)
     try:
         message: tuple = ("ok", func(*args))
@@ -137,7 +145,11 @@ def _child_main(
     except RecursionError:
         message = ("error", "UnreadableInput", "the file's structure is nested too deeply")
     except Exception as exc:  # any other failure of a decoder on hostile bytes
-        message = ("error", "UnreadableInput", f"the file could not be read ({type(exc).__name__})")
+        if is_no_space(exc):  # not the file's fault: the work space is full
+            message = ("no_space",)
+        else:
+            message = ("error", "UnreadableInput",
+                       f"the file could not be read ({type(exc).__name__})")
     try:
         sender.send(message)
     except MemoryError:

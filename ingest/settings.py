@@ -216,6 +216,11 @@ class Settings:
         return self.home / "tmp"
 
     @property
+    def journal_dir(self) -> Path:
+        """The crash journal: one record per unit of writing in flight (ingest.journal)."""
+        return self.home / "journal"
+
+    @property
     def sign_in_lockout(self) -> Lockout:
         return Lockout(failures=self.lockout_failures,
                        window=timedelta(minutes=self.lockout_minutes),

@@ -25,7 +25,8 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pikepdf import Array, Dictionary, Name
 
-from ingest.exceptions import IngestError, PasswordProtected, ResourceLimit, UnreadableInput
+from ingest.exceptions import (IngestError, PasswordProtected, ResourceLimit, UnreadableInput,
+                               is_no_space)
 from ingest.pdfwrite import image_xobject
 from ingest.sandbox import run_limited
 from ingest.sniff import sniff
@@ -239,6 +240,8 @@ def _image_errors(path: Path, limits: Limits) -> Iterator[None]:
     except MemoryError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, TypeError, IndexError, KeyError) as exc:
+        if is_no_space(exc):  # writing the raster, not reading the file, failed
+            raise
         message = str(exc)
         if "too large" in message:  # e.g. a PNG text chunk that inflates without bound
             raise ResourceLimit(path, "a compressed part of the image expands beyond the allowed size") from None

@@ -118,6 +118,21 @@ class _ThreadSearchers:
         self._local = threading.local()
 
 
+def _commit(writer: SegmentWriter, **kwargs: Any) -> None:
+    """``writer.commit``, letting go of the index's write lock if the commit fails (a full
+    disk): Whoosh keeps it then, and every later writer of this process would wait for it
+    in vain. The table of contents is written last, so the index stays as it was."""
+    try:
+        writer.commit(**kwargs)
+    except BaseException:
+        if writer.writelock is not None:
+            try:
+                writer.writelock.release()
+            except Exception:  # noqa: BLE001 - already let go: the first failure is the one
+                pass
+        raise
+
+
 class SearchIndex:
     """A Whoosh index of pages in one directory.
 
@@ -256,9 +271,9 @@ class SearchIndex:
         if clear:
             # CLEAR drops every existing segment in the same commit, so readers
             # never see an empty index between "clear" and the first batch.
-            writer.commit(mergetype=CLEAR)
+            _commit(writer, mergetype=CLEAR)
         elif count:
-            writer.commit()
+            _commit(writer)
         else:
             writer.cancel()
         return count
@@ -280,7 +295,7 @@ class SearchIndex:
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        _commit(writer)
 
     def rebuild(self, pages: Iterable[PageDoc], *, batch_size: int = 500) -> int:
         """Replace the whole index with ``pages``, committing every
@@ -347,14 +362,14 @@ class SearchIndex:
             writer.cancel()
             raise
         if count:
-            writer.commit()
+            _commit(writer)
         else:
             writer.cancel()
         return count
 
     def _optimize(self) -> None:
         writer = self._writer()
-        writer.commit(optimize=True)
+        _commit(writer, optimize=True)
 
     # -- reading -------------------------------------------------------------
 

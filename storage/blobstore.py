@@ -69,7 +69,9 @@ def _fsync_dir(path: Path) -> None:
 
 def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     """Write via a temp file in the same directory + fsync + rename; leaves no temp file on error."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")  # mode 0600
+    # the temp name carries the target's name, so that a writer killed mid-write leaves a
+    # file that recovery can name (BlobStore.discard_partial)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-", suffix=".part")
     done = False
     try:
         with os.fdopen(fd, "wb") as out:
@@ -222,9 +224,13 @@ class BlobStore:
 
     # --- write --------------------------------------------------------------
 
-    def put(self, data: bytes) -> BlobRef:
-        """Encrypt and store data; returns the BlobRef the catalogue must keep."""
-        ref = secrets.token_hex(16)
+    def put(self, data: bytes, *, ref: str | None = None) -> BlobRef:
+        """Encrypt and store data; returns the BlobRef the catalogue must keep.
+
+        ``ref``: one from :meth:`new_ref` that the caller has already written down
+        (a crash journal); by default a fresh one.
+        """
+        ref = ref or self.new_ref()
         path = self.path_of(ref)
         data_key = os.urandom(KEY_SIZE)
         nonce = os.urandom(NONCE_SIZE)
@@ -239,8 +245,8 @@ class BlobStore:
             size=len(data),
         )
 
-    def put_file(self, path: str | Path) -> BlobRef:
-        return self.put(Path(path).read_bytes())
+    def put_file(self, path: str | Path, *, ref: str | None = None) -> BlobRef:
+        return self.put(Path(path).read_bytes(), ref=ref)
 
     def _ensure_dirs(self, directory: Path) -> None:
         """Create the two fan-out levels (0700), making each new entry durable."""
@@ -314,3 +320,27 @@ class BlobStore:
         except FileNotFoundError:
             return  # another worker shredded it concurrently
         _fsync_dir(path.parent)
+
+    # --- crash recovery (a journal names the refs a unit writes, before it writes them) ---
+
+    @staticmethod
+    def new_ref() -> str:
+        """A fresh random ref (128 bits), to write down before :meth:`put` stores under it."""
+        return secrets.token_hex(16)
+
+    def discard_partial(self, ref: str) -> int:
+        """Remove what a writer killed while writing ``ref`` left (its temp files); returns
+        how many. The blob itself, if whole, is left: :meth:`shred` removes that."""
+        folder = self.path_of(ref).parent
+        removed = 0
+        try:
+            leftovers = list(folder.glob(f".tmp-{ref}-*.part"))
+        except OSError:
+            return 0
+        for leftover in leftovers:
+            try:
+                leftover.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed

@@ -282,6 +282,7 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "user reset-password": ["newclerk"],
         "user list": [],
         "reindex": [],
+        "recover": [],
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],
         "text": [str(a.document_id)],

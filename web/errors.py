@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from ingest.archive import ArchiveError
 from ingest.backup import BackupError
-from ingest.exceptions import (IngestError, PasswordProtected, ResourceLimit, UnreadableInput)
+from ingest.exceptions import (IngestError, NoSpace, PasswordProtected, ResourceLimit,
+                               UnreadableInput)
 from ingest.ocr.base import OcrFailed, UnknownEngine
 from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
@@ -33,6 +34,7 @@ class ExitCode(enum.IntEnum):
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
     unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
+    io_error = 74  # EX_IOERR: the disk holding the data home is full
     temp_fail = 75  # EX_TEMPFAIL: a limit was hit (time, memory, pixels); may pass with more
     permission = 77  # EX_NOPERM: a password-protected PDF, or a wrong passphrase for a key export
     config = 78  # EX_CONFIG: the data home, the master key or a setting cannot be used
@@ -57,6 +59,7 @@ BINDINGS: dict[type[BaseException], Binding] = {
     UnreadableInput: Binding(ExitCode.input_file, 422),
     OcrFailed: Binding(ExitCode.unavailable, 503),
     UnknownEngine: Binding(ExitCode.bad_input, 400),
+    NoSpace: Binding(ExitCode.io_error, 507),  # 507 Insufficient Storage
     IngestError: Binding(ExitCode.failed, 422),
     BackupError: Binding(ExitCode.failed, 500),
     WrongPassphrase: Binding(ExitCode.permission, 403),

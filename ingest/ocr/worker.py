@@ -1,15 +1,18 @@
 """Per-page OCR jobs and the process pool that runs them.
 
 Workers only compute and return ``PageOcrResult``s; the parent process writes
-files and moves the progress bar, so no worker ever touches shared state.
+files and moves the progress bar, so no worker ever touches shared state. Workers
+end when the process that owns the pool ends (``ingest.lifeline``).
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +21,8 @@ from PIL import Image
 
 from . import canonical_engine_name, default_engine_name, get_engine
 from ..access_image import access_image
+from ..journal import work_dir
+from ..lifeline import die_with_owner
 from .base import OcrEngine, OcrPage
 from .orientation import detect_rotation, reads_upright, rotate_clockwise
 from .preprocess import prepare
@@ -25,6 +30,8 @@ from .preprocess import prepare
 # per worker process: engines (and RapidOCR's models, seconds to load) are
 # created on first use and reused for every later page and document
 _engines: dict[str, OcrEngine] = {}
+# per worker process: the data home's work space, for Tesseract's files (None: the system's)
+_tmp_dir: Path | None = None
 
 
 @dataclass
@@ -56,6 +63,29 @@ def recognize_upright(engine: OcrEngine, upright: Image.Image) -> tuple[OcrPage,
 
 def ocr_page(number: int, raster: Path, engine_name: str, detect: bool = True,
              access: bool = False) -> PageOcrResult:
+    """:func:`read_page`, with Tesseract's files kept out of the system's temp folder."""
+    with _private_tempfiles():
+        return read_page(number, raster, engine_name, detect, access)
+
+
+@contextmanager
+def _private_tempfiles() -> Iterator[None]:
+    """pytesseract hands Tesseract the page as a temp file: put it in a locked work directory
+    of the data home (``ingest.journal.work_dir``), not /tmp, so that it is removed after
+    the page, or by the next recovery when the worker is killed mid-page."""
+    if _tmp_dir is None:
+        yield
+        return
+    with work_dir(_tmp_dir, "ocr") as folder:
+        previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
+
+
+def read_page(number: int, raster: Path, engine_name: str, detect: bool = True,
+              access: bool = False) -> PageOcrResult:
     """Detect orientation (optionally), turn the raster upright, clean up a copy and OCR it.
 
     An engine with ``upright_confidence`` reads the page as it is first and
@@ -129,7 +159,12 @@ def warm_up(engine_name: str) -> str:
     return engine.name
 
 
-def _init_worker() -> None:
+def _init_worker(owner: int, tmp_dir: str | None) -> None:
+    global _tmp_dir
+    # a worker outlives nobody: when the process that made the pool dies, even by
+    # SIGKILL, the worker and its Tesseract go too (and with them the forkserver)
+    die_with_owner(owner)
+    _tmp_dir = Path(tmp_dir) if tmp_dir else None
     # Tesseract's OpenMP threads fight the other worker processes for the
     # cores (measured 3.7x slower on 2 cores); one thread per process is best
     os.environ["OMP_THREAD_LIMIT"] = "1"
@@ -138,17 +173,25 @@ def _init_worker() -> None:
 class OcrPool:
     """A pool of OCR worker processes kept alive across pages and documents."""
 
-    def __init__(self, engine_name: str | None = None, workers: int | None = None) -> None:
+    def __init__(self, engine_name: str | None = None, workers: int | None = None,
+                 tmp_dir: Path | None = None) -> None:
+        """``tmp_dir``: the data home's work space, where Tesseract's files go."""
         # fail fast in the parent on an unknown engine name; None: the deployment default
         self.engine_name = canonical_engine_name(engine_name or default_engine_name())
         self.workers = workers or os.cpu_count() or 1
         # forkserver/spawn: forking a parent that may hold threads, open
         # databases or encryption keys would copy all of that into workers
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # workers fork from a server that has imported this module once, instead of
+            # each importing it for seconds (during which nothing would end an orphan)
+            context.set_forkserver_preload(["__main__", __name__])
         self._executor = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context(method),
+            mp_context=context,
             initializer=_init_worker,
+            initargs=(os.getpid(), str(tmp_dir) if tmp_dir else None),
         )
 
     def run(self, jobs: list[tuple[int, Path]], progress: Callable[[int], None] | None = None,

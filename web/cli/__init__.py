@@ -9,13 +9,13 @@ The commands live in one module per area: ``admin`` (init, settings, regions, us
 reindex), ``households`` (households, members, status changes, import), ``documents``
 (ingest, search, text, pages, reocr), ``desk`` (document types, corrections, order, reviews),
 ``reports`` (report, reconcile), ``auditlog``, ``operations`` (verify, backup, restore,
-key) and ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
+key), ``recovery`` (recover) and ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
 """
 from __future__ import annotations
 
 # the modules register their commands on import
 from web.cli import (admin, auditlog, desk, documents, households,  # noqa: F401
-                     operations, reports, serving)
+                     operations, recovery, reports, serving)
 from web.cli.root import main
 
 __all__ = ["main"]

@@ -21,6 +21,7 @@ class Context:
     def archive(self) -> Archive:
         if self._archive is None:
             self._archive = Archive.open(self.settings)
+            _tell_recovered(self._archive)
         return self._archive
 
     def adopt(self, archive: Archive) -> None:
@@ -38,6 +39,19 @@ class Context:
     def close(self) -> None:
         if self._archive is not None:
             self._archive.close()
+
+
+def _tell_recovered(archive: Archive) -> None:
+    """Opening the archive finished or rolled back what a killed process left: say so
+    (``hudang recover`` says it itself)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "recover":
+        return
+    report = archive.recovered
+    for unit in report.units:
+        click.echo(f"hudang: {unit.sentence()}", err=True)
+    for problem in report.problems:
+        click.echo(f"hudang: {problem}", err=True)
 
 
 def progress(label: str, total: int | None = None, unit: str = "page"):

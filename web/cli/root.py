@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from ingest.exceptions import NoSpace, is_no_space
 from web.cli.context import Context
 from web.errors import USER_ERRORS, exit_code_for
 
@@ -18,6 +19,14 @@ class HudangGroup(click.Group):
         except USER_ERRORS as exc:
             click.echo(f"hudang: {exc}", err=True)
             sys.exit(int(exit_code_for(exc)))
+        except Exception as exc:
+            # a full disk met outside an ingest (the audit log of a search, say)
+            home = ctx.obj.settings.home if isinstance(ctx.obj, Context) else None
+            if home is None or not is_no_space(exc, home):
+                raise
+            full = NoSpace(f"run 'hudang {ctx.invoked_subcommand}'", home)
+            click.echo(f"hudang: {full}", err=True)
+            sys.exit(int(exit_code_for(full)))
 
 
 @click.group(cls=HudangGroup)
