@@ -24,8 +24,10 @@ DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
 demo: system venv catalogues
 	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
 
+# the suite on every core (pytest-xdist); a module's tests stay on one worker, so that its
+# archive is built once
 test: system venv catalogues
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n auto --dist loadfile
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
