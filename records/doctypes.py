@@ -51,7 +51,7 @@ DOCUMENT_TYPES: tuple[DocType, ...] = (
 # 日常管理档案: records of a region and a period, not of one household (DOMAIN.md); filed in
 # the region's volume of the year, with the flag ``daily`` (migration 0011 seeds them)
 DAILY_TYPES: tuple[DocType, ...] = (
-    DocType("daily_roster", "低保花名册", "roster of households"),
+    DocType("daily_roster", "花名册", "roster of households"),
     DocType("daily_payment", "资金发放名册", "payment list"),
     DocType("daily_changes", "停发调整名单", "stop and adjustment list"),
     DocType("daily_notice", "三榜公示记录", "public-notice record and photos"),
