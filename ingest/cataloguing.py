@@ -82,6 +82,13 @@ def household_target(household: Household | None, number: str) -> Target:
                   region=household and household.region_code, found=household is not None)
 
 
+def volume_target(volume: Volume | None, ident: str) -> Target:
+    """A volume of daily-management records as the door sees it: in its region, with no
+    household."""
+    return Target("volume", ident[:40], region=volume and volume.region_code,
+                  found=volume is not None)
+
+
 def document_target(doc: Document | None, document_id: int, page: int | None = None,
                     found: bool | None = None) -> Target:
     """A document as the door sees it: in its household's village, or (a daily-management

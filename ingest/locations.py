@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
+from ingest.cataloguing import household_target, volume_target
 from ingest.labels import Label, render_labels
 from ingest.reports import today
 from records import audit, locations as rules
@@ -232,6 +233,8 @@ def add(archive: Archive, who: Principal, kind: str, code: str, *, parent: str |
                                       lambda: rules.read_code(code),
                                       lambda: rules.read_title(title))
     region = (region or "").strip() or None
+    # one who may not keep containers at all is refused before the parent is looked at
+    archive.admit(Knock(who, Action.locate, event="container_add"))
     with archive.Session() as s:
         above = None
         if parent:
@@ -263,16 +266,42 @@ def _thing(s: Session, what: str) -> tuple[Dossier | Volume | Container | None, 
     what = what.strip()
     if HOUSEHOLD_NUMBER.match(what):
         household = find_household(s, what)
-        return (household.dossier if household else None), Target(
-            "household", what, household=household and household.number,
-            region=household and household.region_code, found=household is not None)
+        return (household.dossier if household else None), household_target(household, what)
     m = rules.VOLUME_REF.match(what)
     if m:
         volume = s.scalar(select(Volume).where(Volume.region_code == m.group(1),
                                                Volume.year == int(m.group(2))))
-        return volume, Target("volume", what, region=m.group(1), found=volume is not None)
+        return volume, volume_target(volume, what)
     container = rules.find(s, what) if rules.CODE.match(what.upper()) else None
     return container, place_of(container, what)
+
+
+def container_place(archive: Archive, who: Principal, code: str) -> tuple[Ref, str | None]:
+    """(the container, the code of the one it stands in) of a container ``who`` may keep
+    (``locate``): its move form and the form that puts papers into it."""
+    with archive.Session() as s:
+        container = _admitted(archive, s, who, Action.locate, code, "location_move")
+        return _ref(container), container.parent.code if container.parent else None
+
+
+def dossier_place(archive: Archive, who: Principal, number: str) -> tuple[str, str, Where]:
+    """(number, head's name, where its dossier lies) of a household whose dossier ``who``
+    may move (``locate``)."""
+    with archive.Session() as s:
+        household = find_household(s, number)
+        archive.admit(Knock(who, Action.locate, household_target(household, number),
+                            event="location_move"))
+        return household.number, household.head_name, where(s, household.dossier)
+
+
+def volume_place(archive: Archive, who: Principal, volume_id: int) -> tuple[str, str, Where]:
+    """(REGION/YEAR, the region's name and year, where it lies) of a volume ``who`` may move."""
+    with archive.Session() as s:
+        volume = s.get(Volume, volume_id)
+        archive.admit(Knock(who, Action.locate, volume_target(volume, str(volume_id)),
+                            event="location_move"))
+        return (f"{volume.region_code}/{volume.year}", f"{volume.region.name} {volume.year}",
+                where(s, volume))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
+from ingest.cataloguing import volume_target
 from ingest.locations import Where, where
 from records import audit
 from records.door import Knock, Target
@@ -151,12 +152,6 @@ def facts(session: Session, volume: Volume) -> VolumeFacts:
     return VolumeFacts(volume.id, volume.region_code, volume.region.name, volume.year,
                        volume.archival_code, volume.retention_class, len(volume.documents),
                        sum(d.page_count for d in volume.documents), where(session, volume))
-
-
-def volume_target(volume: Volume | None, ident: str) -> Target:
-    """A volume as the door sees it: in its region, with no household."""
-    return Target("volume", ident[:40], region=volume and volume.region_code,
-                  found=volume is not None)
 
 
 def find(session: Session, ref: str | int) -> Volume | None:

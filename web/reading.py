@@ -27,7 +27,8 @@ from sqlalchemy import select
 
 from ingest import households, redaction, volumes
 from ingest.archive import Archive
-from ingest.cataloguing import DeskFacts, desk_facts, document_target, household_target
+from ingest.cataloguing import (DeskFacts, desk_facts, document_target, household_target,
+                                volume_target)
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock
@@ -275,7 +276,7 @@ def check_volume(archive: Archive, who: Principal, volume_id: int) -> volumes.Vo
     with archive.Session() as s:
         volume = volumes.find(s, volume_id)
         archive.admit(Knock(who, Action.read_household,
-                            volumes.volume_target(volume, str(volume_id)), event="read_volume"))
+                            volume_target(volume, str(volume_id)), event="read_volume"))
         return volumes.facts(s, volume)
 
 
@@ -293,7 +294,7 @@ def open_volume(archive: Archive, who: Principal, ref: int | str, *,
     with archive.Session() as s:
         volume = volumes.find(s, ref)
         archive.admit(Knock(who, Action.read_household,
-                            volumes.volume_target(volume, str(ref)), event="read_volume"))
+                            volume_target(volume, str(ref)), event="read_volume"))
         stated, required = _purpose(volume_key(volume.id), purposes, purpose)
         if required and stated is None:
             raise PurposeRequired(None, volume.id)
