@@ -25,7 +25,8 @@ import zxingcpp
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from desk_support import COMPLETE, HEAD_ID, OTHER, PARTIAL, PASSWORD, build_desk, text_pdf
+from desk_support import (COMPLETE, HEAD_ID, OTHER, PARTIAL, PASSWORD, build_desk, pdf_text,
+                          text_pdf)
 from records.model import AuditEvent, LocationMove
 from web.app import create_app
 from web.cli import main
@@ -68,14 +69,6 @@ def signed_in(app, user: str):
     client = app.test_client()
     assert client.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
     return client
-
-
-def pdf_text(data: bytes) -> str:
-    pdf = pdfium.PdfDocument(data)
-    try:
-        return "\n".join(pdf[i].get_textpage().get_text_bounded() for i in range(len(pdf)))
-    finally:
-        pdf.close()
 
 
 def barcodes(data: bytes) -> list[str]:
@@ -260,8 +253,17 @@ def test_daily_records_are_filed_and_read_in_the_browser(app, archive, tmp_path)
     assert page.status_code == 200 and "红星村民主评议会议记录" in page.text
     assert 'id="stated-purpose">审核' in page.text and 'id="location-panel"' in page.text
 
+    # its pages open in the same viewer, which leads back to the volume
+    document_id = int(page.text.split('data-document="')[1].split('"')[0])
+    viewer = web.get(f"/document/{document_id}/page/1")
+    assert viewer.status_code == 200 and volume_url.split("localhost")[-1] in viewer.text
+    download = web.get(f"/document/{document_id}/download")
+    assert download.status_code == 200 and download.mimetype == "application/pdf"
+
     clerk = signed_in(app, "clerk")
     assert "红星村民主评议会议记录" in clerk.get("/records/").text
+    found = clerk.get("/", query_string={"q": "democratic review minutes"})
+    assert 'class="volume-link"' in found.text  # found by search, shown as the volume's
     assert clerk.get("/records/new").status_code == 404  # a clerk does not file records
     other = signed_in(app, "other-clerk")
     assert "红星村民主评议会议记录" not in other.get("/records/").text
