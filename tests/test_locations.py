@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pypdfium2 as pdfium
 import pytest
@@ -200,6 +201,29 @@ def test_an_archivist_keeps_cabinets_and_boxes_in_the_browser(app, archive):
     assert "打印标签（PDF）" in web.get("/locations/XS-H01?lang=zh").text
 
 
+def test_a_box_moves_to_another_cabinet_and_its_history_says_so(app):
+    web = signed_in(app, "archivist")
+    for kind, code, parent in (("cabinet", "MV-G01", ""), ("cabinet", "MV-G02", ""),
+                               ("box", "MV-H01", "MV-G01")):
+        assert web.post("/locations/new", data={"kind": kind, "code": code, "parent": parent,
+                                                "region": VILLAGE}).status_code == 302
+    form = web.get("/locations/MV-H01/move")
+    assert form.status_code == 200 and 'id="now-in">MV-G01' in form.text
+    wrong = web.post("/locations/MV-H01/move", data={"to": "MV-H01"})
+    assert wrong.status_code == 400 and "MV-H01" in wrong.text
+    r = web.post("/locations/MV-H01/move", data={"to": "MV-G02", "date": "2026-03-01",
+                                                 "note": "换柜"})
+    assert r.status_code == 302
+    history = web.get("/locations/MV-H01?lang=en").text.split('id="container-history"')[1]
+    assert "2026-03-01" in history and "MV-G01" in history and "MV-G02" in history
+    assert "换柜" in history and "archivist" in history
+    def inside(code: str) -> str:  # the "Inside" table of a container's page
+        return web.get(f"/locations/{code}").text.split('id="container-history"')[0]
+
+    assert "MV-H01" in inside("MV-G02")
+    assert "MV-H01" not in inside("MV-G01")  # only its history still names it
+
+
 def test_who_may_see_or_keep_a_box_in_the_browser(app, desk):
     run(desk, "location", "add", "box", "DF-H20", "--region", VILLAGE)
     run(desk, "location", "move", PARTIAL, "--to", "DF-H20")
@@ -260,6 +284,18 @@ def test_daily_records_are_filed_and_read_in_the_browser(app, archive, tmp_path)
     download = web.get(f"/document/{document_id}/download")
     assert download.status_code == 200 and download.mimetype == "application/pdf"
 
+    # the paper volume is put into a box from its page; its metadata corrected like a dossier's
+    web.post("/locations/new", data={"kind": "box", "code": "DF-R2024", "region": VILLAGE})
+    volume_id = volume_url.rstrip("/").split("/")[-1]
+    r = web.post(f"/records/volume/{volume_id}/location", data={"to": "df-r2024"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/records/volume/{volume_id}")
+    page = web.get(volume_url).text
+    assert "DF-R2024" in page.split('id="current-location"')[1].split("</p>")[0]
+    assert f"{VILLAGE}/2024" in web.get("/locations/DF-R2024").text
+    edit = web.get(f"/document/{document_id}/edit")
+    assert edit.status_code == 200 and f'href="/records/volume/{volume_id}"' in edit.text
+    assert "民主评议会议记录" in edit.text and "入户调查表" not in edit.text  # daily types only
+
     clerk = signed_in(app, "clerk")
     assert "红星村民主评议会议记录" in clerk.get("/records/").text
     found = clerk.get("/", query_string={"q": "democratic review minutes"})
@@ -272,3 +308,30 @@ def test_daily_records_are_filed_and_read_in_the_browser(app, archive, tmp_path)
         refused = s.scalars(select(AuditEvent).where(AuditEvent.actor == "other-clerk",
                                                      AuditEvent.outcome == "refused")).all()
     assert refused
+
+
+def test_a_scanner_typing_a_box_code_opens_the_box_and_its_label_downloads(desk, tmp_path):
+    """In Debian's chromium against ``hudang serve``: the code typed into the header's field
+    and Enter (what a USB scanner does) opens the box; its label downloads as a PDF."""
+    from browser_support import chromium, serve
+
+    run(desk, "location", "add", "box", "SC-H01", "--region", VILLAGE, "--title", "扫码测试")
+    run(desk, "location", "move", PARTIAL, "--to", "SC-H01")
+    env = {**os.environ, "HUDANG_HOME": str(desk.home),
+           "HUDANG_MASTER_KEY_FILE": str(desk.key_file)}
+    with serve(env) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844}, accept_downloads=True)
+        page.goto(base + "/login")
+        page.fill("input[name=username]", "archivist")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.login button[type=submit]")
+        page.wait_for_selector("#current-user")
+        page.fill("#header-scan", "sc-h01")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/locations/SC-H01")
+        assert PARTIAL in page.inner_text("#contents")
+        with page.expect_download() as download:
+            page.click("#print-label")
+        data = download.value.path().read_bytes()
+        assert barcodes(data) == ["SC-H01"] and "扫码测试" in pdf_text(data)
+        page.close()
