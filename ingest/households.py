@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
+from ingest.locations import Where, where
 from records import audit, households as rules
 from records.catalogue import find_household
 from records.completeness import missing_types
@@ -67,6 +68,7 @@ class Sheet:
     history: list[EventView]
     missing: list[tuple[str, str]]  # (type code, Chinese name)
     allowed_changes: list[str] = field(default_factory=list)
+    location: Where | None = None  # the folder or box its dossier lies in, and its moves
 
     def as_json(self) -> dict:
         return {
@@ -82,6 +84,7 @@ class Sheet:
                          "recorded_by": e.recorded_by,
                          "recorded_at": e.recorded_at.isoformat()} for e in self.history],
             "missing": [{"type": code, "name": name} for code, name in self.missing],
+            "location": self.location.as_json() if self.location else None,
         }
 
 
@@ -113,7 +116,8 @@ def sheet(archive: Archive, session: Session, who: Principal, household: Househo
         history=[EventView(e.change.value, e.effective_on, e.reason, e.recorded_by,
                            e.recorded_at) for e in household.status_events],
         missing=[(t.code, t.name_zh) for t in missing_types(session, household)],
-        allowed_changes=[c.value for c in rules.allowed_changes(household.status)])
+        allowed_changes=[c.value for c in rules.allowed_changes(household.status)],
+        location=where(session, household.dossier) if household.dossier else None)
 
 
 def _target(household: Household | None, number: str) -> Target:

@@ -14,12 +14,16 @@ from search import PageDoc
 
 
 def page_docs(doc: Document, texts: Mapping[int, str]) -> Iterator[PageDoc]:
-    """The index entries of one document, given its page texts by page number."""
-    household = doc.dossier.household
+    """The index entries of one document, given its page texts by page number.
+
+    A daily-management record has no household: its entries carry an empty household and
+    head's name, and the region of its volume, which confines searches as a village does."""
+    household = doc.dossier.household if doc.dossier is not None else None
     for page in doc.pages:
         yield PageDoc(
-            document_id=doc.id, page=page.number, household=household.number,
-            head_name=household.head_name, region=household.region_code,
+            document_id=doc.id, page=page.number,
+            household=household.number if household else "",
+            head_name=household.head_name if household else "", region=doc.region_code,
             doc_type=doc.type_code, doc_type_name=doc.type.name_zh, title=doc.title,
             date=doc.date.isoformat() if doc.date else None, text=texts.get(page.number, ""))
 

@@ -14,6 +14,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -170,8 +171,11 @@ class Dossier(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # 档号 (records.numbering): given once, with the dossier's first item number; never changes
     archival_code: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # where the paper is now: a folder or a box (records.locations); history in location_move
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
 
     household: Mapped[Household] = relationship(back_populates="dossier")
+    container: Mapped[Container | None] = relationship()
     documents: Mapped[list[Document]] = relationship(
         back_populates="dossier", order_by="Document.seq"
     )
@@ -191,19 +195,32 @@ class DocumentType(Base):
     name_en: Mapped[str] = mapped_column(String(100))
     sort_order: Mapped[int] = mapped_column(Integer)
     required: Mapped[bool] = mapped_column(default=False)
+    # a type of daily-management records (日常管理档案: 花名册, 公示记录 ...), filed in a region's
+    # volume, never in a household's dossier; completeness never asks for one
+    daily: Mapped[bool] = mapped_column(default=False)
 
 
 class Document(Base):
-    """件: one document of a dossier, stored as one encrypted archival PDF."""
+    """件: one document of a household's dossier or of a region's volume of daily-management
+    records (exactly one of the two), stored as one encrypted archival PDF."""
 
     __tablename__ = "document"
     __table_args__ = (
         UniqueConstraint("dossier_id", "seq", name="uq_document_dossier_seq"),
         UniqueConstraint("dossier_id", "sha256", name="uq_document_dossier_sha256"),
+        UniqueConstraint("volume_id", "seq", name="uq_document_volume_seq"),
+        UniqueConstraint("volume_id", "sha256", name="uq_document_volume_sha256"),
+        CheckConstraint("(dossier_id IS NULL) <> (volume_id IS NULL)",
+                        name="ck_document_one_home"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id"), index=True)
+    # 日常管理档案: the region's volume of the year (then dossier_id is NULL)
+    volume_id: Mapped[int | None] = mapped_column(ForeignKey("volume.id"), index=True)
+    month: Mapped[int | None] = mapped_column(Integer)  # 1-12, for monthly records
+    # the retention class's code (issue 16 keeps the classes): "daily-5y" for daily records
+    retention_class: Mapped[str | None] = mapped_column(String(40))
     type_code: Mapped[str] = mapped_column(ForeignKey("document_type.code"))
     # the order in the dossier (顺序号, 1..n); reordering changes it (records.numbering)
     seq: Mapped[int] = mapped_column(Integer)
@@ -230,11 +247,25 @@ class Document(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
 
-    dossier: Mapped[Dossier] = relationship(back_populates="documents")
+    dossier: Mapped[Dossier | None] = relationship(back_populates="documents")
+    volume: Mapped[Volume | None] = relationship(back_populates="documents")
     type: Mapped[DocumentType] = relationship()
     pages: Mapped[list[Page]] = relationship(
         back_populates="document", order_by="Page.number", cascade="all, delete-orphan"
     )
+
+    @property
+    def household_number(self) -> str | None:
+        """The household whose dossier holds it; None for a daily-management record."""
+        return self.dossier.household.number if self.dossier is not None else None
+
+    @property
+    def region_code(self) -> str:
+        """Where it lies for the jurisdiction check: the household's village, or the region
+        of the volume it is filed in."""
+        if self.dossier is not None:
+            return self.dossier.household.region_code
+        return self.volume.region_code
 
 
 class Page(Base):
@@ -485,3 +516,85 @@ class ReviewEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")  # ID numbers masked before storing
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- daily-management records and physical locations (issue 13) ----------------------------
+DAILY_RETENTION = "daily-5y"  # 日常管理档案: 5 years from their date (DOMAIN.md)
+
+
+class Volume(Base):
+    """日常管理档案卷: the daily-management records (花名册, 公示记录, 资金台账 ...) of one region
+    and one year, arranged like a dossier but not of a household."""
+
+    __tablename__ = "volume"
+    __table_args__ = (UniqueConstraint("region_code", "year", name="uq_volume_region_year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    archival_code: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # the retention class's code (the retention engine, issue 16, reads it)
+    retention_class: Mapped[str] = mapped_column(String(40), default=DAILY_RETENTION)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+
+    region: Mapped[Region] = relationship()
+    container: Mapped[Container | None] = relationship()
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="volume", order_by="Document.seq")
+
+
+class ContainerKind(str, enum.Enum):
+    """一村一柜、一组一盒、一户一袋: what a container is, from the outside in."""
+
+    cabinet = "cabinet"  # 柜
+    box = "box"  # 盒
+    folder = "folder"  # 袋 (or 卷夹): one household's dossier
+
+
+class Container(Base):
+    """A cabinet, box or folder: a code (its barcode says the same), a title, where it stands
+    (``parent``) and the region whose papers it keeps (None: the whole deployment's)."""
+
+    __tablename__ = "container"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ContainerKind] = mapped_column(
+        Enum(ContainerKind, native_enum=False, length=10))
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str | None] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    parent: Mapped[Container | None] = relationship(remote_side=[id])
+    region: Mapped[Region | None] = relationship()
+
+
+class LocationMove(Base):
+    """One move (移位): a dossier, a volume or a container put somewhere else, on a day, by
+    someone. ``from_id`` None: it had no place yet; ``to_id`` None: taken out."""
+
+    __tablename__ = "location_move"
+    __table_args__ = (
+        CheckConstraint("(dossier_id IS NOT NULL) + (volume_id IS NOT NULL) "
+                        "+ (container_id IS NOT NULL) = 1", name="ck_location_move_one_thing"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id"), index=True)
+    volume_id: Mapped[int | None] = mapped_column(ForeignKey("volume.id"), index=True)
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    from_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    to_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    moved_on: Mapped[date] = mapped_column(Date)
+    moved_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    dossier: Mapped[Dossier | None] = relationship()
+    volume: Mapped[Volume | None] = relationship()
+    container: Mapped[Container | None] = relationship(foreign_keys=[container_id])
+    source: Mapped[Container | None] = relationship(foreign_keys=[from_id])
+    destination: Mapped[Container | None] = relationship(foreign_keys=[to_id])

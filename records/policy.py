@@ -54,6 +54,7 @@ class Action(str, enum.Enum):
     catalogue = "catalogue"  # correct a document's type, date, title, 责任者; reorder a dossier
     record_review = "record_review"  # record a household's review (复核)
     report = "report"  # gaps, roster, statistics, due reviews, reconciliation of a region
+    locate = "locate"  # keep cabinets, boxes and folders: add, move papers, print labels
 
 
 # How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
@@ -75,6 +76,7 @@ ACTION_WORDS: dict[Action, str] = {
     Action.catalogue: "correct documents or their order",
     Action.record_review: "record reviews",
     Action.report: "see reports",
+    Action.locate: "keep cabinets, boxes and folders",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
@@ -86,7 +88,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,
-                               Action.report}),
+                               Action.report, Action.locate}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup, Action.record_review,
                            Action.report}),

@@ -21,9 +21,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from browser_support import PASSWORD, build_world
+from desk_support import text_pdf
 from records.catalogue import add_user
-from records.model import AccessRequest, AuditEvent, RequestStatus
-from records.policy import ROLE_ACTIONS, Action, Role
+from records.model import AccessRequest, AuditEvent, RequestStatus, Volume
+from records.policy import ROLE_ACTIONS, Action, Principal, Role
 from web.app import create_app
 from web.cli import main
 from web.door import declaration
@@ -34,6 +35,10 @@ FRAMEWORK_ENDPOINTS = {"static"}
 # one account per role, all in household a's township (220381105) except the whole-county ones
 ACCOUNTS = {"d-archivist": ("archivist", None), "d-auditor": ("auditor", None),
             "d-admin": ("administrator", None), "d-reviewer": ("reviewer", "220381105")}
+# a cabinet of household a's township with a box holding a's dossier, and a volume of
+# daily-management records of a's village (filled in by the ``world`` fixture)
+CABINET, BOX, VOLUME = "C-DOOR", "B-DOOR", "220381105012/2025"
+PLACES: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,25 @@ def world(tmp_path_factory):
     with archive.Session() as s, s.begin():
         for name, (role, region) in ACCOUNTS.items():
             add_user(s, name, PASSWORD, role, region)
+    _place_things(world, archive)
     archive.close()
     return world
+
+
+def _place_things(world, archive) -> None:
+    from ingest import locations
+    from ingest.pipeline import IngestRequest, Ingestor
+
+    operator = Principal("test", frozenset({Role.operator}))
+    locations.add(archive, operator, "cabinet", CABINET, region=world.a.township)
+    locations.add(archive, operator, "box", BOX, parent=CABINET)
+    locations.move(archive, operator, world.a.number, BOX)
+    record = text_pdf(world.root / "roster.pdf", "roster of the village 2025")
+    with Ingestor(archive, workers=1) as ingestor:
+        ingestor.ingest(IngestRequest(path=record, household=None, doc_type="daily_roster",
+                                      region=VOLUME[:12], year=2025, month=3, actor="test"))
+    with archive.Session() as s:
+        PLACES["volume_id"] = s.scalar(select(Volume.id))
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +188,10 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = world.a.staff
         elif arg == "kind":  # a report
             values[arg] = "gaps"
+        elif arg == "container":  # the box holding household a's dossier
+            values[arg] = BOX
+        elif arg == "volume_id":  # daily-management records of household a's village
+            values[arg] = PLACES["volume_id"]
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -241,7 +267,7 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
 ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show", "document edit",
-              "document move", "review record"}
+              "document move", "review record", "location show", "records show"}
 
 
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
@@ -289,6 +315,13 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "pages low-confidence": ["--below", "101"],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "audit verify": [],
+        "location add": ["folder", "F-DOOR", "--in", BOX, "--title", "门卫测试"],
+        "location move": [VOLUME, "--to", BOX, "--note", "门卫"],
+        "location show": [BOX],
+        "location list": [],
+        "labels": [BOX, "--out", str(scan.with_name("labels.pdf"))],
+        "records list": ["--region", world.a.township],
+        "records show": [VOLUME],
         "audit export": [],
         "audit anchor": [],
         "household certificate": [a.number, "DB2203810042"],

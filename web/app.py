@@ -4,7 +4,8 @@
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
 viewer), ``audit``, ``selflookup``, ``home`` (each role's landing page, the region tree),
 ``account`` (one's own password), ``admin`` (users, regions), ``households``, ``desk``
-(corrections, order, reviews, the document types) and ``reports``. The CLI builds the same
+(corrections, order, reviews, the document types), ``reports``, ``locations`` (cabinets,
+boxes, folders, labels) and ``daily`` (daily-management records and their volumes). The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -20,8 +21,9 @@ from ingest.settings import Settings
 from records.door import Refused
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
-                 report_views, selflookup, verify_views, views)
+from web import (account, admin_views, audit_views, auth, daily_views, desk_views, home,
+                 household_views, location_views, report_views, selflookup, verify_views,
+                 views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -71,6 +73,8 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(report_views.bp)
     app.register_blueprint(report_views.api)
     app.register_blueprint(verify_views.bp)
+    app.register_blueprint(location_views.bp)
+    app.register_blueprint(daily_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)
@@ -110,6 +114,8 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PurposeRequired)
     def purpose_required(need: PurposeRequired):
         # the door let the reader in: ask for the purpose of this reading (利用登记)
+        if need.household is None:
+            return redirect(url_for("daily.purpose", volume_id=need.volume))
         return redirect(url_for("views.purpose", number=need.household))
 
     @app.errorhandler(400)

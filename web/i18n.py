@@ -201,6 +201,33 @@ _LABELS = {
         "audit_keyed": lazy_gettext("audit log keyed"),
         "audit_rekey": lazy_gettext("audit log re-keyed"),
         "household_certificate": lazy_gettext("record certificate number"),
+        "read_container": lazy_gettext("open container"),
+        "list_containers": lazy_gettext("list cabinets"),
+        "container_add": lazy_gettext("add container"),
+        "location_move": lazy_gettext("move to another place"),
+        "labels_print": lazy_gettext("print labels"),
+        "list_records": lazy_gettext("list daily-management records"),
+        "read_volume": lazy_gettext("open volume"),
+    },
+    "container": {  # records.model.ContainerKind, short
+        "cabinet": lazy_gettext("cabinet"),
+        "box": lazy_gettext("box"),
+        "folder": lazy_gettext("folder"),
+    },
+    "container_long": {
+        "cabinet": lazy_gettext("cabinet (one per village, township or street)"),
+        "box": lazy_gettext("box (one per village group or community)"),
+        "folder": lazy_gettext("folder (one per household)"),
+    },
+    "moved": {  # what a move moved (ingest.locations.Move.what_kind)
+        "dossier": lazy_gettext("dossier"),
+        "volume": lazy_gettext("volume"),
+        "cabinet": lazy_gettext("cabinet"),
+        "box": lazy_gettext("box"),
+        "folder": lazy_gettext("folder"),
+    },
+    "retention": {  # retention class codes (the classes themselves: issue 16)
+        "daily-5y": lazy_gettext("5 years from its date (daily-management records)"),
     },
     "review_class": {
         "1": lazy_gettext("class 1 (stable)"),
