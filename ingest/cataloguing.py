@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
 from ingest.commit import Commit
-from records import audit, doctypes, numbering
+from records import audit, doctypes, numbering, retention
 from records.clock import as_utc
 from records.door import Knock, Target
 from records.exceptions import Invalid
@@ -23,6 +23,7 @@ from records.idnumbers import mask_in_text
 from records.completeness import missing_types
 from records.model import Document, Dossier, Household, ItemNumber
 from records.policy import Action, Principal
+from records.retention import refuse_destroyed
 from records.reviews import ReviewState, review_state
 
 MAX_TITLE = 200
@@ -118,6 +119,7 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event="document_edit"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
     reason = reason.strip()
     if not reason:
         raise Invalid("say why the document is corrected (a reason)")
@@ -130,6 +132,7 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         before = _facts(doc)
         _apply(s, doc, changes)
         s.flush()
+        retention.refresh_dossier(s, doc.dossier)  # its date or type may move the due date
         seen["household"] = doc.dossier.household.number
         return before, _facts(doc)
 
@@ -140,6 +143,7 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc.date = date.fromisoformat(before["date"]) if before["date"] else None
         doc.title = before["title"]
         doc.responsible = before["responsible"] or None
+        retention.refresh_dossier(s, doc.dossier)
 
     with Commit(archive, "document_edit") as unit:
         before, after = unit.catalogue(write, undo=undo)
@@ -181,6 +185,7 @@ def move_document(archive: Archive, who: Principal, document_id: int, to_positio
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event="document_move"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
 
     def write(s: Session) -> Moved:
         doc = s.get(Document, document_id)

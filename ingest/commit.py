@@ -44,6 +44,7 @@ class _Done:
     retired: list[str] = field(default_factory=list)
     undo: Callable[[Session], None] | None = None
     document_id: int | None = None  # whose index entries follow the catalogue
+    unindexed: list[int] = field(default_factory=list)  # documents taken out of the index
     committed: bool = False
 
 
@@ -89,6 +90,13 @@ class Commit:
         self._done.document_id = document_id
         sync_document(self.archive, document_id, texts, pages)
 
+    def unindex(self, document_ids: Iterable[int]) -> None:
+        """Take documents out of the index (the catalogue no longer shows them: destroyed);
+        on failure their entries are made to agree with the catalogue again."""
+        for document_id in document_ids:
+            self._done.unindexed.append(document_id)
+            self.archive.index.remove_document(document_id)
+
     def retire(self, refs: Iterable[str]) -> None:
         """Blobs the catalogue no longer refers to: shredded once the unit has succeeded."""
         self._done.retired.extend(refs)
@@ -108,10 +116,11 @@ class Commit:
                 done.undo(s)
         for ref in reversed(done.stored):
             self.archive.blobs.shred(ref.ref)
-        if done.document_id is not None:
+        for document_id in ([done.document_id] if done.document_id is not None else []) + \
+                done.unindexed:
             try:
                 # the index holds again exactly what the catalogue holds for the document
-                sync_document(self.archive, done.document_id)
+                sync_document(self.archive, document_id)
             except Exception as undo_error:  # the first failure is the one to report
-                exc.add_note(f"the index entries of document {done.document_id} could not be "
+                exc.add_note(f"the index entries of document {document_id} could not be "
                              f"restored ({type(undo_error).__name__}); run 'hudang reindex'")

@@ -32,7 +32,8 @@ from ingest.exceptions import IngestError
 from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
-from records import audit
+from records import audit, retention
+from records.retention import refuse_destroyed
 from records.catalogue import document_type, get_household, next_seq
 from records.exceptions import RecordsError
 from records.model import Document, Page
@@ -183,6 +184,8 @@ class Ingestor:
             try:
                 household = get_household(s, req.household)
                 dtype = document_type(s, req.doc_type)
+                refuse_destroyed(household.dossier, f"the dossier of household {household.number}",
+                                 self.archive.settings.timezone)
             except RecordsError as exc:
                 raise IngestError(f"cannot ingest '{req.path.name}': {exc}") from None
             target = DossierTarget(
@@ -282,6 +285,7 @@ class Ingestor:
             raise _seq_error(req, doc.seq) from None
         # 件号 (and the dossier's 档号 with its first document): never a number used before
         cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
+        retention.refresh_dossier(s, doc.dossier)  # a document's date and class count
         return doc.id
 
 

@@ -42,6 +42,7 @@ from ingest.exceptions import IngestError
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.ocr.worker import OcrPool
+from records.retention import refuse_destroyed
 from ingest.pdfwrite import add_font, layer_stream, put_text_layer, to_bytes
 from ingest.textlayer import FONT_RESOURCE, PageGeometry, glyphless_font, text_layer_stream
 from records import audit
@@ -88,7 +89,7 @@ def low_confidence_pages(archive: Archive, who: Principal, below: float, *,
             select(Page, Document.type_code, Household.number, Household.region_code)
             .join(Document, Page.document_id == Document.id)
             .join(Document.dossier).join(Household)
-            .where(Page.text_source == "ocr")
+            .where(Page.text_source == "ocr", Document.destroyed_at.is_(None))
             .order_by(Page.ocr_confidence.asc().nulls_first(), Page.document_id, Page.number))
         found = []
         for page, type_code, household, region in rows:
@@ -163,6 +164,7 @@ def _load(archive: Archive, who: Principal, document_id: int,
         archive.admit(Knock(who, Action.ingest, Target(
             "document", str(document_id), household=household and household.number,
             region=household and household.region_code, found=doc is not None), event="reocr"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         numbers = [p.number for p in doc.pages]
         chosen = sorted(set(pages)) if pages else numbers
         missing = [n for n in chosen if n not in numbers]

@@ -3,6 +3,7 @@
 Imports nothing from the other hudang packages.
 """
 from storage.blobstore import BlobRef, BlobStore
+from storage.register import RegisterBroken, SealedLog
 from storage.exceptions import BlobNotFound, FixityError, KeyFileError, StorageError, WrongKeyError
 from storage.keys import (
     DEFAULT_KEY_FILE,
@@ -23,6 +24,8 @@ __all__ = [
     "KeyFileError",
     "KeyPurpose",
     "MasterKey",
+    "RegisterBroken",
+    "SealedLog",
     "StorageError",
     "WrongKeyError",
     "blind_index",

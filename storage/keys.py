@@ -50,6 +50,7 @@ class KeyPurpose(str, enum.Enum):
     self_lookup_ip = "self-lookup-ip"  # keyed hash of a requester's address (lock-out)
     self_lookup_code = "self-lookup-code"  # HMAC of one-time self-lookup codes
     sign_in_attempt = "sign-in-attempt"  # keyed hash of a user name typed at sign-in (lock-out)
+    destruction_register = "destruction-register"  # seals the destruction register's entries
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:
