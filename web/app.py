@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from ingest.archive import Archive
 from ingest.settings import Settings
 from records.door import Refused
+from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
 from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
@@ -126,8 +127,14 @@ def _register_error_handlers(app: Flask) -> None:
         binding = binding_for(exc)
         return _answer(str(exc), binding.http_status if binding else 400)
 
+    @app.errorhandler(Destroyed)
+    def destroyed(exc: Destroyed):
+        # said only after the door let the reader in: the content is gone, and nothing else
+        return _answer(_("Destroyed on %(date)s under destruction list %(list)s.",
+                         date=exc.on, list=exc.list_no), 410)
+
     for cls in USER_ERRORS:
-        if cls not in (Refused, IndexOutOfDate):
+        if cls not in (Refused, IndexOutOfDate, Destroyed):
             app.register_error_handler(cls, user_error)
 
     @app.errorhandler(405)

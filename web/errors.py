@@ -16,7 +16,7 @@ from ingest.ocr.base import OcrFailed, UnknownEngine
 from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
 from records.door import Refused
-from records.exceptions import Conflict, Invalid, NotFound, RecordsError
+from records.exceptions import Conflict, Destroyed, Invalid, NotFound, RecordsError
 from search import IndexOutOfDate
 from storage import StorageError
 
@@ -28,6 +28,7 @@ class ExitCode(enum.IntEnum):
     not_found = 3  # nothing by that name, or not yours: the two are deliberately the same
     conflict = 4  # it exists already (a household, a user, a document number)
     audit_broken = 5  # the audit chain does not verify
+    destroyed = 6  # the record was destroyed under a destruction list (已销毁)
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
     unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
@@ -46,6 +47,7 @@ class Binding:
 BINDINGS: dict[type[BaseException], Binding] = {
     Refused: Binding(ExitCode.not_found, 404),
     NotFound: Binding(ExitCode.not_found, 404),
+    Destroyed: Binding(ExitCode.destroyed, 410),
     Invalid: Binding(ExitCode.bad_input, 400),
     Conflict: Binding(ExitCode.conflict, 409),
     RecordsError: Binding(ExitCode.bad_input, 400),
