@@ -30,6 +30,7 @@ from records.idnumbers import mask_in_text
 from records.model import (ArchiveRecord, DestructionList, Dossier, ItemStatus, ListStatus,
                            Region)
 from records.policy import Action, Principal, region_scope
+from records.problems import N_, fail
 
 STEP_ACTIONS = {Step.remove: Action.destruction_draft, Step.submit: Action.destruction_draft,
                 Step.cancel: Action.destruction_draft, Step.approve: Action.destruction_approve,
@@ -126,7 +127,7 @@ def _take(archive: Archive, who: Principal, number: int, step: Step, event: str,
         with archive.Session() as s, s.begin():
             s.connection(execution_options={"hudang_immediate": True})
             lst = s.get(DestructionList, number)
-            rules.check_step(lst, step, who.name, now)
+            rules.check_step(lst, step, who.name, now, archive.settings.timezone)
             detail = change(s, lst, now)
             rules.record_step(lst, step.value, who.name, now, comment)
     except OutOfTurn as exc:
@@ -142,9 +143,11 @@ def _take(archive: Archive, who: Principal, number: int, step: Step, event: str,
 def _comment(text: str, *, required: bool) -> str:
     text = mask_in_text((text or "").strip())
     if required and not text:
-        raise Invalid("say in a comment what the list needs before it can be approved")
+        raise fail("comment", N_("say in a comment what the list needs before it can be "
+                                 "approved"))
     if len(text) > rules.COMMENT_LENGTH:
-        raise Invalid(f"the comment is longer than {rules.COMMENT_LENGTH} characters")
+        raise fail("comment", N_("the comment is longer than %(n)s characters"),
+                   n=rules.COMMENT_LENGTH)
     return text
 
 
@@ -443,8 +446,8 @@ def printed(archive: Archive, who: Principal, number: int, kind: str = "list",
     admit_list(archive, who, number, Action.destruction_view, event)
     stored = stored_record(archive, number, f"destruction_{kind}")
     if stored is None and kind == "certificate":
-        raise OutOfTurn(f"list {number} has not been executed; its certificate is made when "
-                        "it is")
+        raise rules.out_of_turn(N_("list %(n)s has not been executed; its certificate is "
+                                   "made when it is"), n=number)
     if stored is None:
         with archive.Session() as s:
             stored = list_pdf(archive, s.get(DestructionList, number), who.name,

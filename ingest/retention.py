@@ -354,7 +354,7 @@ def hold_view(h: Hold) -> HoldView:
     ident = {"household": h.household.number, "dossier": h.household.number,
              "document": str(h.document_id)}[h.object_type]
     return HoldView(h.id, h.object_type, ident, h.household.number, h.household.region_code,
-                    h.reason, h.placed_at, h.lifted_by, h.lifted_at, h.lift_reason)
+                    h.reason, h.placed_by, h.placed_at, h.lifted_by, h.lifted_at, h.lift_reason)
 
 
 def hold_list(archive: Archive, who: Principal, standing: bool = True) -> list[HoldView]:

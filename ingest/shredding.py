@@ -208,7 +208,7 @@ def _start(archive: Archive, who: Principal, number: int, now: datetime) -> bool
     with archive.Session() as s, s.begin():
         s.connection(execution_options={"hudang_immediate": True})
         lst = s.get(DestructionList, number)
-        rules.check_step(lst, Step.execute, who.name, now)
+        rules.check_step(lst, Step.execute, who.name, now, archive.settings.timezone)
         if lst.status is ListStatus.executed:
             return False
         if lst.status is ListStatus.approved:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from records import holds, retention
 from records.clock import as_utc
 from records.exceptions import Conflict, NotFound
 from records.idnumbers import mask_in_text
+from records.problems import N_, Problem, Problems
 from records.model import (DestructionItem, DestructionList, DestructionStep, Dossier, EndAction,
                            ItemStatus, ListStatus)
 
@@ -43,9 +44,13 @@ class Step(str, enum.Enum):
     execute = "execute"
 
 
-class OutOfTurn(Conflict):
+class OutOfTurn(Conflict, Problems):
     """A step the list's state or the four-eyes rules do not allow now, or not to this
-    person; the sentence says which and why."""
+    person; the sentence says which and why (translated on screens)."""
+
+
+def out_of_turn(message: str, **params) -> OutOfTurn:
+    return OutOfTurn([Problem("step", message, params)])
 
 
 def _names(lst: DestructionList) -> set[str]:
@@ -56,50 +61,61 @@ def witnessed(lst: DestructionList) -> int:
     return sum(1 for n in (lst.witness_1_by, lst.witness_2_by) if n)
 
 
-def check_step(lst: DestructionList, step: Step, person: str, now: datetime) -> None:
-    """Raise :class:`OutOfTurn` unless ``person`` may take ``step`` on ``lst`` at ``now``."""
+def check_step(lst: DestructionList, step: Step, person: str, now: datetime,
+               zone: tzinfo = timezone.utc) -> None:
+    """Raise :class:`OutOfTurn` unless ``person`` may take ``step`` on ``lst`` at ``now``
+    (``zone``: the office's, for the times the sentences name)."""
     n, status = lst.id, lst.status
     if step in (Step.remove, Step.submit, Step.cancel):
         allowed = (ListStatus.draft, ListStatus.returned) + (
             (ListStatus.submitted,) if step is Step.cancel else ())
         if status not in allowed:
-            raise OutOfTurn(f"list {n} is {status.value}; it can no longer be changed, "
-                            "submitted or withdrawn")
+            raise out_of_turn(N_("list %(n)s can no longer be changed, submitted or "
+                                 "withdrawn"), n=n)
         if step is Step.submit and not lst.items:
-            raise OutOfTurn(f"list {n} has no dossiers; draft another one")
+            raise out_of_turn(N_("list %(n)s has no dossiers; draft another one"), n=n)
         return
     if step in (Step.approve, Step.return_):
         if status is not ListStatus.submitted:
-            raise OutOfTurn(f"list {n} is {status.value}, not submitted; only a submitted "
-                            "list is approved or returned")
-        if person in _names(lst):
-            raise OutOfTurn(f"{person} drew up list {n}; another approver must "
-                            f"{'approve' if step is Step.approve else 'return'} it")
+            raise out_of_turn(N_("list %(n)s is not waiting for approval"), n=n)
+        if person in _names(lst):  # people, not roles: an approver may be a reviewer too
+            raise out_of_turn(N_("%(person)s drew up list %(n)s; another approver must "
+                                 "decide on it"), person=person, n=n)
         return
     if step is Step.witness:
-        if status is not ListStatus.approved:
-            raise OutOfTurn(f"list {n} is {status.value}; witnesses confirm an approved list")
+        if status is not ListStatus.approved or witnessed(lst) >= 2:
+            raise out_of_turn(N_("list %(n)s is not waiting for a witness"), n=n)
         if person == lst.approved_by:
-            raise OutOfTurn(f"{person} approved list {n}; a witness must be someone else")
+            raise out_of_turn(N_("%(person)s approved list %(n)s; a witness must be someone "
+                                 "else"), person=person, n=n)
         if person == lst.witness_1_by:
-            raise OutOfTurn(f"{person} has witnessed list {n} already; a second witness must "
-                            "be someone else")
-        if witnessed(lst) >= 2:
-            raise OutOfTurn(f"list {n} has its two witnesses already")
+            raise out_of_turn(N_("%(person)s has witnessed list %(n)s already; the second "
+                                 "witness must be someone else"), person=person, n=n)
         until = as_utc(lst.wait_until)
         if until is not None and now < until:
-            raise OutOfTurn(f"list {n} is in its waiting period until "
-                            f"{until.isoformat(timespec='minutes')} (UTC); witnesses confirm "
-                            "after it")
+            raise out_of_turn(N_("list %(n)s is in its waiting period until %(until)s; "
+                                 "witnesses confirm after it"), n=n,
+                              until=until.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
         return
     if step is Step.execute:
         if status in (ListStatus.executing, ListStatus.executed):
             return  # resumable and idempotent
         if status is not ListStatus.approved or witnessed(lst) < 2:
-            raise OutOfTurn(f"list {n} needs approval and two witnesses before it is executed "
-                            f"(it is {status.value}, {witnessed(lst)} of 2 witnesses)")
+            raise out_of_turn(N_("list %(n)s needs approval and two witnesses before it is "
+                                 "executed (%(count)s of 2 have confirmed)"), n=n,
+                              count=witnessed(lst))
         return
-    raise OutOfTurn(f"unknown step {step}")  # pragma: no cover
+    raise ValueError(f"unknown step {step}")  # pragma: no cover
+
+
+def refusal(lst: DestructionList, step: Step, person: str, now: datetime,
+            zone: tzinfo = timezone.utc) -> OutOfTurn | None:
+    """What :func:`check_step` would say, or None (for a screen that asks before acting)."""
+    try:
+        check_step(lst, step, person, now, zone)
+    except OutOfTurn as exc:
+        return exc
+    return None
 
 
 def wait_until(approved_at: datetime, wait_days: int) -> datetime:
