@@ -117,3 +117,50 @@ def build_retained(root: Path) -> Retained:
             service.change_status(archive, operator(), number, StatusChange.stop, stop, "收入超标")
     archive.close()
     return Retained(root, root / "home", root / "keys" / "master.key", documents)
+
+
+# -- destruction lists in every state, for the door's walk --------------------------------------
+@dataclass(frozen=True)
+class ListsInEveryState:
+    executed: int  # approved, witnessed, executed: its certificate exists
+    draft: int  # drafted by the reviewer: anyone else with the role may submit it
+    submitted: int  # submitted by the reviewer: another person may approve it
+    to_return: int  # submitted by the reviewer: to return, then take a dossier off, withdraw
+    approved: int  # approved by the approver, its waiting period over: anyone else witnesses
+
+
+def lists_in_every_state(archive, scans: Path, village: str, *, reviewer: str, approver: str,
+                         witnesses: tuple[str, str]) -> ListsInEveryState:
+    """Five households of ``village`` stopped long ago, each on its own list, the lists
+    brought through the steps by the named accounts (real services, real shredding)."""
+    from ingest import destruction, households as service, shredding
+    from ingest.pipeline import IngestRequest, Ingestor
+    from records.catalogue import add_household
+    from records.model import StatusChange
+
+    numbers = [f"{village}-{9900 + i}" for i in range(5)]
+    with archive.Session() as s, s.begin():
+        for n in numbers:
+            add_household(s, n, f"户主{n[-3:]}", village)
+    with Ingestor(archive, workers=1) as ingestor:
+        for n in numbers:
+            ingestor.ingest(IngestRequest(path=text_pdf(scans / f"{n}.pdf", f"retained {n}"),
+                                          household=n, doc_type="申请书", actor="test",
+                                          date=date(2014, 4, 1)))
+    made = []
+    long_ago = at(date(2016, 1, 4))
+    for n in numbers:
+        service.change_status(archive, operator(), n, StatusChange.stop, date(2015, 1, 2),
+                              "收入超标")
+        drafted = destruction.draft(archive, principal(archive, reviewer), village[:9])
+        made.append(drafted.number)
+    rev, app = principal(archive, reviewer), principal(archive, approver)
+    executed, draft, submitted, to_return, approved = made
+    for n in (executed, submitted, to_return, approved):
+        destruction.submit(archive, rev, n, now=long_ago)
+    for n in (executed, approved):
+        destruction.approve(archive, app, n, now=long_ago)
+    for w in witnesses:
+        destruction.witness(archive, principal(archive, w), executed)
+    shredding.execute(archive, rev, executed)
+    return ListsInEveryState(executed, draft, submitted, to_return, approved)

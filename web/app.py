@@ -4,7 +4,8 @@
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
 viewer), ``audit``, ``selflookup``, ``home`` (each role's landing page, the region tree),
 ``account`` (one's own password), ``admin`` (users, regions), ``households``, ``desk``
-(corrections, order, reviews, the document types) and ``reports``. The CLI builds the same
+(corrections, order, reviews, the document types), ``reports``, ``retention`` (the review
+queue, retention classes, holds) and ``destruction`` (destruction lists). The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -21,8 +22,8 @@ from records.door import Refused
 from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
-                 report_views, selflookup, views)
+from web import (account, admin_views, audit_views, auth, desk_views, destruction_views, home,
+                 household_views, report_views, retention_views, selflookup, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -71,6 +72,10 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(desk_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(report_views.api)
+    app.register_blueprint(retention_views.bp)
+    app.register_blueprint(retention_views.api)
+    app.register_blueprint(destruction_views.bp)
+    app.register_blueprint(destruction_views.api)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)
