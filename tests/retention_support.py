@@ -32,6 +32,7 @@ ACCOUNTS = {
     "archivist": ("archivist", None), "admin": ("administrator", None),
     "auditor": ("auditor", None), "clerk": ("staff", EAST),
     "both": ("reviewer,approver", EAST),  # one person, two roles: still one person
+    "judge": ("approver,witness", EAST),  # may approve and witness, never the same list
     "west-reviewer": ("reviewer", WEST), "west-approver": ("approver", WEST),
 }
 OPERATOR = "test-operator"
