@@ -20,10 +20,12 @@ from records.door import NOTHING, Knock
 from records.model import DestructionList
 from records.policy import Action
 from records.problems import Problems
+from web.desk_views import _file
 from web.door import archive, guarded
 from web.forms import field_errors, say, text
 from web.i18n import _
 from web.report_views import _regions
+from web.retention_views import paged
 
 bp = Blueprint("destruction", __name__, url_prefix="/destruction")
 api = Blueprint("destruction_api", __name__, url_prefix="/api/destruction")
@@ -40,8 +42,9 @@ def _now() -> datetime:
 def index():
     status = request.args.get("status", "")
     found = destruction.lists(archive(), g.principal, status if status in STATUSES else None)
-    return render_template("destruction_lists.html", lists=found, status=status,
-                           statuses=STATUSES)
+    return render_template("destruction_lists.html", status=status, statuses=STATUSES,
+                           **paged(found, "destruction.index",
+                                   **({"status": status} if status else {})))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -93,10 +96,7 @@ def show_json(list_no: int):
 
 
 def _pdf(data: bytes, name: str) -> Response:
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _file(data, "application/pdf", name)
 
 
 @bp.route("/<int:list_no>/list.pdf")

@@ -19,6 +19,7 @@ from records.model import EndAction, RetentionTrigger
 from records.policy import Action
 from records.problems import Problems
 from records.retention import read_class_facts
+from web.desk_views import _file
 from web.door import archive, guarded
 from web.forms import field_errors, text
 from web.i18n import _, current_language
@@ -32,16 +33,22 @@ TRIGGERS = [t.value for t in RetentionTrigger]
 ACTIONS = [a.value for a in EndAction]
 
 
+def paged(rows: list, endpoint: str, **args) -> dict:
+    """One page of ``rows`` (``?page=N``) with the links to its neighbours, for a template's
+    ``pager``: ``rows``, ``page``, ``pages``, ``prev_url``, ``next_url``."""
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    return {"rows": rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], "page": page, "pages": pages,
+            "prev_url": url_for(endpoint, **args, page=page - 1) if page > 1 else None,
+            "next_url": url_for(endpoint, **args, page=page + 1) if page < pages else None}
+
+
 def _within() -> int:
     return min(max(0, request.args.get("within", 90, type=int) or 0), 3660)
 
 
 def _queue_csv(report) -> Response:
-    response = Response(report.csv(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = \
-        f'attachment; filename="{report.filename("csv")}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _file(report.csv(), "text/csv", report.filename("csv"))
 
 
 # -- the review queue ------------------------------------------------------------------------------
@@ -55,17 +62,11 @@ def due():
     if fmt == "csv":
         return _queue_csv(report)
     queue = report.data
-    pages = max(1, -(-len(queue.rows) // PAGE_SIZE))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
     args = {k: v for k, v in (("region", code), ("within", within)) if v is not None}
     return render_template(
-        "retention_due.html", queue=queue, rows=queue.rows[(page - 1) * PAGE_SIZE:
-                                                            page * PAGE_SIZE],
-        regions=_regions(), region=report.region, within=within,
-        csv_url=url_for("retention.due", **args, format="csv"),
-        prev_url=url_for("retention.due", **args, page=page - 1) if page > 1 else None,
-        next_url=url_for("retention.due", **args, page=page + 1) if page < pages else None,
-        page=page, pages=pages)
+        "retention_due.html", queue=queue, regions=_regions(), region=report.region,
+        within=within, csv_url=url_for("retention.due", **args, format="csv"),
+        **paged(queue.rows, "retention.due", **args))
 
 
 @api.route("/due")
@@ -214,12 +215,9 @@ def holds():
             writer.writerow([h.id, h.kind, h.ident, h.household, h.reason, h.placed_by,
                              h.placed_at.isoformat(), h.lifted_by or "",
                              h.lifted_at.isoformat() if h.lifted_at else "", h.lift_reason or ""])
-        response = Response(out.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="hudang-holds.csv"'
-        response.headers["Cache-Control"] = "no-store"
-        return response
-    return render_template("holds.html", holds=found, everything=everything,
-                           done=request.args.get("done", ""))
+        return _file(out.getvalue(), "text/csv", "hudang-holds.csv")
+    return render_template("holds.html", everything=everything, done=request.args.get("done", ""),
+                           **paged(found, "retention.holds", **({"all": 1} if everything else {})))
 
 
 def _hold_form(lift: bool):
