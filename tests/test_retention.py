@@ -200,6 +200,15 @@ def test_the_life_cycle_destroys_by_crypto_shredding(archive, retained, tmp_path
     # running it again is harmless
     again = shredding.execute(archive, _who(archive, "reviewer"), drafted.number, now=later)
     assert again.already
+    # every step is in the audit log, by whom it was taken
+    from records.model import AuditEvent
+    with archive.Session() as s:
+        steps = {(e.action, e.actor) for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.action.like("destruction_%"), AuditEvent.outcome != "refused"))}
+    assert {("destruction_draft", "reviewer"), ("destruction_submit", "reviewer"),
+            ("destruction_approve", "approver"), ("destruction_witness", "witness-a"),
+            ("destruction_witness", "witness-b"), ("destruction_execute", "reviewer"),
+            ("destruction_item", "reviewer"), ("destruction_executed", "reviewer")} <= steps
 
 
 def test_the_register_refuses_an_altered_line(archive):
