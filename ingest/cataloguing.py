@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
 from ingest.commit import Commit
-from records import audit, doctypes, numbering
+from records import audit, doctypes, numbering, retention
 from records.clock import as_utc
 from records.door import Knock, Target
 from records.exceptions import Invalid
@@ -24,6 +24,7 @@ from records.idnumbers import mask_in_text
 from records.completeness import missing_types
 from records.model import Document, Dossier, Household, ItemNumber, Volume
 from records.policy import Action, Principal
+from records.retention import refuse_destroyed
 from records.reviews import ReviewState, review_state
 
 MAX_TITLE = 200
@@ -165,6 +166,7 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event="document_edit"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
     reason = reason.strip()
     if not reason:
         raise Invalid("say why the document is corrected (a reason)")
@@ -177,6 +179,8 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         before = _facts(doc)
         _apply(s, doc, changes)
         s.flush()
+        if doc.dossier is not None:  # its date or type may move the due date
+            retention.refresh_dossier(s, doc.dossier)
         seen["household"] = doc.household_number
         return before, _facts(doc)
 
@@ -187,6 +191,8 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc.date = date.fromisoformat(before["date"]) if before["date"] else None
         doc.title = before["title"]
         doc.responsible = before["responsible"] or None
+        if doc.dossier is not None:
+            retention.refresh_dossier(s, doc.dossier)
 
     with Commit(archive, "document_edit") as unit:
         before, after = unit.catalogue(write, undo=undo)
@@ -231,6 +237,7 @@ def move_document(archive: Archive, who: Principal, document_id: int, to_positio
         if doc.dossier_id is None:
             raise Invalid(f"document {document_id} is a daily-management record: its volume "
                           "keeps the order in which records were filed")
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
 
     def write(s: Session) -> Moved:
         doc = s.get(Document, document_id)

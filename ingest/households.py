@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
 from ingest.locations import Where, where
-from records import audit, households as rules
+from records import audit, households as rules, retention
 from records.catalogue import find_household
 from records.completeness import missing_types
 from records.csvfiles import ImportReport, decode, read_table
@@ -308,6 +308,8 @@ def change_status(archive: Archive, who: Principal, number: str, change: StatusC
         household = _admitted(archive, s, who, Action.edit_household, number)
         event = rules.record_change(s, household, change, on, reason, by=who.name,
                                     today=today(archive))
+        # 停保 starts the retention clock, a later 停保 corrects it, 恢复 clears it
+        retention.refresh_dossier(s, household.dossier)
         done = Recorded(change, on, household.status, household.stop_date)
         reason = event.reason
     archive.record(audit.Event(actor=who.name, action="household_status",
@@ -375,6 +377,7 @@ def _import_row(archive: Archive, s: Session, who: Principal, row: HouseholdRow,
             try:
                 rules.record_change(s, household, change, row.status_date,
                                     f"导入 {name}"[:rules.REASON_LENGTH], by=who.name, today=on)
+                retention.refresh_dossier(s, household.dossier)
             except Problems as exc:
                 raise Problems([Problem("status_date", exc.problems[0].message,
                                         exc.problems[0].params)]) from None

@@ -40,7 +40,7 @@ def sync_document(archive, document_id: int, texts: Mapping[int, str] | None = N
     """
     with archive.Session() as s:
         doc = s.get(Document, document_id)
-        if doc is None:
+        if doc is None or doc.destroyed_at is not None:  # deleted, or destroyed (已销毁)
             archive.index.remove_document(document_id)
             return
         if texts is None:
@@ -53,9 +53,11 @@ def sync_document(archive, document_id: int, texts: Mapping[int, str] | None = N
 
 
 def iter_catalogue(archive) -> Iterator[PageDoc]:
-    """Every page of every document, with its text decrypted from the blob store."""
+    """Every page of every document, with its text decrypted from the blob store (a
+    destroyed document has neither)."""
     with archive.Session() as s:
-        ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+        ids = list(s.scalars(select(Document.id).where(Document.destroyed_at.is_(None))
+                             .order_by(Document.id)))
     for document_id in ids:
         with archive.Session() as s:
             doc = s.get(Document, document_id)

@@ -33,11 +33,12 @@ from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
-from records import audit
+from records import audit, retention
 from records.catalogue import get_household, next_seq
 from records.doctypes import get_type
 from records.exceptions import Invalid, NotFound, RecordsError
 from records.model import DAILY_RETENTION, Document, Page, Region
+from records.retention import refuse_destroyed
 from storage import BlobRef
 
 
@@ -228,6 +229,8 @@ class Ingestor:
                     return daily_target(s, req, self.archive.settings.timezone)
                 household = get_household(s, req.household)
                 dtype = get_type(s, req.doc_type, daily=False)
+                refuse_destroyed(household.dossier, f"the dossier of household {household.number}",
+                                 self.archive.settings.timezone)
             except RecordsError as exc:
                 raise IngestError(f"cannot ingest '{req.path.name}': {exc}") from None
             target = DossierTarget(
@@ -341,6 +344,7 @@ class Ingestor:
         else:
             # 件号 (and the dossier's 档号 with its first document): never a number used before
             cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
+            retention.refresh_dossier(s, doc.dossier)  # a document's date and class count
         return doc.id
 
 

@@ -44,6 +44,7 @@ from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.ocr.worker import OcrPool
+from records.retention import refuse_destroyed
 from ingest.pdfwrite import add_font, layer_stream, put_text_layer, to_bytes
 from ingest.textlayer import FONT_RESOURCE, PageGeometry, glyphless_font, text_layer_stream
 from records import audit
@@ -90,7 +91,7 @@ def low_confidence_pages(archive: Archive, who: Principal, below: float, *,
             select(Page, Document.type_code, Household.number, Household.region_code)
             .join(Document, Page.document_id == Document.id)
             .join(Document.dossier).join(Household)
-            .where(Page.text_source == "ocr")
+            .where(Page.text_source == "ocr", Document.destroyed_at.is_(None))
             .order_by(Page.ocr_confidence.asc().nulls_first(), Page.document_id, Page.number))
         found = []
         for page, type_code, household, region in rows:
@@ -174,6 +175,7 @@ def _load(archive: Archive, who: Principal, document_id: int,
         archive.admit(Knock(who, Action.ingest, document_target(doc, document_id),
                             event="reocr"))
         household = doc.dossier.household if doc.dossier is not None else None
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         numbers = [p.number for p in doc.pages]
         chosen = sorted(set(pages)) if pages else numbers
         missing = [n for n in chosen if n not in numbers]

@@ -20,21 +20,23 @@ page, page text, page images and downloads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ingest import households, redaction, volumes
 from ingest.archive import Archive
 from ingest.cataloguing import (DeskFacts, desk_facts, document_target, household_target,
                                 volume_target)
+from ingest.retention import RetentionFacts, facts_of
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
 from records.door import Knock
 from records.idnumbers import mask, mask_in_pieces, mask_in_text
-from records.model import Document, Household, Page, Region, Volume
-from records.policy import Action, Principal, full_ids, region_scope
+from records.model import Document, Dossier, Household, Page, Region, Volume
+from records.policy import Action, Principal, decide, full_ids, region_scope
+from records.retention import destroyed_on, refuse_destroyed
 
 
 class PurposeRequired(Exception):
@@ -127,6 +129,20 @@ def _volume_facts(found: tuple[int, int, str] | None) -> dict:
 
 
 @dataclass(frozen=True)
+class DestroyedNotice:
+    """A destroyed dossier a search named, told to a reader who may read its household."""
+
+    household: str
+    archival_code: str | None
+    on: str
+    list_no: int | None
+
+    def as_json(self) -> dict:
+        return {"household": self.household, "archival_code": self.archival_code,
+                "destroyed_on": self.on, "destruction_list": self.list_no}
+
+
+@dataclass(frozen=True)
 class SearchPage:
     """One page of results: the hits, the total (a ``search.Total``) and where this page starts."""
 
@@ -134,6 +150,7 @@ class SearchPage:
     total: int
     offset: int
     limit: int
+    destroyed: list[DestroyedNotice] = field(default_factory=list)
 
     @property
     def has_next(self) -> bool:
@@ -165,10 +182,30 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
             page=h.page, snippet="".join(f"[{t}]" if m else t for t, m in fragments),
             fragments=fragments, approximate=h.approximate,
             **_volume_facts(volumes.get(h.document_id))))
+    destroyed = _destroyed_named(archive, who, query)
     archive.record(audit.Event(actor=who.name, action="search", purpose=purpose,
                                detail={**detail, "results": int(result.total),
-                                       **({"offset": offset} if offset else {})}))
-    return SearchPage(hits, result.total, offset, limit)
+                                       **({"offset": offset} if offset else {}),
+                                       **({"destroyed": len(destroyed)} if destroyed else {})}))
+    return SearchPage(hits, result.total, offset, limit, destroyed)
+
+
+def _destroyed_named(archive: Archive, who: Principal, query: str) -> list[DestroyedNotice]:
+    """Destroyed dossiers whose household number or archival code the query is, among
+    those ``who`` may read (the policy asked, so the answer says nothing of the others)."""
+    words = {w for w in query.split() if w}
+    if not words:
+        return []
+    with archive.Session() as s:
+        rows = s.execute(select(Household, Dossier).join(Dossier, Dossier.household_id ==
+                                                         Household.id)
+                         .where(Dossier.destroyed_at.is_not(None),
+                                or_(Household.number.in_(words),
+                                    Dossier.archival_code.in_(words)))).all()
+        return [DestroyedNotice(h.number, d.archival_code,
+                                destroyed_on(d, archive.settings.timezone), d.destruction_list_id)
+                for h, d in rows
+                if decide(who, Action.read_household, h.region_code, h.number)]
 
 
 @dataclass(frozen=True)
@@ -198,6 +235,8 @@ class HouseholdView:
     purpose: str | None
     sheet: households.Sheet | None = None  # members, status history, what it lacks
     desk: DeskFacts | None = None  # archival code, what the dossier lacks, reviews
+    retention: RetentionFacts | None = None  # class, disposition date, holds; 已销毁
+    destroyed_on: str | None = None  # the office's date, when destroyed
 
 
 @dataclass(frozen=True)
@@ -249,10 +288,13 @@ def open_household(archive: Archive, who: Principal, number: str, *,
                              d.item_no, desk.item_codes.get(d.id),
                              show(d.responsible) if d.responsible else None, d.type_code)
                 for d in household.dossier.documents]
+        kept = facts_of(s, household)
+        gone = destroyed_on(household.dossier, archive.settings.timezone) \
+            if household.dossier.destroyed_at else None
         return HouseholdView(household.number, household.head_name, id_number,
                              household.region_code, household.region.name,
                              household.status.value, docs, stated,
-                             households.sheet(archive, s, who, household), desk)
+                             households.sheet(archive, s, who, household), desk, kept, gone)
 
 
 # -- a volume of daily-management records (日常管理档案) ---------------------------------------
@@ -352,6 +394,7 @@ def _load_page(archive: Archive, who: Principal, action: Action, document_id: in
         target = _document_target(doc, document_id, number, found=page is not None)
         # no purpose, no pages
         archive.admit(Knock(who, action, target, purpose=stated, needs_purpose=required))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         archive.record(audit.Event(
             actor=who.name, action=action.value, object_type="document",
             object_id=str(document_id), household=target.household, page=number,
@@ -373,6 +416,7 @@ def describe_document(archive: Archive, who: Principal, document_id: int, *,
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, action, _document_target(doc, document_id),
                             event="read_document"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         stated, required = _purpose(reading_key(doc), purposes, None)
         if required and stated is None:
             raise _purpose_required(doc)
@@ -431,6 +475,7 @@ def download(archive: Archive, who: Principal, document_id: int, *,
             reading_key(doc), purposes, purpose)
         target = _document_target(doc, document_id)
         archive.admit(Knock(who, Action.download, target, purpose=stated, needs_purpose=required))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         archive.record(audit.Event(
             actor=who.name, action="download", object_type="document",
             object_id=str(document_id), household=target.household, purpose=stated))
