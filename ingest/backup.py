@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 
 from ingest.archive import AUDIT_WITNESS, Archive, inside, open_master_key, running_rotation
 from ingest.indexing import reindex
+from ingest.shredding import REGISTER, copy_paths, reapply_destructions, register_path
 from ingest.settings import Settings
 from records import audit
 from records.clock import utcnow
@@ -79,6 +80,7 @@ class RestoreResult:
     pages: int
     audit_events: int
     made_at: str
+    destroyed_again: int = 0  # dossiers the destruction register destroyed again
 
 
 # -- backup ------------------------------------------------------------------------------
@@ -113,6 +115,8 @@ def backup(archive: Archive, dest: Path, *, actor: str, prune: bool = False,
     _copy_file(archive.blobs.root / MARKER, dest / "blobs" / MARKER)
     if (settings.home / AUDIT_WITNESS).exists():
         _copy_file(settings.home / AUDIT_WITNESS, dest / AUDIT_WITNESS)
+    if register_path(archive).exists():  # the destructions up to now (sealed, keyed)
+        _copy_file(register_path(archive), dest / REGISTER)
     os.replace(partial, snapshot)  # last: the folder holds a whole backup at every moment
     removed = _prune(dest / "blobs", refs) if prune else 0
     documents = _count_documents(archive)
@@ -284,12 +288,17 @@ def restore(settings: Settings, src: Path, *, progress: Progress | None = None,
     else:
         _pg_restore(settings, src / manifest["catalogue"])
     archive = Archive.open(settings)
+    # what was destroyed after the backup was made stays destroyed: the register beside the
+    # backup, the home's and its copies outside the home (HUDANG_REGISTER_COPIES) are re-applied
+    registers = [p for p in (src / REGISTER, *copy_paths(archive, every_key=True)) if p.exists()]
+    reapplied = reapply_destructions(archive, registers) if registers else None
     reindex(archive)
     with archive.Session() as s:
         documents = s.scalar(select(func.count(Document.id)))
         pages = s.scalar(select(func.count(Page.id)))
     result = archive.verify_audit()
-    return archive, RestoreResult(home, documents, pages, result.events, manifest["made_at"])
+    return archive, RestoreResult(home, documents, pages, result.events, manifest["made_at"],
+                                  len(reapplied.dossiers) if reapplied else 0)
 
 
 def _check_key(settings: Settings, manifest: dict) -> None:

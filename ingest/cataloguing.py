@@ -10,19 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
 from ingest.commit import Commit
-from records import audit, doctypes, numbering
+from records import audit, doctypes, numbering, retention
 from records.clock import as_utc
 from records.door import Knock, Target
 from records.exceptions import Invalid
 from records.idnumbers import mask_in_text
 from records.completeness import missing_types
-from records.model import Document, Dossier, Household, ItemNumber
+from records.model import Document, Dossier, Household, ItemNumber, Volume
 from records.policy import Action, Principal
+from records.retention import refuse_destroyed
 from records.reviews import ReviewState, review_state
 
 MAX_TITLE = 200
@@ -41,16 +43,61 @@ def number(archive: Archive, session: Session, dossier: Dossier, by: str,
                                     year=dossier_year(archive, dossier), by=by, reason=reason)
 
 
+# -- volumes of daily-management records (日常管理档案) ------------------------------------------
+def volume_code(archive: Archive, region_code: str, year: int) -> str:
+    """A volume's archival code: 全宗号-RC·年度-区划 (RC: 日常管理档案; one volume per region and
+    year, so the code is unique)."""
+    return f"{archive.settings.fonds}-RC·{year}-{region_code}"
+
+
+def volume_id(session: Session, region_code: str, year: int) -> int | None:
+    return session.scalar(select(Volume.id).where(Volume.region_code == region_code,
+                                                  Volume.year == year))
+
+
+def open_volume(archive: Archive, session: Session, region_code: str, year: int) -> Volume:
+    """The region's volume of ``year``, opened (with its archival code) when it is not yet."""
+    found = volume_id(session, region_code, year)
+    if found is not None:
+        return session.get(Volume, found)
+    volume = Volume(region_code=region_code, year=year,
+                    archival_code=volume_code(archive, region_code, year))
+    try:
+        with session.begin_nested():
+            session.add(volume)
+    except IntegrityError:  # opened by another writer meanwhile (a server database)
+        return session.get(Volume, volume_id(session, region_code, year))
+    return volume
+
+
+def close_empty_volume(session: Session, volume: int) -> None:
+    """Remove a volume that holds no record (the undo of a failed first ingest into it)."""
+    if session.scalar(select(Document.id).where(Document.volume_id == volume).limit(1)) is None:
+        session.execute(delete(Volume).where(Volume.id == volume,
+                                             Volume.container_id.is_(None)))
+
+
 def household_target(household: Household | None, number: str) -> Target:
     """A household as the door sees it: found or not, and where it lies."""
     return Target("household", number[:40], household=household and household.number,
                   region=household and household.region_code, found=household is not None)
 
 
-def document_target(doc: Document | None, document_id: int) -> Target:
-    household = doc.dossier.household if doc is not None else None
-    return Target("document", str(document_id), household=household and household.number,
-                  region=household and household.region_code, found=doc is not None)
+def volume_target(volume: Volume | None, ident: str) -> Target:
+    """A volume of daily-management records as the door sees it: in its region, with no
+    household."""
+    return Target("volume", ident[:40], region=volume and volume.region_code,
+                  found=volume is not None)
+
+
+def document_target(doc: Document | None, document_id: int, page: int | None = None,
+                    found: bool | None = None) -> Target:
+    """A document as the door sees it: in its household's village, or (a daily-management
+    record) in its volume's region with no household."""
+    return Target("document", str(document_id),
+                  household=doc.household_number if doc is not None else None,
+                  region=doc.region_code if doc is not None else None, page=page,
+                  found=(doc is not None) if found is None else found)
 
 
 @dataclass(frozen=True)
@@ -75,7 +122,8 @@ def _facts(doc: Document) -> dict[str, str]:
 
 def _apply(s: Session, doc: Document, changes: Changes) -> None:
     if changes.type is not None:
-        doc.type = doctypes.get_type(s, changes.type)
+        # a dossier's document stays of a household type, a volume's of a daily one
+        doc.type = doctypes.get_type(s, changes.type, daily=doc.volume_id is not None)
         doc.type_code = doc.type.code
     if changes.clear_date:
         doc.date = None
@@ -102,7 +150,7 @@ def _masked(facts: dict[str, str]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Edited:
     document_id: int
-    household: str
+    household: str | None  # None: a daily-management record
     before: dict[str, str]
     after: dict[str, str]
 
@@ -118,6 +166,7 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event="document_edit"))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
     reason = reason.strip()
     if not reason:
         raise Invalid("say why the document is corrected (a reason)")
@@ -130,7 +179,9 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         before = _facts(doc)
         _apply(s, doc, changes)
         s.flush()
-        seen["household"] = doc.dossier.household.number
+        if doc.dossier is not None:  # its date or type may move the due date
+            retention.refresh_dossier(s, doc.dossier)
+        seen["household"] = doc.household_number
         return before, _facts(doc)
 
     def undo(s: Session, result: tuple[dict[str, str], dict[str, str]]) -> None:
@@ -140,13 +191,15 @@ def edit_document(archive: Archive, who: Principal, document_id: int, changes: C
         doc.date = date.fromisoformat(before["date"]) if before["date"] else None
         doc.title = before["title"]
         doc.responsible = before["responsible"] or None
+        if doc.dossier is not None:
+            retention.refresh_dossier(s, doc.dossier)
 
     with Commit(archive, "document_edit") as unit:
         before, after = unit.catalogue(write, undo=undo)
         if before != after and (before["type"], before["title"], before["date"]) != (
                 after["type"], after["title"], after["date"]):
             unit.index(document_id, _texts(archive, document_id))
-    result = Edited(document_id, str(seen["household"]), before, after)
+    result = Edited(document_id, seen["household"], before, after)
     if result.changed:
         changed = sorted(k for k in before if before[k] != after[k])
         archive.record(audit.Event(
@@ -181,6 +234,10 @@ def move_document(archive: Archive, who: Principal, document_id: int, to_positio
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event="document_move"))
+        if doc.dossier_id is None:
+            raise Invalid(f"document {document_id} is a daily-management record: its volume "
+                          "keeps the order in which records were filed")
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
 
     def write(s: Session) -> Moved:
         doc = s.get(Document, document_id)
@@ -275,10 +332,11 @@ def desk_facts(archive: Archive, session: Session, household: Household) -> Desk
 
 @dataclass(frozen=True)
 class DocumentForm:
-    """A document's metadata as an archivist corrects it (ID numbers masked)."""
+    """A document's metadata as an archivist corrects it (ID numbers masked). A daily-
+    management record has no household: ``head_name`` is then its region's name."""
 
     id: int
-    household: str
+    household: str | None
     head_name: str
     region: str
     type_code: str
@@ -290,6 +348,7 @@ class DocumentForm:
     count: int  # documents in the dossier
     item_no: int | None
     page_count: int
+    volume_id: int | None = None
 
 
 def document_form(archive: Archive, who: Principal, document_id: int,
@@ -299,12 +358,14 @@ def document_form(archive: Archive, who: Principal, document_id: int,
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, Action.catalogue, document_target(doc, document_id),
                             event=event))
-        household = doc.dossier.household
-        return DocumentForm(doc.id, household.number, household.head_name,
-                            household.region_code, doc.type_code, doc.type.name_zh,
+        household = doc.dossier.household if doc.dossier is not None else None
+        home = doc.dossier or doc.volume
+        return DocumentForm(doc.id, doc.household_number,
+                            household.head_name if household else doc.volume.region.name,
+                            doc.region_code, doc.type_code, doc.type.name_zh,
                             doc.date.isoformat() if doc.date else "", mask_in_text(doc.title),
                             mask_in_text(doc.responsible or ""), doc.seq,
-                            len(doc.dossier.documents), doc.item_no, doc.page_count)
+                            len(home.documents), doc.item_no, doc.page_count, doc.volume_id)
 
 
 def review_target(archive: Archive, who: Principal, household_no: str) -> tuple[str, str, str]:

@@ -52,6 +52,7 @@ class _Done:
     retired: list[str] = field(default_factory=list)
     undo: Callable[[Session], None] | None = None
     document_id: int | None = None  # whose index entries follow the catalogue
+    unindexed: list[int] = field(default_factory=list)  # documents taken out of the index
     committed: bool = False
 
 
@@ -116,6 +117,14 @@ class Commit:
         sync_document(self.archive, document_id, texts, pages)
         self.journal.stage("indexed")
 
+    def unindex(self, document_ids: Iterable[int]) -> None:
+        """Take documents out of the index (the catalogue no longer shows them: destroyed);
+        on failure their entries are made to agree with the catalogue again."""
+        for document_id in document_ids:
+            self.journal.document(document_id)  # recovery makes its entries agree again
+            self._done.unindexed.append(document_id)
+            self.archive.index.remove_document(document_id)
+
     # -- the end --------------------------------------------------------------------------
     def __enter__(self) -> Commit:
         journal_dir = self.archive.settings.journal_dir
@@ -150,10 +159,11 @@ class Commit:
             ok = _attempt(exc, "the catalogue change", self._undo_catalogue)
         if ok:  # if the catalogue may still refer to them, recovery decides about the blobs
             ok = _attempt(exc, "the new blobs", self._shred_unused)
-        if done.document_id is not None:
+        documents = ([done.document_id] if done.document_id is not None else []) + done.unindexed
+        for document_id in documents:
             # the index holds again exactly what the catalogue holds for the document
-            ok = _attempt(exc, f"the index entries of document {done.document_id}",
-                          lambda: sync_document(self.archive, done.document_id)) and ok
+            ok = _attempt(exc, f"the index entries of document {document_id}",
+                          lambda d=document_id: sync_document(self.archive, d)) and ok
         return ok
 
     def _undo_catalogue(self) -> None:

@@ -16,7 +16,8 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
-from records import audit, households as rules
+from ingest.locations import Where, where
+from records import audit, households as rules, retention
 from records.catalogue import find_household
 from records.completeness import missing_types
 from records.csvfiles import ImportReport, decode, read_table
@@ -67,6 +68,7 @@ class Sheet:
     history: list[EventView]
     missing: list[tuple[str, str]]  # (type code, Chinese name)
     allowed_changes: list[str] = field(default_factory=list)
+    location: Where | None = None  # the folder or box its dossier lies in, and its moves
 
     def as_json(self) -> dict:
         return {
@@ -82,6 +84,7 @@ class Sheet:
                          "recorded_by": e.recorded_by,
                          "recorded_at": e.recorded_at.isoformat()} for e in self.history],
             "missing": [{"type": code, "name": name} for code, name in self.missing],
+            "location": self.location.as_json() if self.location else None,
         }
 
 
@@ -113,7 +116,8 @@ def sheet(archive: Archive, session: Session, who: Principal, household: Househo
         history=[EventView(e.change.value, e.effective_on, e.reason, e.recorded_by,
                            e.recorded_at) for e in household.status_events],
         missing=[(t.code, t.name_zh) for t in missing_types(session, household)],
-        allowed_changes=[c.value for c in rules.allowed_changes(household.status)])
+        allowed_changes=[c.value for c in rules.allowed_changes(household.status)],
+        location=where(session, household.dossier) if household.dossier else None)
 
 
 def _target(household: Household | None, number: str) -> Target:
@@ -304,6 +308,8 @@ def change_status(archive: Archive, who: Principal, number: str, change: StatusC
         household = _admitted(archive, s, who, Action.edit_household, number)
         event = rules.record_change(s, household, change, on, reason, by=who.name,
                                     today=today(archive))
+        # 停保 starts the retention clock, a later 停保 corrects it, 恢复 clears it
+        retention.refresh_dossier(s, household.dossier)
         done = Recorded(change, on, household.status, household.stop_date)
         reason = event.reason
     archive.record(audit.Event(actor=who.name, action="household_status",
@@ -371,6 +377,7 @@ def _import_row(archive: Archive, s: Session, who: Principal, row: HouseholdRow,
             try:
                 rules.record_change(s, household, change, row.status_date,
                                     f"导入 {name}"[:rules.REASON_LENGTH], by=who.name, today=on)
+                retention.refresh_dossier(s, household.dossier)
             except Problems as exc:
                 raise Problems([Problem("status_date", exc.problems[0].message,
                                         exc.problems[0].params)]) from None

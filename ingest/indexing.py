@@ -14,12 +14,16 @@ from search import PageDoc
 
 
 def page_docs(doc: Document, texts: Mapping[int, str]) -> Iterator[PageDoc]:
-    """The index entries of one document, given its page texts by page number."""
-    household = doc.dossier.household
+    """The index entries of one document, given its page texts by page number.
+
+    A daily-management record has no household: its entries carry an empty household and
+    head's name, and the region of its volume, which confines searches as a village does."""
+    household = doc.dossier.household if doc.dossier is not None else None
     for page in doc.pages:
         yield PageDoc(
-            document_id=doc.id, page=page.number, household=household.number,
-            head_name=household.head_name, region=household.region_code,
+            document_id=doc.id, page=page.number,
+            household=household.number if household else "",
+            head_name=household.head_name if household else "", region=doc.region_code,
             doc_type=doc.type_code, doc_type_name=doc.type.name_zh, title=doc.title,
             date=doc.date.isoformat() if doc.date else None, text=texts.get(page.number, ""))
 
@@ -36,7 +40,7 @@ def sync_document(archive, document_id: int, texts: Mapping[int, str] | None = N
     """
     with archive.Session() as s:
         doc = s.get(Document, document_id)
-        if doc is None:
+        if doc is None or doc.destroyed_at is not None:  # deleted, or destroyed (已销毁)
             archive.index.remove_document(document_id)
             return
         if texts is None:
@@ -49,9 +53,11 @@ def sync_document(archive, document_id: int, texts: Mapping[int, str] | None = N
 
 
 def iter_catalogue(archive) -> Iterator[PageDoc]:
-    """Every page of every document, with its text decrypted from the blob store."""
+    """Every page of every document, with its text decrypted from the blob store (a
+    destroyed document has neither)."""
     with archive.Session() as s:
-        ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+        ids = list(s.scalars(select(Document.id).where(Document.destroyed_at.is_(None))
+                             .order_by(Document.id)))
     for document_id in ids:
         with archive.Session() as s:
             doc = s.get(Document, document_id)

@@ -184,10 +184,17 @@ def _rewrap_stage(archive: Archive, rotation_id: int, stage: str, model, pk, bat
             progress(len(rows))
 
 
+def _destroyed(row: Document | Page) -> bool:
+    document = row if isinstance(row, Document) else row.document
+    return document.destroyed_at is not None
+
+
 def _rewrap_row(archive: Archive, row) -> bool:
     """Re-wrap (re-seal, re-index) one row under the current key; False if it cannot be
     carried over (a certificate number never kept sealed)."""
     keys = archive.keys
+    if isinstance(row, (Document, Page)) and _destroyed(row):
+        return True  # its data keys were forgotten on purpose (已销毁): nothing to re-wrap
     if isinstance(row, Document):
         row.pdf_key = keys.wrap(keys.unwrap(row.pdf_key))
         if row.original_key is not None:

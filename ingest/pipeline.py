@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 
 from PIL import Image
@@ -33,10 +33,12 @@ from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.worker import OcrPool, PageOcrResult
 from ingest.sources import Limits, NormalizedSource, normalize
-from records import audit
-from records.catalogue import document_type, get_household, next_seq
-from records.exceptions import RecordsError
-from records.model import Document, Page
+from records import audit, retention
+from records.catalogue import get_household, next_seq
+from records.doctypes import get_type
+from records.exceptions import Invalid, NotFound, RecordsError
+from records.model import DAILY_RETENTION, Document, Page, Region
+from records.retention import refuse_destroyed
 from storage import BlobRef
 
 
@@ -49,34 +51,43 @@ class DuplicateSeq(IngestError):
 
 @dataclass
 class IngestRequest:
+    """A file for a household's dossier (``household``), or a daily-management record
+    (日常管理档案) of a region and a year (``region``, ``year``, perhaps ``month``)."""
+
     path: Path
-    household: str
+    household: str | None
     doc_type: str  # code or Chinese name
     seq: int | None = None
     date: date | None = None
     title: str | None = None
     actor: str = "system"
+    region: str | None = None
+    year: int | None = None
+    month: int | None = None
 
 
 @dataclass
 class IngestResult:
     document_id: int
-    household: str
+    household: str | None  # None: a daily-management record, filed in ``volume``
     pages: int
     duplicate: bool
     warnings: list[str]
+    volume: str | None = None  # REGION/YEAR
 
     def as_json(self) -> dict:
         return {"document_id": self.document_id, "household": self.household,
+                **({"volume": self.volume} if self.volume else {}),
                 "pages": self.pages, "duplicate": self.duplicate}
 
 
 @dataclass(frozen=True)
 class DossierTarget:
-    """Where the document goes, checked before any heavy work."""
+    """Where the document goes, checked before any heavy work: a household's dossier, or
+    (``year`` set) the volume of daily-management records of ``region`` and ``year``."""
 
-    dossier_id: int
-    household: str
+    dossier_id: int | None
+    household: str  # "" for a daily-management record
     region: str
     head_name: str
     head_id_index: str | None
@@ -84,6 +95,23 @@ class DossierTarget:
     type_name: str
     title: str
     seq: int | None  # None: the next free number
+    volume_id: int | None = None  # None for a volume not opened yet
+    year: int | None = None
+    month: int | None = None
+
+    @property
+    def daily(self) -> bool:
+        return self.year is not None
+
+    def home(self):
+        """The catalogue condition "in the same dossier or volume"."""
+        if self.daily:
+            return Document.volume_id == self.volume_id
+        return Document.dossier_id == self.dossier_id
+
+    def describe(self) -> str:
+        return f"volume {self.region}/{self.year}" if self.daily else \
+            f"the dossier of {self.household}"
 
 
 @dataclass
@@ -162,12 +190,13 @@ class Ingestor:
                 self._check_fields(pages, target)
                 pdf_path = work / "archival.pdf"
                 assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
-                         title=target.title, subject=f"{req.household} {target.type_name}")
+                         title=target.title, subject=f"{req.household or target.region} "
+                                                      f"{target.type_name}")
                 self._find_id_regions(pdf_path, pages)
                 document_id = self._commit(req, target, sha256, size, source, pages, pdf_path)
         except _LostRace:
             return self._find_duplicate(target, sha256)
-        return IngestResult(document_id, req.household, len(pages), False, source.warnings)
+        return _result(target, document_id, len(pages), False, source.warnings)
 
     def _commit(self, req: IngestRequest, target: DossierTarget, sha256: str, size: int,
                 source: NormalizedSource, pages: list[_PageOutput], pdf_path: Path) -> int:
@@ -182,19 +211,26 @@ class Ingestor:
                 raise _LostRace()
             unit.index(document_id, {p.number: p.text for p in pages})
             # on record before it counts: a document is never in without its event
+            filed = ({"region": target.region, "year": target.year, "type": target.type_code}
+                     if target.daily else {})
             self.archive.record(audit.Event(
                 actor=req.actor, action="ingest", object_type="document",
-                object_id=str(document_id), household=req.household,
-                detail={"pages": len(pages), "sha256": sha256}))
+                object_id=str(document_id), household=target.household or None,
+                detail={"pages": len(pages), "sha256": sha256, **filed}))
         return document_id
 
     # -- stages ------------------------------------------------------------------
     def _resolve_target(self, req: IngestRequest) -> DossierTarget:
-        """Check the household, type and sequence before any heavy work."""
+        """Check the household (or region and year), type and sequence before any heavy
+        work."""
         with self.archive.Session() as s:
             try:
+                if req.household is None:
+                    return daily_target(s, req, self.archive.settings.timezone)
                 household = get_household(s, req.household)
-                dtype = document_type(s, req.doc_type)
+                dtype = get_type(s, req.doc_type, daily=False)
+                refuse_destroyed(household.dossier, f"the dossier of household {household.number}",
+                                 self.archive.settings.timezone)
             except RecordsError as exc:
                 raise IngestError(f"cannot ingest '{req.path.name}': {exc}") from None
             target = DossierTarget(
@@ -207,7 +243,7 @@ class Ingestor:
     def _check_seq_free(self, req: IngestRequest, target: DossierTarget) -> None:
         with self.archive.Session() as s:
             if _seq_taken(s, target):
-                raise _seq_error(req, target.seq)
+                raise _seq_error(req, target)
 
     def _find_duplicate(self, target: DossierTarget, sha256: str) -> IngestResult | None:
         """The document this file already is in the dossier (SHA-256 of the upload), if any."""
@@ -215,7 +251,7 @@ class Ingestor:
             doc = _duplicate_of(s, target, sha256)
             if doc is None:
                 return None
-            return IngestResult(doc.id, target.household, doc.page_count, True, [])
+            return _result(target, doc.id, doc.page_count, True, [])
 
     def _ocr(self, source: NormalizedSource, progress: Progress | None) -> dict[int, PageOcrResult]:
         jobs = [(p.number, p.raster) for p in source.pages
@@ -229,7 +265,11 @@ class Ingestor:
         return {r.number: r for r in results}
 
     def _check_fields(self, pages: list[_PageOutput], target: DossierTarget) -> None:
-        """Check ID and household numbers in the OCR text; set each page's confidence and flag."""
+        """Check ID and household numbers in the OCR text; set each page's confidence and flag.
+
+        A daily-management record names many households (a roster): nothing to check."""
+        if target.daily:
+            return
         dossier = fields.Dossier(household_number=target.household,
                                  head_id_index=target.head_id_index, doc_type=target.type_code)
         for page in pages:
@@ -263,14 +303,19 @@ class Ingestor:
     def _catalogue(self, s: Session, req: IngestRequest, target: DossierTarget, sha256: str,
                    size: int, source: NormalizedSource, stored: _Stored) -> int | None:
         """Insert the document and its pages; None when the same file got in first."""
+        if target.daily:
+            volume = cataloguing.open_volume(self.archive, s, target.region, target.year)
+            target = replace(target, volume_id=volume.id)
         if _duplicate_of(s, target, sha256) is not None:
             return None
         if _seq_taken(s, target):
-            raise _seq_error(req, target.seq)
+            raise _seq_error(req, target)
         pdf = stored.pdf
         doc = Document(
-            dossier_id=target.dossier_id, type_code=target.type_code,
-            seq=target.seq or next_seq(s, target.dossier_id), date=req.date,
+            dossier_id=target.dossier_id, volume_id=target.volume_id,
+            type_code=target.type_code, month=target.month,
+            retention_class=DAILY_RETENTION if target.daily else None,
+            seq=target.seq or next_seq(s, target.dossier_id, target.volume_id), date=req.date,
             title=target.title, page_count=len(stored.pages), sha256=sha256,
             source_kind=source.kind, source_size=size, pdf_ref=pdf.ref,
             pdf_key=pdf.wrapped_key, pdf_sha256=pdf.sha256, pdf_size=pdf.size,
@@ -293,9 +338,13 @@ class Ingestor:
             # database); ask the catalogue which of the two it was
             if _duplicate_of(s, target, sha256) is not None:
                 return None
-            raise _seq_error(req, doc.seq) from None
-        # 件号 (and the dossier's 档号 with its first document): never a number used before
-        cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
+            raise _seq_error(req, replace(target, seq=doc.seq)) from None
+        if target.daily:  # a volume's records keep the order they came in: 件号 = place
+            doc.item_no = doc.seq
+        else:
+            # 件号 (and the dossier's 档号 with its first document): never a number used before
+            cataloguing.number(self.archive, s, doc.dossier, req.actor, "ingest")
+            retention.refresh_dossier(s, doc.dossier)  # a document's date and class count
         return doc.id
 
 
@@ -318,29 +367,76 @@ class _LostRace(Exception):
     """The same file was catalogued by another ingest while this one worked."""
 
 
+def _result(target: DossierTarget, document_id: int, pages: int, duplicate: bool,
+            warnings: list[str]) -> IngestResult:
+    return IngestResult(document_id, target.household or None, pages, duplicate, warnings,
+                        f"{target.region}/{target.year}" if target.daily else None)
+
+
+def daily_target(s: Session, req: IngestRequest, zone) -> DossierTarget:
+    """Where a daily-management record goes: its region's volume of the year (opened by the
+    first record filed in it). Its type must be a daily-management type."""
+    region = s.get(Region, (req.region or "").strip())
+    if region is None:
+        raise NotFound(f"there is no region {(req.region or '')[:12]}")
+    this_year = datetime.now(zone).year
+    if req.year is None or not 1949 <= req.year <= this_year:
+        raise Invalid(f"the year must be from 1949 to {this_year}")
+    if req.month is not None and not 1 <= req.month <= 12:
+        raise Invalid("the month must be from 1 to 12")
+    if req.date is not None and (req.date.year != req.year or (
+            req.month is not None and req.date.month != req.month)):
+        raise Invalid(f"the date {req.date.isoformat()} is not in {req.year}"
+                      + (f"-{req.month:02d}" if req.month else ""))
+    dtype = get_type(s, req.doc_type, daily=True)
+    when = f"{req.year}年{req.month}月" if req.month else f"{req.year}年"
+    return DossierTarget(
+        dossier_id=None, household="", region=region.code, head_name="", head_id_index=None,
+        type_code=dtype.code, type_name=dtype.name_zh,
+        title=req.title or f"{region.name}{when}{dtype.name_zh}", seq=req.seq,
+        volume_id=cataloguing.volume_id(s, region.code, req.year), year=req.year,
+        month=req.month)
+
+
+def _settled(s: Session, target: DossierTarget) -> DossierTarget | None:
+    """``target`` with its volume's id, if the volume was opened meanwhile; None while it
+    is not (then nothing is in it yet)."""
+    if not target.daily or target.volume_id is not None:
+        return target
+    volume_id = cataloguing.volume_id(s, target.region, target.year)
+    return None if volume_id is None else replace(target, volume_id=volume_id)
+
+
 def _duplicate_of(s: Session, target: DossierTarget, sha256: str) -> Document | None:
-    return s.scalar(select(Document).where(Document.dossier_id == target.dossier_id,
-                                           Document.sha256 == sha256))
+    target = _settled(s, target)
+    if target is None:
+        return None
+    return s.scalar(select(Document).where(target.home(), Document.sha256 == sha256))
 
 
 def _seq_taken(s: Session, target: DossierTarget) -> bool:
-    if target.seq is None:
+    target = _settled(s, target)
+    if target is None or target.seq is None:
         return False
-    return s.scalar(select(Document.id).where(Document.dossier_id == target.dossier_id,
+    return s.scalar(select(Document.id).where(target.home(),
                                               Document.seq == target.seq)) is not None
 
 
-def _seq_error(req: IngestRequest, seq: int | None) -> DuplicateSeq:
-    return DuplicateSeq(f"cannot ingest '{req.path.name}': document number {seq} is already "
-                        f"used in the dossier of {req.household}")
+def _seq_error(req: IngestRequest, target: DossierTarget) -> DuplicateSeq:
+    return DuplicateSeq(f"cannot ingest '{req.path.name}': document number {target.seq} is "
+                        f"already used in {target.describe()}")
 
 
 def _delete_document(s: Session, document_id: int | None) -> None:
-    """Undo of :meth:`Ingestor._catalogue`: the document and its pages go again."""
+    """Undo of :meth:`Ingestor._catalogue`: the document and its pages go again (and the
+    volume it opened, if it holds nothing else)."""
     if document_id is None:
         return
+    volume_id = s.scalar(select(Document.volume_id).where(Document.id == document_id))
     s.execute(delete(Page).where(Page.document_id == document_id))
     s.execute(delete(Document).where(Document.id == document_id))
+    if volume_id is not None:
+        cataloguing.close_empty_volume(s, volume_id)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

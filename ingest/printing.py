@@ -45,6 +45,7 @@ class Cover:
 
     title: str
     facts: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    notes: Sequence[str] = ()  # paragraphs under the facts (a certificate's statement)
 
 
 def _defuse(cell: str) -> str:
@@ -88,7 +89,7 @@ def _styles():
         "cell": ParagraphStyle("cell", fontName=name, fontSize=8.5, leading=11,
                                wordWrap="CJK"),
         "head": ParagraphStyle("head", fontName=name, fontSize=9, leading=12, wordWrap="CJK"),
-        "fact": ParagraphStyle("fact", fontName=name, fontSize=13, leading=20),
+        "fact": ParagraphStyle("fact", fontName=name, fontSize=13, leading=20, wordWrap="CJK"),
         "note": ParagraphStyle("note", fontName=name, fontSize=8.5, leading=12),
     }
 
@@ -141,12 +142,17 @@ def render_pdf(sheet: Sheet, *, footer: str, chart=None, cover: Cover | None = N
 
     story = []
     if cover is not None:
-        story += [Spacer(1, 40 * mm), _paragraph(cover.title, styles["cover"])]
+        # a cover with a statement under its facts (a certificate) starts higher on the page
+        story += [Spacer(1, (12 if cover.notes else 40) * mm),
+                  _paragraph(cover.title, styles["cover"])]
         facts = Table([[_paragraph(k, styles["fact"]), _paragraph(v, styles["fact"])]
                        for k, v in cover.facts], colWidths=[45 * mm, 100 * mm])
         facts.setStyle(TableStyle([("LINEBELOW", (1, 0), (1, -1), 0.5, "#888888"),
                                    ("VALIGN", (0, 0), (-1, -1), "BOTTOM")]))
-        story += [facts, PageBreak()]
+        story.append(facts)
+        for note in cover.notes:
+            story += [Spacer(1, 6 * mm), _paragraph(note, styles["fact"])]
+        story.append(PageBreak())
     story.append(_paragraph(sheet.title, styles["title"]))
     story += [_paragraph(line, styles["line"]) for line in sheet.lines]
     story.append(Spacer(1, 4 * mm))

@@ -106,7 +106,7 @@ def _recover_unit(archive, record: UnitRecord) -> RecoveredUnit:
                          kept, removed)
 
 
-def _ref_columns() -> Iterator[tuple[Column, Column | None]]:
+def ref_columns() -> Iterator[tuple[Column, Column | None]]:
     """Every catalogue column holding a blob ref (named ``*_ref`` in records/model.py), with
     the column naming the document its row belongs to."""
     for mapper in Base.registry.mappers:
@@ -123,7 +123,7 @@ def blobs_in_use(s, refs: list[str]) -> tuple[set[str], set[int]]:
     documents: set[int] = set()
     for start in range(0, len(refs), _CHUNK):
         chunk = refs[start:start + _CHUNK]
-        for column, document in _ref_columns():
+        for column, document in ref_columns():
             wanted = [column] if document is None else [column, document]
             for row in s.execute(select(*wanted).where(column.in_(chunk))):
                 referred.add(row[0])

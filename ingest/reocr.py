@@ -37,16 +37,18 @@ from sqlalchemy.orm import Session
 
 from ingest import redaction
 from ingest.archive import Archive
+from ingest.cataloguing import document_target
 from ingest.commit import Commit
 from ingest.exceptions import IngestError, full_disk_as
 from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.ocr.worker import OcrPool
+from records.retention import refuse_destroyed
 from ingest.pdfwrite import add_font, layer_stream, put_text_layer, to_bytes
 from ingest.textlayer import FONT_RESOURCE, PageGeometry, glyphless_font, text_layer_stream
 from records import audit
-from records.door import Knock, Target
+from records.door import Knock
 from records.model import Document, Household, Page
 from records.policy import Action, Principal, decide
 from storage import BlobRef
@@ -89,7 +91,7 @@ def low_confidence_pages(archive: Archive, who: Principal, below: float, *,
             select(Page, Document.type_code, Household.number, Household.region_code)
             .join(Document, Page.document_id == Document.id)
             .join(Document.dossier).join(Household)
-            .where(Page.text_source == "ocr")
+            .where(Page.text_source == "ocr", Document.destroyed_at.is_(None))
             .order_by(Page.ocr_confidence.asc().nulls_first(), Page.document_id, Page.number))
         found = []
         for page, type_code, household, region in rows:
@@ -127,7 +129,9 @@ def _reocr(archive: Archive, who: Principal, target: _ReocrTarget, document_id: 
     new_pdf = replace_text_layers(pdf_bytes, results)
     dossier = fields.Dossier(household_number=target.household,
                              head_id_index=target.head_id_index, doc_type=target.type_code)
-    checks = {n: fields.check_page(ocr.text, dossier, archive.id_index) for n, ocr in results.items()}
+    checks = {n: fields.check_page(ocr.text, dossier, archive.id_index)
+              if target.household else fields.FieldCheck(confirmed=False)
+              for n, ocr in results.items()}
     confidence = {n: checks[n].adjust(ocr.confidence) for n, ocr in results.items()}
     with Commit(archive, "reocr") as unit:
         pdf = unit.put(new_pdf)
@@ -159,7 +163,7 @@ class _ReocrTarget:
     pdf_ref: str
     pdf_key: bytes
     pages: list[int]
-    household: str
+    household: str | None  # None: a daily-management record (its numbers are not checked)
     head_id_index: str | None
     type_code: str
 
@@ -168,18 +172,19 @@ def _load(archive: Archive, who: Principal, document_id: int,
           pages: list[int] | None) -> _ReocrTarget:
     with archive.Session() as s:
         doc = s.get(Document, document_id)
-        household = doc.dossier.household if doc is not None else None
-        archive.admit(Knock(who, Action.ingest, Target(
-            "document", str(document_id), household=household and household.number,
-            region=household and household.region_code, found=doc is not None), event="reocr"))
+        archive.admit(Knock(who, Action.ingest, document_target(doc, document_id),
+                            event="reocr"))
+        household = doc.dossier.household if doc.dossier is not None else None
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         numbers = [p.number for p in doc.pages]
         chosen = sorted(set(pages)) if pages else numbers
         missing = [n for n in chosen if n not in numbers]
         if missing:
             raise IngestError(f"cannot re-OCR document {document_id}: it has no page "
                               f"{missing[0]} (pages 1-{len(numbers)})")
-        return _ReocrTarget(doc.pdf_ref, doc.pdf_key, chosen, household.number,
-                            household.head_id_index, doc.type_code)
+        return _ReocrTarget(doc.pdf_ref, doc.pdf_key, chosen,
+                            household.number if household else None,
+                            household.head_id_index if household else None, doc.type_code)
 
 
 def _render(pdf_bytes: bytes, numbers: list[int], work: Path) -> dict[int, Path]:

@@ -74,6 +74,11 @@ def _code(value: str) -> str:
     return value
 
 
+def _paths(value: str) -> tuple[Path, ...]:
+    """Directories separated by the system's path separator (``:`` on Linux)."""
+    return tuple(_path(part) for part in value.split(os.pathsep) if part.strip())
+
+
 def _zone(value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value.strip())
@@ -128,6 +133,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_RETENTION_CODE", "D5", _code),
     Setting("HUDANG_DOSSIER_CODE", DEFAULT_DOSSIER_CODE, check_dossier_pattern),
     Setting("HUDANG_ITEM_CODE", DEFAULT_ITEM_CODE, check_item_pattern),
+    Setting("HUDANG_DESTRUCTION_WAIT_DAYS", "7", _whole(0)),
+    Setting("HUDANG_REGISTER_COPIES", "", _paths),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -160,6 +167,8 @@ class Settings:
     retention_code: str = "D5"
     dossier_code: str = DEFAULT_DOSSIER_CODE
     item_code: str = DEFAULT_ITEM_CODE
+    destruction_wait_days: int = 7
+    register_copies: tuple[Path, ...] = ()
     config_file: Path | None = None
 
     @classmethod
@@ -221,6 +230,11 @@ class Settings:
         return self.home / "journal"
 
     @property
+    def register_dir(self) -> Path:
+        """The destruction register (ingest.shredding), also copied to ``register_copies``."""
+        return self.home / "registers"
+
+    @property
     def sign_in_lockout(self) -> Lockout:
         return Lockout(failures=self.lockout_failures,
                        window=timedelta(minutes=self.lockout_minutes),
@@ -251,6 +265,8 @@ class Settings:
             value = getattr(self, setting.attribute)
             if setting.secret:
                 out[setting.name] = "(set)" if value else "(not set)"
+            elif setting.name == "HUDANG_REGISTER_COPIES":
+                out[setting.name] = os.pathsep.join(str(p) for p in value)
             elif setting.name == "HUDANG_REVIEW_MONTHS":
                 out[setting.name] = ",".join(str(value[c]) for c in sorted(value))
             else:

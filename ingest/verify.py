@@ -35,9 +35,11 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from ingest.archive import Archive, running_rotation
+from ingest.recovery import ref_columns
 from records import audit
 from records.clock import utcnow
-from records.model import Document, Dossier, Household, HouseholdCertificate, Page
+from records.model import (Document, Dossier, Household, HouseholdCertificate,
+                           HouseholdMember, Page)
 from storage import BlobNotFound, FixityError, WrongKeyError
 
 Progress = Callable[[int], None]
@@ -156,7 +158,7 @@ def _read_doc(archive: Archive, document_id: int) -> _DocRow | None:
             return None  # deleted while the check ran
         original = None if doc.original_ref is None else (
             doc.original_ref, doc.original_key, doc.original_size)
-        return _DocRow(doc.id, doc.dossier.household.number, doc.page_count, doc.sha256,
+        return _DocRow(doc.id, doc.household_number or "", doc.page_count, doc.sha256,
                        (doc.pdf_ref, doc.pdf_key, doc.pdf_sha256, doc.pdf_size), original,
                        tuple(_PageRow(p.number, p.width, p.height,
                                       (p.image_ref, p.image_key, p.image_sha256),
@@ -361,7 +363,10 @@ def check_index(archive: Archive) -> list[Finding]:
                         "the search index was built by an older hudang and must be rebuilt",
                         repairable=True)]
     with archive.Session() as s:
+        # a destroyed document (已销毁) is kept in the catalogue and left out of the index
         pages_by_doc = dict(s.execute(select(Page.document_id, func.count(Page.id))
+                                      .join(Document, Document.id == Page.document_id)
+                                      .where(Document.destroyed_at.is_(None))
                                       .group_by(Page.document_id)).all())
     indexed = archive.index.document_ids()
     out = [Finding(Property.integrity, "index_missing",
@@ -384,7 +389,8 @@ def referenced_refs(archive: Archive) -> set[bytes]:
     """Every blob ref the catalogue refers to (as 16 bytes each: a county's refs fit)."""
     refs: set[bytes] = set()
     with archive.Session() as s:
-        for column in (Document.pdf_ref, Document.original_ref, Page.image_ref, Page.text_ref):
+        # every *_ref column: documents, pages, the archive's own records (destruction lists)
+        for column, _document in ref_columns():
             for (ref,) in s.execute(select(column).where(column.is_not(None))):
                 refs.add(bytes.fromhex(ref))
     return refs
@@ -419,9 +425,15 @@ def check_keys(archive: Archive) -> list[Finding]:
         return out
     with archive.Session() as s:
         for model, words in ((Document, "documents"), (Page, "pages"),
-                             (Household, "households"), (HouseholdCertificate, "certificates")):
+                             (Household, "households"), (HouseholdMember, "household members"),
+                             (HouseholdCertificate, "certificates")):
             query = select(model.key_id, func.count()).where(
                 model.key_id.is_not(None), model.key_id != current)
+            if model is Document:
+                query = query.where(Document.destroyed_at.is_(None))
+            if model is Page:
+                query = query.join(Document, Document.id == Page.document_id).where(
+                    Document.destroyed_at.is_(None))
             if model is HouseholdCertificate:
                 query = query.where(model.certificate_no_sealed.is_not(None))
             for key_id, n in s.execute(query.group_by(model.key_id)):
@@ -478,7 +490,9 @@ def check_permissions(archive: Archive) -> list[Finding]:
 
 def document_ids(archive: Archive) -> list[int]:
     with archive.Session() as s:
-        return list(s.scalars(select(Document.id).order_by(Document.id)))
+        # a destroyed document's blobs and data keys are gone on purpose: nothing to check
+        return list(s.scalars(select(Document.id).where(Document.destroyed_at.is_(None))
+                              .order_by(Document.id)))
 
 
 def check(archive: Archive, progress: Progress | None = None) -> Report:

@@ -97,8 +97,11 @@ def document_type(session: Session, value: str) -> DocumentType:
     return get_type(session, value)
 
 
-def next_seq(session: Session, dossier_id: int) -> int:
-    current = session.scalar(select(func.max(Document.seq)).where(Document.dossier_id == dossier_id))
+def next_seq(session: Session, dossier_id: int | None, volume_id: int | None = None) -> int:
+    """The next place in a dossier (or, with ``volume_id``, in a volume)."""
+    home = (Document.dossier_id == dossier_id) if volume_id is None else (
+        Document.volume_id == volume_id)
+    current = session.scalar(select(func.max(Document.seq)).where(home))
     return (current or 0) + 1
 
 

@@ -23,7 +23,9 @@ def missing_codes(required: Sequence[str], present: Iterable[str]) -> list[str]:
 
 
 def required_types(session: Session) -> list[DocumentType]:
-    return list(session.scalars(select(DocumentType).where(DocumentType.required.is_(True))
+    """The required household types (a daily-management type is never asked of a dossier)."""
+    return list(session.scalars(select(DocumentType).where(DocumentType.required.is_(True),
+                                                           DocumentType.daily.is_(False))
                                 .order_by(DocumentType.sort_order, DocumentType.code)))
 
 

@@ -19,3 +19,12 @@ class Invalid(RecordsError, ValueError):
 
 class Conflict(RecordsError):
     """It exists already (a region, a household, a user name)."""
+
+
+class Destroyed(RecordsError):
+    """已销毁: the record was destroyed under a destruction list. Its catalogue entry remains;
+    its content, and the keys that opened it, are gone. Said only to one the door let in."""
+
+    def __init__(self, what: str, on: str, list_no: int | None):
+        self.what, self.on, self.list_no = what, on, list_no
+        super().__init__(f"{what} was destroyed on {on} under destruction list {list_no}")

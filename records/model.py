@@ -14,6 +14,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -66,6 +67,22 @@ class StatusChange(str, enum.Enum):
     decrease = "lower"  # 减发
     stop = "stop"  # 停保: its date is the stop date, the retention clock's start
     resume = "resume"  # 恢复
+
+
+class RetentionTrigger(str, enum.Enum):
+    """When a retention class's period starts (records.retention)."""
+
+    document_date = "document_date"  # from the document's date (日常管理类: daily-management)
+    stop_date = "stop_date"  # from the household's stop date (停保后N年)
+    permanent = "permanent"  # never falls due (永久)
+
+
+class EndAction(str, enum.Enum):
+    """What happens when a retention period has run out."""
+
+    destroy = "destroy"  # 销毁, through a destruction list
+    review = "review"  # 鉴定: appraised again
+    transfer = "transfer"  # 移交: handed to another archive
 
 
 class Region(Base):
@@ -170,8 +187,18 @@ class Dossier(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # 档号 (records.numbering): given once, with the dossier's first item number; never changes
     archival_code: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # where the paper is now: a folder or a box (records.locations); history in location_move
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    # 保管期限: None follows the class marked default_for_dossiers (records.retention)
+    retention_class: Mapped[str | None] = mapped_column(ForeignKey("retention_class.code"))
+    # when its retention runs out (records.retention.disposition_date), None: not yet known
+    disposition_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # 已销毁: the catalogue keeps the entry, the blobs and their data keys are gone
+    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    destruction_list_id: Mapped[int | None] = mapped_column(ForeignKey("destruction_list.id"))
 
     household: Mapped[Household] = relationship(back_populates="dossier")
+    container: Mapped[Container | None] = relationship()
     documents: Mapped[list[Document]] = relationship(
         back_populates="dossier", order_by="Document.seq"
     )
@@ -191,19 +218,35 @@ class DocumentType(Base):
     name_en: Mapped[str] = mapped_column(String(100))
     sort_order: Mapped[int] = mapped_column(Integer)
     required: Mapped[bool] = mapped_column(default=False)
+    # a type of daily-management records (日常管理档案: 花名册, 公示记录 ...), filed in a region's
+    # volume, never in a household's dossier; completeness never asks for one
+    daily: Mapped[bool] = mapped_column(default=False)
+    # the retention class a document of this type gets unless an archivist sets another
+    retention_class: Mapped[str] = mapped_column(ForeignKey("retention_class.code"),
+                                                 default="approval-3y")
 
 
 class Document(Base):
-    """件: one document of a dossier, stored as one encrypted archival PDF."""
+    """件: one document of a household's dossier or of a region's volume of daily-management
+    records (exactly one of the two), stored as one encrypted archival PDF."""
 
     __tablename__ = "document"
     __table_args__ = (
         UniqueConstraint("dossier_id", "seq", name="uq_document_dossier_seq"),
         UniqueConstraint("dossier_id", "sha256", name="uq_document_dossier_sha256"),
+        UniqueConstraint("volume_id", "seq", name="uq_document_volume_seq"),
+        UniqueConstraint("volume_id", "sha256", name="uq_document_volume_sha256"),
+        CheckConstraint("(dossier_id IS NULL) <> (volume_id IS NULL)",
+                        name="ck_document_one_home"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id"), index=True)
+    # 日常管理档案: the region's volume of the year (then dossier_id is NULL)
+    volume_id: Mapped[int | None] = mapped_column(ForeignKey("volume.id"), index=True)
+    month: Mapped[int | None] = mapped_column(Integer)  # 1-12, for monthly records
+    # the retention class's code (issue 16 keeps the classes): "daily-5y" for daily records
+    retention_class: Mapped[str | None] = mapped_column(String(40))
     type_code: Mapped[str] = mapped_column(ForeignKey("document_type.code"))
     # the order in the dossier (顺序号, 1..n); reordering changes it (records.numbering)
     seq: Mapped[int] = mapped_column(Integer)
@@ -229,12 +272,30 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
+    # None: its type's class (DocumentType.retention_class); set by an archivist with a reason
+    retention_class: Mapped[str | None] = mapped_column(ForeignKey("retention_class.code"))
+    # set with its dossier's destruction; its wrapped data keys are then empty (b"")
+    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    dossier: Mapped[Dossier] = relationship(back_populates="documents")
+    dossier: Mapped[Dossier | None] = relationship(back_populates="documents")
+    volume: Mapped[Volume | None] = relationship(back_populates="documents")
     type: Mapped[DocumentType] = relationship()
     pages: Mapped[list[Page]] = relationship(
         back_populates="document", order_by="Page.number", cascade="all, delete-orphan"
     )
+
+    @property
+    def household_number(self) -> str | None:
+        """The household whose dossier holds it; None for a daily-management record."""
+        return self.dossier.household.number if self.dossier is not None else None
+
+    @property
+    def region_code(self) -> str:
+        """Where it lies for the jurisdiction check: the household's village, or the region
+        of the volume it is filed in."""
+        if self.dossier is not None:
+            return self.dossier.household.region_code
+        return self.volume.region_code
 
 
 class Page(Base):
@@ -485,3 +546,264 @@ class ReviewEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")  # ID numbers masked before storing
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- daily-management records and physical locations (issue 13) ----------------------------
+DAILY_RETENTION = "daily-5y"  # 日常管理档案: 5 years from their date (DOMAIN.md)
+
+
+class Volume(Base):
+    """日常管理档案卷: the daily-management records (花名册, 公示记录, 资金台账 ...) of one region
+    and one year, arranged like a dossier but not of a household."""
+
+    __tablename__ = "volume"
+    __table_args__ = (UniqueConstraint("region_code", "year", name="uq_volume_region_year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    archival_code: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # the retention class's code (the retention engine, issue 16, reads it)
+    retention_class: Mapped[str] = mapped_column(String(40), default=DAILY_RETENTION)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+
+    region: Mapped[Region] = relationship()
+    container: Mapped[Container | None] = relationship()
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="volume", order_by="Document.seq")
+
+
+class ContainerKind(str, enum.Enum):
+    """一村一柜、一组一盒、一户一袋: what a container is, from the outside in."""
+
+    cabinet = "cabinet"  # 柜
+    box = "box"  # 盒
+    folder = "folder"  # 袋 (or 卷夹): one household's dossier
+
+
+class Container(Base):
+    """A cabinet, box or folder: a code (its barcode says the same), a title, where it stands
+    (``parent``) and the region whose papers it keeps (None: the whole deployment's)."""
+
+    __tablename__ = "container"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ContainerKind] = mapped_column(
+        Enum(ContainerKind, native_enum=False, length=10))
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str | None] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    parent: Mapped[Container | None] = relationship(remote_side=[id])
+    region: Mapped[Region | None] = relationship()
+
+
+class LocationMove(Base):
+    """One move (移位): a dossier, a volume or a container put somewhere else, on a day, by
+    someone. ``from_id`` None: it had no place yet; ``to_id`` None: taken out."""
+
+    __tablename__ = "location_move"
+    __table_args__ = (
+        CheckConstraint("(dossier_id IS NOT NULL) + (volume_id IS NOT NULL) "
+                        "+ (container_id IS NOT NULL) = 1", name="ck_location_move_one_thing"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id"), index=True)
+    volume_id: Mapped[int | None] = mapped_column(ForeignKey("volume.id"), index=True)
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    from_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    to_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    moved_on: Mapped[date] = mapped_column(Date)
+    moved_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    dossier: Mapped[Dossier | None] = relationship()
+    volume: Mapped[Volume | None] = relationship()
+    container: Mapped[Container | None] = relationship(foreign_keys=[container_id])
+    source: Mapped[Container | None] = relationship(foreign_keys=[from_id])
+    destination: Mapped[Container | None] = relationship(foreign_keys=[to_id])
+
+
+# -- retention, holds and destruction (records.retention, records.holds, records.destruction) --
+class RetentionClass(Base):
+    """保管期限: a retention class: how long, counted from what, and what happens then."""
+
+    __tablename__ = "retention_class"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    years: Mapped[int] = mapped_column(Integer)  # 0 for a permanent class
+    trigger: Mapped[RetentionTrigger] = mapped_column(
+        Enum(RetentionTrigger, native_enum=False, length=20))
+    action: Mapped[EndAction] = mapped_column(Enum(EndAction, native_enum=False, length=10))
+    # the class of household dossiers that have none of their own (exactly one)
+    default_for_dossiers: Mapped[bool] = mapped_column(default=False)
+    # the class of the archive's own permanent records (destruction lists, certificates):
+    # it stays permanent, whatever an administrator asks
+    locked: Mapped[bool] = mapped_column(default=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RetentionChange(Base):
+    """An archivist's change of a dossier's or a document's retention class, with the reason."""
+
+    __tablename__ = "retention_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    before: Mapped[str | None] = mapped_column(String(40))  # None: the default
+    after: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(500))
+    changed_by: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Hold(Base):
+    """冻结: a hold on a household, a dossier or a document; while it stands, nothing of it is
+    destroyed. Lifted, never deleted."""
+
+    __tablename__ = "hold"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(10))  # household / dossier / document
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    placed_by: Mapped[str] = mapped_column(String(100))
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    lift_reason: Mapped[str | None] = mapped_column(String(500))
+
+    household: Mapped[Household] = relationship()
+
+
+class ListStatus(str, enum.Enum):
+    """Where a destruction list (销毁清册) stands (records.destruction)."""
+
+    draft = "draft"  # the appraisal group (reviewer) is drawing it up
+    submitted = "submitted"  # waits for an approver
+    returned = "returned"  # sent back with a comment; the reviewer may change and resubmit
+    approved = "approved"  # the waiting period, then two witnesses
+    executing = "executing"  # destruction under way (resumable)
+    executed = "executed"  # done; its list and certificate are permanent records
+    cancelled = "cancelled"  # withdrawn before approval
+
+
+class ItemStatus(str, enum.Enum):
+    pending = "pending"  # on the list, not destroyed yet
+    destroyed = "destroyed"  # 已销毁
+    held = "held"  # a hold stopped it at execution (冻结)
+    skipped = "skipped"  # no longer due at execution (its class or stop date changed)
+
+
+class DestructionList(Base):
+    """销毁清册: a list of dossiers to destroy, with who drew it up, approved and witnessed it."""
+
+    __tablename__ = "destruction_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the list's number
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    status: Mapped[ListStatus] = mapped_column(
+        Enum(ListStatus, native_enum=False, length=10), default=ListStatus.draft, index=True)
+    fonds: Mapped[str] = mapped_column(String(20))  # 全宗号
+    due_within: Mapped[int] = mapped_column(Integer, default=0)
+    drafted_by: Mapped[str] = mapped_column(String(100))  # the appraisal lead (鉴定小组)
+    drafted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the end of the waiting period (HUDANG_DESTRUCTION_WAIT_DAYS after approval)
+    wait_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    witness_1_by: Mapped[str | None] = mapped_column(String(100))  # 监销人
+    witness_1_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    witness_2_by: Mapped[str | None] = mapped_column(String(100))
+    witness_2_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    executed_by: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)  # the last return's comment
+
+    region: Mapped[Region] = relationship()
+    items: Mapped[list[DestructionItem]] = relationship(
+        back_populates="destruction_list", order_by="DestructionItem.position",
+        cascade="all, delete-orphan")
+    steps: Mapped[list[DestructionStep]] = relationship(
+        order_by="DestructionStep.id", cascade="all, delete-orphan")
+
+
+class DestructionItem(Base):
+    """One dossier on a destruction list, with the row the printed list shows (a snapshot
+    taken when it was listed) and its status at execution."""
+
+    __tablename__ = "destruction_item"
+    __table_args__ = (UniqueConstraint("list_id", "dossier_id", name="uq_destruction_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("destruction_list.id"), index=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 序号
+    household_no: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300))  # 题名
+    years: Mapped[str] = mapped_column(String(20))  # 年度
+    archival_code: Mapped[str] = mapped_column(String(120))  # 档号
+    retention: Mapped[str] = mapped_column(String(100))  # 应保管期限
+    retained_from: Mapped[date | None] = mapped_column(Date)  # the period's start
+    due_on: Mapped[date | None] = mapped_column(Date)
+    pages: Mapped[int] = mapped_column(Integer)  # 页数
+    note: Mapped[str] = mapped_column(String(300), default="")  # 备注
+    status: Mapped[ItemStatus] = mapped_column(
+        Enum(ItemStatus, native_enum=False, length=10), default=ItemStatus.pending)
+    outcome: Mapped[str | None] = mapped_column(String(300))  # why held or skipped
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    destruction_list: Mapped[DestructionList] = relationship(back_populates="items")
+    dossier: Mapped[Dossier] = relationship()
+
+
+class DestructionStep(Base):
+    """One step of a list's procedure: who did what, when, with what comment."""
+
+    __tablename__ = "destruction_step"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("destruction_list.id"), index=True)
+    step: Mapped[str] = mapped_column(String(20))  # draft / submit / return / approve / ...
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ArchiveRecord(Base):
+    """A record of the archive's own work, kept as an encrypted PDF under a retention class:
+    the destruction lists and certificates (permanent). Never a household's, so never on a
+    destruction list."""
+
+    __tablename__ = "archive_record"
+    __table_args__ = (UniqueConstraint("destruction_list_id", "kind",
+                                       name="uq_archive_record_list_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # destruction_list / destruction_certificate
+    title: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"))
+    date: Mapped[date] = mapped_column(Date)
+    retention_class: Mapped[str] = mapped_column(ForeignKey("retention_class.code"))
+    destruction_list_id: Mapped[int | None] = mapped_column(ForeignKey("destruction_list.id"))
+    page_count: Mapped[int] = mapped_column(Integer)
+    pdf_ref: Mapped[str] = mapped_column(String(64))
+    pdf_key: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))

@@ -26,14 +26,17 @@ class Role(str, enum.Enum):
     administrator = "administrator"  # 管理员
     archivist = "archivist"  # 档案员
     staff = "staff"  # 经办人员
-    reviewer = "reviewer"  # 鉴定小组 / 审批人
+    reviewer = "reviewer"  # 鉴定小组: the appraisal group, drafts destruction lists
+    approver = "approver"  # 审批人: approves or returns destruction lists
+    witness = "witness"  # 监销人: confirms a destruction
     auditor = "auditor"  # 监督
     operator = "operator"  # the operating-system user at the console, holder of the master key
     citizen = "citizen"  # 本人: a person reading their own household's dossier with an access code
 
 
 # The roles an account can hold (operator and citizen are never stored on an account).
-ACCOUNT_ROLES = (Role.administrator, Role.archivist, Role.staff, Role.reviewer, Role.auditor)
+ACCOUNT_ROLES = (Role.administrator, Role.archivist, Role.staff, Role.reviewer, Role.approver,
+                 Role.witness, Role.auditor)
 
 
 class Action(str, enum.Enum):
@@ -54,6 +57,15 @@ class Action(str, enum.Enum):
     catalogue = "catalogue"  # correct a document's type, date, title, 责任者; reorder a dossier
     record_review = "record_review"  # record a household's review (复核)
     report = "report"  # gaps, roster, statistics, due reviews, reconciliation of a region
+    locate = "locate"  # keep cabinets, boxes and folders: add, move papers, print labels
+    retention_due = "retention_due"  # the retention review queue (records.retention)
+    set_retention = "set_retention"  # change a dossier's or a document's retention class
+    hold = "hold"  # place and lift holds (冻结)
+    destruction_view = "destruction_view"  # see destruction lists and their certificates
+    destruction_draft = "destruction_draft"  # draw up, change, submit or withdraw a list
+    destruction_approve = "destruction_approve"  # approve a list or return it
+    destruction_witness = "destruction_witness"  # confirm a destruction as a witness (监销人)
+    destruction_execute = "destruction_execute"  # carry out an approved, witnessed list
 
 
 # How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
@@ -66,7 +78,7 @@ ACTION_WORDS: dict[Action, str] = {
     Action.see_full_id: "see full ID numbers",
     Action.ingest: "ingest or re-OCR documents",
     Action.edit_household: "create or change households",
-    Action.manage: "manage users, regions and document types",
+    Action.manage: "manage users, regions, document types and retention classes",
     Action.audit_view: "read the audit log",
     Action.verify: "verify the archive",
     Action.backup: "back up the archive",
@@ -75,6 +87,15 @@ ACTION_WORDS: dict[Action, str] = {
     Action.catalogue: "correct documents or their order",
     Action.record_review: "record reviews",
     Action.report: "see reports",
+    Action.locate: "keep cabinets, boxes and folders",
+    Action.retention_due: "see the retention review queue",
+    Action.set_retention: "change retention classes of dossiers and documents",
+    Action.hold: "place or lift holds",
+    Action.destruction_view: "see destruction lists",
+    Action.destruction_draft: "draw up destruction lists",
+    Action.destruction_approve: "approve destruction lists",
+    Action.destruction_witness: "witness destructions",
+    Action.destruction_execute: "carry out destructions",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
@@ -86,13 +107,21 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,
-                               Action.report}),
+                               Action.report, Action.locate, Action.retention_due,
+                               Action.set_retention, Action.hold}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup, Action.record_review,
                            Action.report}),
-    Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page}),
+    Role.reviewer: frozenset({Action.search, Action.read_household, Action.read_page,
+                              Action.retention_due, Action.hold, Action.destruction_view,
+                              Action.destruction_draft, Action.destruction_execute}),
+    Role.approver: frozenset({Action.search, Action.read_household, Action.read_page,
+                              Action.retention_due, Action.hold, Action.destruction_view,
+                              Action.destruction_approve, Action.destruction_execute}),
+    Role.witness: frozenset({Action.read_household, Action.destruction_view,
+                             Action.destruction_witness}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household,
-                             Action.verify}),
+                             Action.verify, Action.destruction_view}),
     # the console user holds the master key and may do everything, except see ID numbers in
     # full: like every role, that needs a deployment's grant (HUDANG_GRANTS)
     Role.operator: frozenset(Action) - {Action.see_full_id},

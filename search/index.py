@@ -371,6 +371,13 @@ class SearchIndex:
         writer = self._writer()
         _commit(writer, optimize=True)
 
+    def purge(self) -> None:
+        """Rewrite the index without the pages of removed documents: Whoosh only marks a
+        deleted page, and its words stay in the segment files until a merge. Run after
+        a destruction, so that nothing of a destroyed document is left on disk."""
+        if self._is_current():
+            self._optimize()
+
     # -- reading -------------------------------------------------------------
 
     def doc_count(self) -> int:

@@ -3,6 +3,7 @@
 Imports nothing from the other hudang packages.
 """
 from storage.blobstore import BlobRef, BlobStore
+from storage.register import RegisterBroken, SealedLog
 from storage.exceptions import (BlobNotFound, FixityError, KeyFileError, StorageError, WeakPassphrase,
                                 WrongKeyError, WrongPassphrase)
 from storage.keyfiles import KeyFiles, check_passphrase, export_key, import_key
@@ -28,6 +29,8 @@ __all__ = [
     "KeyPurpose",
     "KeyRing",
     "MasterKey",
+    "RegisterBroken",
+    "SealedLog",
     "StorageError",
     "WeakPassphrase",
     "WrongKeyError",

@@ -53,6 +53,7 @@ class KeyPurpose(str, enum.Enum):
     self_lookup_code = "self-lookup-code"  # HMAC of one-time self-lookup codes
     sign_in_attempt = "sign-in-attempt"  # keyed hash of a user name typed at sign-in (lock-out)
     audit_chain = "audit-chain"  # HMAC key of the audit log's links (records.audit)
+    destruction_register = "destruction-register"  # seals the destruction register's entries
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:

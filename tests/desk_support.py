@@ -36,6 +36,17 @@ def text_pdf(path: Path, words: str) -> Path:
     return path
 
 
+def pdf_text(data: bytes) -> str:
+    """The text layer of every page of a PDF, as pypdfium2 extracts it."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        return "\n".join(pdf[i].get_textpage().get_text_bounded() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+
+
 @dataclass(frozen=True)
 class Desk:
     root: Path

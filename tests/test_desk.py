@@ -13,13 +13,12 @@ import io
 import json
 import re
 
-import pypdfium2 as pdfium
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, func, select
 
 from desk_support import (COMPLETE, EMPTY, HEAD_ID, OTHER, PARTIAL, PASSWORD, REQUIRED,
-                          build_desk, text_pdf)
+                          build_desk, pdf_text, text_pdf)
 from records.model import AuditEvent, Document, ItemNumber, Page
 from web.cli import main
 
@@ -59,14 +58,6 @@ def events(desk, action: str) -> list[AuditEvent]:
                                   .order_by(AuditEvent.id)))
     finally:
         archive.close()
-
-
-def pdf_text(data: bytes) -> str:
-    pdf = pdfium.PdfDocument(data)
-    try:
-        return "\n".join(pdf[i].get_textpage().get_text_bounded() for i in range(len(pdf)))
-    finally:
-        pdf.close()
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:

@@ -21,9 +21,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from browser_support import PASSWORD, build_world
+from desk_support import text_pdf
+from retention_support import lists_in_every_state
 from records.catalogue import add_user
-from records.model import AccessRequest, AuditEvent, RequestStatus
-from records.policy import ROLE_ACTIONS, Action, Role
+from records.model import AccessRequest, AuditEvent, RequestStatus, Volume
+from records.policy import ROLE_ACTIONS, Action, Principal, Role
 from web.app import create_app
 from web.cli import main
 from web.door import declaration
@@ -33,7 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMEWORK_ENDPOINTS = {"static"}
 # one account per role, all in household a's township (220381105) except the whole-county ones
 ACCOUNTS = {"d-archivist": ("archivist", None), "d-auditor": ("auditor", None),
-            "d-admin": ("administrator", None), "d-reviewer": ("reviewer", "220381105")}
+            "d-admin": ("administrator", None), "d-reviewer": ("reviewer", "220381105"),
+            "d-approver": ("approver", "220381105"), "d-witness": ("witness", "220381105"),
+            "d-witness-2": ("witness", "220381105")}
+# a cabinet of household a's township with a box holding a's dossier, and a volume of
+# daily-management records of a's village (filled in by the ``world`` fixture)
+CABINET, BOX, VOLUME = "C-DOOR", "B-DOOR", "220381105012/2025"
+PLACES: dict[str, int] = {}
+# the destruction lists the world's fixture brings into every state (retention_support)
+LISTS: list = []
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,28 @@ def world(tmp_path_factory):
     with archive.Session() as s, s.begin():
         for name, (role, region) in ACCOUNTS.items():
             add_user(s, name, PASSWORD, role, region)
+    _place_things(world, archive)
+    LISTS.append(lists_in_every_state(archive, world.root / "scans", world.a.number[:12],
+                                       reviewer="d-reviewer", approver="d-approver",
+                                       witnesses=("d-witness", "d-witness-2")))
     archive.close()
     return world
+
+
+def _place_things(world, archive) -> None:
+    from ingest import locations
+    from ingest.pipeline import IngestRequest, Ingestor
+
+    operator = Principal("test", frozenset({Role.operator}))
+    locations.add(archive, operator, "cabinet", CABINET, region=world.a.township)
+    locations.add(archive, operator, "box", BOX, parent=CABINET)
+    locations.move(archive, operator, world.a.number, BOX)
+    record = text_pdf(world.root / "roster.pdf", "roster of the village 2025")
+    with Ingestor(archive, workers=1) as ingestor:
+        ingestor.ingest(IngestRequest(path=record, household=None, doc_type="daily_roster",
+                                      region=VOLUME[:12], year=2025, month=3, actor="test"))
+    with archive.Session() as s:
+        PLACES["volume_id"] = s.scalar(select(Volume.id))
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +190,22 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = world.a.number
         elif arg == "code" and rule.endpoint.startswith("desk.doctype"):  # a document type
             values[arg] = "application"
+        elif arg == "code" and rule.endpoint.startswith("retention."):  # a retention class
+            values[arg] = "approval-3y"
         elif arg == "code":  # a region: household a's township
             values[arg] = world.a.township
         elif arg == "username":
             values[arg] = world.a.staff
         elif arg == "kind":  # a report
             values[arg] = "gaps"
+        elif arg == "container":  # the box holding household a's dossier
+            values[arg] = BOX
+        elif arg == "volume_id":  # daily-management records of household a's village
+            values[arg] = PLACES["volume_id"]
+        elif arg == "list_no":  # a destruction list: the executed one, whose every paper exists
+            values[arg] = LISTS[0].executed
+        elif arg == "dossier_id":  # a dossier on it
+            values[arg] = 1
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -241,12 +281,12 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
 ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show", "document edit",
-              "document move", "review record"}
+              "document move", "review record", "location show", "records show"}
 
 
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
     """A use of every guarded command; a new command without one here fails the test."""
-    a = world.a
+    a, lists = world.a, LISTS[0]
     regions_csv = scan.with_name("regions.csv")
     regions_csv.write_text("代码,名称\n220381105098,门卫村\n", encoding="utf-8")
     households_csv = scan.with_name("households.csv")
@@ -289,6 +329,13 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "pages low-confidence": ["--below", "101"],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "audit verify": [],
+        "location add": ["folder", "F-DOOR", "--in", BOX, "--title", "门卫测试"],
+        "location move": [VOLUME, "--to", BOX, "--note", "门卫"],
+        "location show": [BOX],
+        "location list": [],
+        "labels": [BOX, "--out", str(scan.with_name("labels.pdf"))],
+        "records list": ["--region", world.a.township],
+        "records show": [VOLUME],
         "audit export": [],
         "audit anchor": [],
         "household certificate": [a.number, "DB2203810042"],
@@ -297,6 +344,30 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "key export": [str(scan.parent / "key-export.json"), "--passphrase-stdin"],
         "key rotate": [],
         "key status": [],
+        "retention classes": [],
+        "retention due": ["--region", "220381105", "--json"],
+        "retention class add": ["door-5y", "--name", "门卫五年", "--years", "5",
+                                "--trigger", "document_date", "--action", "review"],
+        "retention class edit": ["door-5y", "--name", "门卫六年", "--years", "6",
+                                 "--trigger", "document_date", "--action", "review"],
+        "retention map": ["door_test", "door-5y"],
+        "retention set": ["dossier", a.number, "door-5y", "--reason", "门卫"],
+        "hold add": ["household", a.number, "--reason", "门卫争议"],
+        "hold lift": ["household", a.number, "--reason", "争议已了结"],
+        "hold list": ["--all", "--json"],
+        "destruction draft": ["--region", "220381105"],
+        "destruction submit": [str(lists.draft)],
+        "destruction approve": [str(lists.submitted)],
+        "destruction return": [str(lists.to_return), "--comment", "门卫意见"],
+        "destruction witness": [str(lists.approved)],
+        "destruction execute": [str(lists.executed)],
+        "destruction certificate": [str(lists.executed), "--out",
+                                    str(scan.with_name("certificate.pdf"))],
+        "destruction show": [str(lists.executed), "--json"],
+        "destruction list": [],
+        "destruction remove": [str(lists.to_return), "--dossier", f"{a.number[:12]}-9903"],
+        "destruction cancel": [str(lists.to_return), "--comment", "门卫撤回"],
+        "destruction reapply": [],
     }
 
 

@@ -4,7 +4,10 @@
 object) and wires the blueprints: ``auth`` (sign in/out), ``views`` (search, dossier,
 viewer), ``audit``, ``selflookup``, ``home`` (each role's landing page, the region tree),
 ``account`` (one's own password), ``admin`` (users, regions), ``households``, ``desk``
-(corrections, order, reviews, the document types) and ``reports``. The CLI builds the same
+(corrections, order, reviews, the document types), ``reports``, ``locations`` (cabinets,
+boxes, folders, labels), ``daily`` (daily-management records and their volumes),
+``retention`` (the review queue, retention classes, holds) and ``destruction`` (destruction
+lists). The CLI builds the same
 :class:`ingest.archive.Archive`. Errors become pages (or JSON under ``/api/``) in one set
 of handlers, bound to the one table in ``web.errors``.
 """
@@ -18,10 +21,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from ingest.archive import Archive
 from ingest.settings import Settings
 from records.door import Refused
+from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import (account, admin_views, audit_views, auth, desk_views, home, household_views,
-                 report_views, selflookup, verify_views, views)
+from web import (account, admin_views, audit_views, auth, daily_views, desk_views,
+                 destruction_views, home, household_views, location_views, report_views,
+                 retention_views, selflookup, verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -71,6 +76,12 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(report_views.bp)
     app.register_blueprint(report_views.api)
     app.register_blueprint(verify_views.bp)
+    app.register_blueprint(location_views.bp)
+    app.register_blueprint(daily_views.bp)
+    app.register_blueprint(retention_views.bp)
+    app.register_blueprint(retention_views.api)
+    app.register_blueprint(destruction_views.bp)
+    app.register_blueprint(destruction_views.api)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)
@@ -110,6 +121,8 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PurposeRequired)
     def purpose_required(need: PurposeRequired):
         # the door let the reader in: ask for the purpose of this reading (利用登记)
+        if need.household is None:
+            return redirect(url_for("daily.purpose", volume_id=need.volume))
         return redirect(url_for("views.purpose", number=need.household))
 
     @app.errorhandler(400)
@@ -127,8 +140,14 @@ def _register_error_handlers(app: Flask) -> None:
         binding = binding_for(exc)
         return _answer(str(exc), binding.http_status if binding else 400)
 
+    @app.errorhandler(Destroyed)
+    def destroyed(exc: Destroyed):
+        # said only after the door let the reader in: the content is gone, and nothing else
+        return _answer(_("Destroyed on %(date)s under destruction list %(list)s.",
+                         date=exc.on, list=exc.list_no), 410)
+
     for cls in USER_ERRORS:
-        if cls not in (Refused, IndexOutOfDate):
+        if cls not in (Refused, IndexOutOfDate, Destroyed):
             app.register_error_handler(cls, user_error)
 
     @app.errorhandler(405)

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 
 from ingest import cataloguing, reports
 from records import doctypes
-from records.exceptions import NotFound, RecordsError
+from records.exceptions import Invalid, NotFound, RecordsError
 from records.model import ReviewOutcome
 from records.policy import Action
 from web.door import archive, guarded
@@ -32,9 +32,17 @@ def _date(value: str) -> date | None:
         return None
 
 
-def _types():
+def _types(daily: bool | None = None):
     with archive().Session() as s:
-        return [(t.code, t.name_zh, t.name_en, t.required) for t in doctypes.all_types(s)]
+        return [(t.code, t.name_zh, t.name_en, t.required)
+                for t in doctypes.all_types(s, daily)]
+
+
+def _back(doc: cataloguing.DocumentForm, **args) -> str:
+    """The page a document is listed on: its dossier, or its volume."""
+    if doc.household is None:
+        return url_for("daily.volume", volume_id=doc.volume_id, **args)
+    return url_for("views.household", number=doc.household, **args)
 
 
 def _file(data: bytes, mimetype: str, filename: str) -> Response:
@@ -78,10 +86,10 @@ def edit(document_id: int):
                 except RecordsError as exc:
                     problem = str(exc)
                 else:
-                    return redirect(url_for("views.household", number=doc.household,
-                                            corrected=document_id))
+                    return redirect(_back(doc, corrected=document_id))
     body = render_template("document_edit.html", doc=doc, values=values, errors=errors,
-                           problem=problem, types=_types())
+                           problem=problem, types=_types(daily=doc.volume_id is not None),
+                           back=_back(doc))
     return body, 400 if errors or problem else 200
 
 
@@ -89,6 +97,9 @@ def edit(document_id: int):
 @guarded(Action.catalogue, per_object=True)
 def move(document_id: int):
     doc = cataloguing.document_form(archive(), g.principal, document_id, event="document_move")
+    if doc.volume_id is not None:
+        raise Invalid(f"document {document_id} is a daily-management record: its volume keeps "
+                      "the order in which records were filed")
     error = None
     if request.method == "POST":
         position = request.form.get("to_seq", type=int)

@@ -18,7 +18,7 @@ from ingest.ocr.base import OcrFailed, UnknownEngine
 from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
 from records.door import Refused
-from records.exceptions import Conflict, Invalid, NotFound, RecordsError
+from records.exceptions import Conflict, Destroyed, Invalid, NotFound, RecordsError
 from search import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
 from storage import StorageError, WeakPassphrase, WrongPassphrase
 
@@ -31,6 +31,7 @@ class ExitCode(enum.IntEnum):
     conflict = 4  # it exists already (a household, a user, a document number)
     audit_broken = 5  # the audit chain does not verify (or no longer holds an anchor)
     verify_findings = 6  # `hudang verify` found something wrong (its report says what)
+    destroyed = 7  # the record was destroyed under a destruction list (已销毁)
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
     unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
@@ -50,6 +51,7 @@ class Binding:
 BINDINGS: dict[type[BaseException], Binding] = {
     Refused: Binding(ExitCode.not_found, 404),
     NotFound: Binding(ExitCode.not_found, 404),
+    Destroyed: Binding(ExitCode.destroyed, 410),
     Invalid: Binding(ExitCode.bad_input, 400),
     Conflict: Binding(ExitCode.conflict, 409),
     RecordsError: Binding(ExitCode.bad_input, 400),

@@ -51,9 +51,33 @@ def index():
         users, total = accounts.listing(archive(), who, limit=PANEL)
         panels["admin"] = {"users": users, "user_total": total,
                            "regions": regions.browse(archive(), who, None, limit=0)}
+    if permits(who, Action.destruction_view):
+        panels["destruction"] = _destruction_panel(who)
     if not panels and not permits(who, Action.audit_view):
         panels["area"] = regions.browse(archive(), who, None, limit=PANEL)
     return render_template("home.html", panels=panels, flag_below=FLAG_BELOW)
+
+
+# which lists wait for whom: the step that comes next, by the action it needs
+_WAITING = {"draft": Action.destruction_draft, "returned": Action.destruction_draft,
+            "submitted": Action.destruction_approve, "executing": Action.destruction_execute}
+
+
+def _destruction_panel(who) -> dict:
+    """The destruction lists whose next step the reader may take, and the queue's size."""
+    from ingest import destruction as lists, retention
+
+    waiting = []
+    for x in lists.lists(archive(), who):
+        need = _WAITING.get(x.status)
+        if x.status == "approved":
+            need = Action.destruction_witness if x.witnesses < 2 else Action.destruction_execute
+        if need is not None and permits(who, need):
+            waiting.append(x)
+    due = None
+    if permits(who, Action.retention_due):
+        due = len(retention.due(archive(), who, None, 0, "home").data.rows)
+    return {"waiting": waiting[:PANEL], "due": due}
 
 
 def _browse(code: str | None):

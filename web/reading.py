@@ -20,32 +20,52 @@ page, page text, page images and downloads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from ingest import households, redaction
+from ingest import households, redaction, volumes
 from ingest.archive import Archive
-from ingest.cataloguing import DeskFacts, desk_facts, household_target
+from ingest.cataloguing import (DeskFacts, desk_facts, document_target, household_target,
+                                volume_target)
+from ingest.retention import RetentionFacts, facts_of
 from ingest.watermark import stamp_pdf, stamp_text, watermark
 from records import audit
-from records.door import Knock, Target
+from records.door import Knock
 from records.idnumbers import mask, mask_in_pieces, mask_in_text
-from records.model import Document, Household, Page
-from records.policy import Action, Principal, full_ids, region_scope
+from records.model import Document, Dossier, Household, Page, Region, Volume
+from records.policy import Action, Principal, decide, full_ids, region_scope
+from records.retention import destroyed_on, refuse_destroyed
 
 
 class PurposeRequired(Exception):
-    """The reader may open this household's dossier but has not stated a purpose yet.
+    """The reader may open this household's dossier (or this volume of daily-management
+    records) but has not stated a purpose yet.
 
     Raised only after the door let the read through, so asking for a purpose
     reveals nothing that a 404 would hide.
     """
 
-    def __init__(self, household: str):
-        super().__init__(f"state a purpose before reading household {household}")
+    def __init__(self, household: str | None, volume: int | None = None):
+        what = f"household {household}" if household else f"volume {volume}"
+        super().__init__(f"state a purpose before reading {what}")
         self.household = household
+        self.volume = volume
+
+
+def volume_key(volume_id: int) -> str:
+    """Under what a purpose stated for a volume is kept (a household's: its number)."""
+    return f"volume:{volume_id}"
+
+
+def reading_key(doc: Document) -> str:
+    """The dossier or volume a document is read in, as stated purposes are kept."""
+    return doc.household_number or volume_key(doc.volume_id)
+
+
+def _purpose_required(doc: Document) -> PurposeRequired:
+    return PurposeRequired(doc.household_number, doc.volume_id)
 
 
 def shown_text(who: Principal, region_code: str | None, household: str | None,
@@ -54,18 +74,19 @@ def shown_text(who: Principal, region_code: str | None, household: str | None,
     return text if full_ids(who, region_code, household) else mask_in_text(text)
 
 
-def _purpose(household: str, purposes: Mapping[str, str] | None,
+def _purpose(key: str, purposes: Mapping[str, str] | None,
              purpose: str | None) -> tuple[str | None, bool]:
-    """(the purpose of this reading, whether one is required here)."""
+    """(the purpose of this reading, whether one is required here); ``key``: the household
+    number, or :func:`volume_key` of a volume."""
     if purposes is None:
         return purpose, False
-    return purposes.get(household), True
+    return purposes.get(key), True
 
 
 @dataclass(frozen=True)
 class SearchHitView:
     document_id: int
-    household: str
+    household: str  # "" for a daily-management record (region_name, year then say whose)
     head_name: str
     region_code: str
     type: str
@@ -75,12 +96,50 @@ class SearchHitView:
     snippet: str
     fragments: list[tuple[str, bool]]
     approximate: bool = False  # found with one character different (an OCR look-alike)
+    region_name: str = ""
+    year: int | None = None
+    volume_id: int | None = None
 
     def as_json(self) -> dict:
-        return {"document_id": self.document_id, "household": self.household,
+        daily = ({"region": self.region_code, "region_name": self.region_name,
+                  "year": self.year, "volume_id": self.volume_id} if not self.household
+                 else {})
+        return {"document_id": self.document_id, "household": self.household or None,
                 "head_name": self.head_name, "type": self.type, "type_name": self.type_name,
                 "title": self.title, "page": self.page, "snippet": self.snippet,
-                "approximate": self.approximate}
+                "approximate": self.approximate, **daily}
+
+
+def _volumes_of(archive: Archive, document_ids: list[int]) -> dict[int, tuple[int, int, str]]:
+    """document id -> (volume id, year, region name) of daily-management records."""
+    if not document_ids:
+        return {}
+    with archive.Session() as s:
+        rows = s.execute(select(Document.id, Volume.id, Volume.year, Region.name)
+                         .join(Volume, Document.volume_id == Volume.id)
+                         .join(Region, Volume.region_code == Region.code)
+                         .where(Document.id.in_(document_ids)))
+        return {doc_id: (vol_id, year, name) for doc_id, vol_id, year, name in rows}
+
+
+def _volume_facts(found: tuple[int, int, str] | None) -> dict:
+    if found is None:
+        return {}
+    return {"volume_id": found[0], "year": found[1], "region_name": found[2]}
+
+
+@dataclass(frozen=True)
+class DestroyedNotice:
+    """A destroyed dossier a search named, told to a reader who may read its household."""
+
+    household: str
+    archival_code: str | None
+    on: str
+    list_no: int | None
+
+    def as_json(self) -> dict:
+        return {"household": self.household, "archival_code": self.archival_code,
+                "destroyed_on": self.on, "destruction_list": self.list_no}
 
 
 @dataclass(frozen=True)
@@ -91,6 +150,7 @@ class SearchPage:
     total: int
     offset: int
     limit: int
+    destroyed: list[DestroyedNotice] = field(default_factory=list)
 
     @property
     def has_next(self) -> bool:
@@ -109,6 +169,7 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
     result = archive.index.search(query, region_scope=region_scope(who), limit=limit,
                                   offset=offset, time_limit=archive.settings.search_seconds)
     hits = []
+    volumes = _volumes_of(archive, [h.document_id for h in result.hits if not h.household])
     for h in result.hits:
         # ID numbers are masked wherever they are shown, snippets included; read across the
         # highlights, which may cut a number OCR wrote in words (220381 [19840217] 6941)
@@ -119,11 +180,32 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
             document_id=h.document_id, household=h.household, head_name=h.head_name,
             region_code=h.region, type=h.doc_type, type_name=h.doc_type_name, title=show(h.title),
             page=h.page, snippet="".join(f"[{t}]" if m else t for t, m in fragments),
-            fragments=fragments, approximate=h.approximate))
+            fragments=fragments, approximate=h.approximate,
+            **_volume_facts(volumes.get(h.document_id))))
+    destroyed = _destroyed_named(archive, who, query)
     archive.record(audit.Event(actor=who.name, action="search", purpose=purpose,
                                detail={**detail, "results": int(result.total),
-                                       **({"offset": offset} if offset else {})}))
-    return SearchPage(hits, result.total, offset, limit)
+                                       **({"offset": offset} if offset else {}),
+                                       **({"destroyed": len(destroyed)} if destroyed else {})}))
+    return SearchPage(hits, result.total, offset, limit, destroyed)
+
+
+def _destroyed_named(archive: Archive, who: Principal, query: str) -> list[DestroyedNotice]:
+    """Destroyed dossiers whose household number or archival code the query is, among
+    those ``who`` may read (the policy asked, so the answer says nothing of the others)."""
+    words = {w for w in query.split() if w}
+    if not words:
+        return []
+    with archive.Session() as s:
+        rows = s.execute(select(Household, Dossier).join(Dossier, Dossier.household_id ==
+                                                         Household.id)
+                         .where(Dossier.destroyed_at.is_not(None),
+                                or_(Household.number.in_(words),
+                                    Dossier.archival_code.in_(words)))).all()
+        return [DestroyedNotice(h.number, d.archival_code,
+                                destroyed_on(d, archive.settings.timezone), d.destruction_list_id)
+                for h, d in rows
+                if decide(who, Action.read_household, h.region_code, h.number)]
 
 
 @dataclass(frozen=True)
@@ -138,6 +220,7 @@ class DocumentView:
     item_code: str | None = None
     responsible: str | None = None  # 责任者
     type_code: str = ""
+    month: int | None = None  # of a daily-management record
 
 
 @dataclass(frozen=True)
@@ -152,6 +235,8 @@ class HouseholdView:
     purpose: str | None
     sheet: households.Sheet | None = None  # members, status history, what it lacks
     desk: DeskFacts | None = None  # archival code, what the dossier lacks, reviews
+    retention: RetentionFacts | None = None  # class, disposition date, holds; 已销毁
+    destroyed_on: str | None = None  # the office's date, when destroyed
 
 
 @dataclass(frozen=True)
@@ -203,10 +288,68 @@ def open_household(archive: Archive, who: Principal, number: str, *,
                              d.item_no, desk.item_codes.get(d.id),
                              show(d.responsible) if d.responsible else None, d.type_code)
                 for d in household.dossier.documents]
+        kept = facts_of(s, household)
+        gone = destroyed_on(household.dossier, archive.settings.timezone) \
+            if household.dossier.destroyed_at else None
         return HouseholdView(household.number, household.head_name, id_number,
                              household.region_code, household.region.name,
                              household.status.value, docs, stated,
-                             households.sheet(archive, s, who, household), desk)
+                             households.sheet(archive, s, who, household), desk, kept, gone)
+
+
+# -- a volume of daily-management records (日常管理档案) ---------------------------------------
+@dataclass(frozen=True)
+class VolumeView:
+    facts: volumes.VolumeFacts
+    documents: list[DocumentView]
+    purpose: str | None
+
+    def as_json(self) -> dict:
+        return {**self.facts.as_json(), "purpose": self.purpose,
+                "records": [{"document_id": d.id, "seq": d.seq, "item_no": d.item_no,
+                             "item_code": d.item_code, "type": d.type_code,
+                             "type_name": d.type_name, "title": d.title, "date": d.date,
+                             "month": d.month, "pages": d.page_count}
+                            for d in self.documents]}
+
+
+def check_volume(archive: Archive, who: Principal, volume_id: int) -> volumes.VolumeFacts:
+    """May ``who`` open this volume at all? Refusals are recorded (as reads)."""
+    with archive.Session() as s:
+        volume = volumes.find(s, volume_id)
+        archive.admit(Knock(who, Action.read_household,
+                            volume_target(volume, str(volume_id)), event="read_volume"))
+        return volumes.facts(s, volume)
+
+
+def record_volume_purpose(archive: Archive, who: Principal, volume: volumes.VolumeFacts,
+                          purpose: str) -> None:
+    archive.record(audit.Event(actor=who.name, action="state_purpose", object_type="volume",
+                               object_id=volume.key, purpose=purpose))
+
+
+def open_volume(archive: Archive, who: Principal, ref: int | str, *,
+                purposes: Mapping[str, str] | None = None,
+                purpose: str | None = None) -> VolumeView:
+    """A volume's records in order (its 卷内目录), recorded as a read; ``ref``: its id or
+    REGION/YEAR. In the browser it opens only under a stated purpose, like a dossier."""
+    with archive.Session() as s:
+        volume = volumes.find(s, ref)
+        archive.admit(Knock(who, Action.read_household,
+                            volume_target(volume, str(ref)), event="read_volume"))
+        stated, required = _purpose(volume_key(volume.id), purposes, purpose)
+        if required and stated is None:
+            raise PurposeRequired(None, volume.id)
+        facts = volumes.facts(s, volume)
+        archive.record(audit.Event(actor=who.name, action="read_volume", object_type="volume",
+                                   object_id=facts.key, purpose=stated))
+        show = (lambda text: shown_text(who, volume.region_code, None, text))
+        docs = [DocumentView(d.id, d.seq, d.type.name_zh, show(d.title),
+                             d.date.isoformat() if d.date else None, d.page_count, d.item_no,
+                             f"{volume.archival_code}-{d.seq:04d}" if volume.archival_code
+                             else None, show(d.responsible) if d.responsible else None,
+                             d.type_code, d.month) for d in volume.documents]
+        return VolumeView(facts, docs, stated)
 
 
 @dataclass(frozen=True)
@@ -214,24 +357,25 @@ class PageRef:
     document_id: int
     title: str
     type_name: str
-    household: str
-    head_name: str
+    household: str  # "" for a daily-management record
+    head_name: str  # for a daily-management record: its region's name and year
     page: int
     page_count: int
     region_code: str = ""
     purpose: str | None = None
+    volume_id: int | None = None  # the volume a daily-management record is filed in
 
 
-def _document_target(doc: Document | None, document_id: int, page: int | None = None,
-                     found: bool | None = None) -> Target:
-    household = doc.dossier.household if doc is not None else None
-    return Target("document", str(document_id), household=household and household.number,
-                  region=household and household.region_code, page=page,
-                  found=(doc is not None) if found is None else found)
+_document_target = document_target
 
 
 def _page_ref(who: Principal, doc: Document, number: int, stated: str | None) -> PageRef:
-    household = doc.dossier.household
+    household = doc.dossier.household if doc.dossier is not None else None
+    if household is None:
+        whose = f"{doc.volume.region.name} {doc.volume.year}"
+        return PageRef(doc.id, shown_text(who, doc.region_code, None, doc.title),
+                       doc.type.name_zh, "", whose, number, doc.page_count, doc.region_code,
+                       stated, doc.volume_id)
     return PageRef(doc.id, shown_text(who, household.region_code, household.number, doc.title),
                    doc.type.name_zh, household.number, household.head_name, number,
                    doc.page_count, household.region_code, stated)
@@ -246,10 +390,11 @@ def _load_page(archive: Archive, who: Principal, action: Action, document_id: in
         if doc is not None:
             page = s.scalar(select(Page).where(Page.document_id == doc.id, Page.number == number))
         stated, required = (None, False) if doc is None else _purpose(
-            doc.dossier.household.number, purposes, purpose)
+            reading_key(doc), purposes, purpose)
         target = _document_target(doc, document_id, number, found=page is not None)
         # no purpose, no pages
         archive.admit(Knock(who, action, target, purpose=stated, needs_purpose=required))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         archive.record(audit.Event(
             actor=who.name, action=action.value, object_type="document",
             object_id=str(document_id), household=target.household, page=number,
@@ -271,9 +416,10 @@ def describe_document(archive: Archive, who: Principal, document_id: int, *,
         doc = s.get(Document, document_id)
         archive.admit(Knock(who, action, _document_target(doc, document_id),
                             event="read_document"))
-        stated, required = _purpose(doc.dossier.household.number, purposes, None)
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
+        stated, required = _purpose(reading_key(doc), purposes, None)
         if required and stated is None:
-            raise PurposeRequired(doc.dossier.household.number)
+            raise _purpose_required(doc)
         return _page_ref(who, doc, 1, stated)
 
 
@@ -326,14 +472,16 @@ def download(archive: Archive, who: Principal, document_id: int, *,
     with archive.Session() as s:
         doc = s.get(Document, document_id)
         stated, required = (None, False) if doc is None else _purpose(
-            doc.dossier.household.number, purposes, purpose)
+            reading_key(doc), purposes, purpose)
         target = _document_target(doc, document_id)
         archive.admit(Knock(who, Action.download, target, purpose=stated, needs_purpose=required))
+        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
         archive.record(audit.Event(
             actor=who.name, action="download", object_type="document",
             object_id=str(document_id), household=target.household, purpose=stated))
         pdf = archive.blobs.get(doc.pdf_ref, doc.pdf_key)
-        filename = f"{target.household}-{doc.seq:03d}.pdf"
+        filename = (f"{target.household}-{doc.seq:03d}.pdf" if target.household else
+                    f"{doc.volume.region_code}-{doc.volume.year}-{doc.seq:03d}.pdf")
         full = full_ids(who, target.region, target.household)
         title = doc.title
         images = [(p.number, p.image_ref, p.image_key) for p in doc.pages]

@@ -110,6 +110,15 @@ def api_search():
 @guarded(Action.read_household, per_object=True)
 def purpose(number: str):
     ref = reading.check_household(archive(), g.principal, number)
+    return ask_purpose(ref.number, ref.number,
+                       lambda stated: reading.record_purpose(archive(), g.principal, ref, stated),
+                       url_for("views.purpose", number=ref.number),
+                       url_for("views.household", number=ref.number))
+
+
+def ask_purpose(key: str, subject: str, record, action: str, done: str):
+    """The purpose form (利用登记) of a dossier or a volume (``key``, as stated purposes are
+    kept): a posted purpose is recorded and remembered, and the reader goes on to ``done``."""
     purposes = archive().settings.purposes
     error = None
     chosen, other = "", ""
@@ -121,12 +130,13 @@ def purpose(number: str):
         except Invalid:
             error = _("Choose a purpose from the list; with “其他” (other), describe it.")
         else:
-            _remember_purpose(ref.number, stated)
-            reading.record_purpose(archive(), g.principal, ref, stated)
-            return redirect(url_for("views.household", number=ref.number))
+            _remember_purpose(key, stated)
+            record(stated)
+            return redirect(done)
     # what was typed comes back masked: an ID number is never shown in full, even to its typist
-    body = render_template("purpose.html", ref=ref, purposes=purposes, other_label=OTHER,
-                           chosen=chosen, other=mask_in_text(other), error=error)
+    body = render_template("purpose.html", subject=subject, action=action, purposes=purposes,
+                           other_label=OTHER, chosen=chosen, other=mask_in_text(other),
+                           error=error)
     return body, 400 if error else 200
 
 

@@ -9,6 +9,7 @@ import click
 from records.catalogue import get_household
 from records.door import Knock, Target
 from records.exceptions import NotFound
+from records.model import Region
 from records.policy import Action, Principal
 from web import reading
 from web.cli.root import main
@@ -18,7 +19,13 @@ from web.cli.door import guarded
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--household", "household_no", required=True, metavar="NO")
+@click.option("--household", "household_no", metavar="NO",
+              help="The household whose dossier it goes into.")
+@click.option("--region", "region_code", metavar="CODE",
+              help="A daily-management record (日常管理档案, no --household): its region.")
+@click.option("--year", type=int, metavar="YYYY", help="With --region: the year it is of.")
+@click.option("--month", type=click.IntRange(1, 12), metavar="M",
+              help="With --region: the month, for monthly records.")
 @click.option("--type", "doc_type", required=True, help="Document type: code or Chinese name.")
 @click.option("--seq", type=int, help="Number in the dossier (default: next).")
 @click.option("--date", "doc_date", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
@@ -28,34 +35,54 @@ from web.cli.door import guarded
               help="OCR engine: rapidocr, tesseract or tesseract+rapidocr (alias auto); "
                    "default HUDANG_OCR_ENGINE, else rapidocr (docs/ocr.md).")
 @guarded(Action.ingest, per_object=True)
-def ingest(c: Context, who: Principal, file: Path, household_no: str, doc_type: str,
+def ingest(c: Context, who: Principal, file: Path, household_no: str | None,
+           region_code: str | None, year: int | None, month: int | None, doc_type: str,
            seq: int | None, doc_date, title: str | None, as_json: bool,
            ocr_engine: str | None) -> None:
-    """Ingest a scan (PDF, TIFF, JPEG or PNG) into a household's dossier."""
+    """Ingest a scan (PDF, TIFF, JPEG or PNG) into a household's dossier (--household), or
+    file a daily-management record of a region and a year (--region, --year, a daily type
+    such as 花名册 or 资金台账)."""
     from ingest.pipeline import IngestRequest, Ingestor
 
-    with c.archive.Session() as s:
-        try:
-            household = get_household(s, household_no)
-        except NotFound:
-            household = None
-        c.archive.admit(Knock(who, Action.ingest, Target(
-            "household", household_no[:40], household=household and household.number,
-            region=household and household.region_code, found=household is not None)))
+    if (household_no is None) == (region_code is None):
+        raise click.UsageError("give --household NO, or --region CODE --year YYYY for a "
+                               "daily-management record")
+    if region_code is not None and year is None:
+        raise click.UsageError("--region needs --year")
+    if household_no is not None and (year is not None or month is not None):
+        raise click.UsageError("--year and --month go with --region, not --household")
+    c.archive.admit(Knock(who, Action.ingest, _ingest_target(c, household_no, region_code)))
     req = IngestRequest(path=file, household=household_no, doc_type=doc_type, seq=seq,
-                        date=doc_date.date() if doc_date else None, title=title, actor=who.name)
+                        date=doc_date.date() if doc_date else None, title=title,
+                        actor=who.name, region=region_code, year=year, month=month)
     with progress(f"{file.name}") as bar, Ingestor(c.archive, engine=ocr_engine) as ingestor:
         result = ingestor.ingest(req, progress=bar.update, on_pages=bar.reset)
     for warning in result.warnings:
         click.echo(f"warning: {file.name}: {warning}", err=True)
+    where = result.household or f"volume {result.volume}"
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
     elif result.duplicate:
         click.echo(f"duplicate: {file.name} is already document {result.document_id} of "
-                   f"{result.household}")
+                   f"{where}")
     else:
         click.echo(f"ingested {file.name} as document {result.document_id} of "
-                   f"{result.household} ({result.pages} pages)")
+                   f"{where} ({result.pages} pages)")
+
+
+def _ingest_target(c: Context, household_no: str | None, region_code: str | None) -> Target:
+    """Where an ingest goes, as the door sees it: a household, or a region's volume."""
+    with c.archive.Session() as s:
+        if household_no is None:
+            region = s.get(Region, region_code)
+            return Target("region", region_code[:12], region=region and region.code,
+                          found=region is not None)
+        try:
+            household = get_household(s, household_no)
+        except NotFound:
+            household = None
+        return Target("household", household_no[:40], household=household and household.number,
+                      region=household and household.region_code, found=household is not None)
 
 
 @main.command()
@@ -82,7 +109,9 @@ def search(c: Context, who: Principal, query: str, as_json: bool, limit: int,
     click.echo(f"{count} documents; showing {first}-{last}")
     for h in found.hits:
         close = "  (close match: one character differs)" if h.approximate else ""
-        click.echo(f"{h.household}  {h.head_name}  {h.type_name}  document {h.document_id} "
+        whose = f"{h.household}  {h.head_name}" if h.household else \
+            f"{h.region_code} {h.region_name} {h.year or ''}".rstrip()
+        click.echo(f"{whose}  {h.type_name}  document {h.document_id} "
                    f"page {h.page}{close}\n    {h.snippet}")
     if found.has_next:
         click.echo(f"more: --offset {last}")

@@ -221,4 +221,10 @@ def household_show(c: Context, who: Principal, number: str, as_json: bool) -> No
                    f"({e.change})  {e.reason}  by {e.recorded_by}")
     missing = "、".join(name for _, name in sheet.missing)
     click.echo(f"dossier lacks: {missing}" if missing else "dossier lacks nothing")
+    where = sheet.location
+    if where is None or where.code is None:
+        click.echo("location: not recorded")
+    else:
+        moved = where.history[0].on.isoformat() if where.history else "?"
+        click.echo(f"location: {where.text()} (since {moved})")
 

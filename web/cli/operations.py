@@ -136,11 +136,15 @@ def restore(c: Context, src: Path) -> None:
     c.adopt(archive)
     archive.record(audit.Event(actor=console_user(), action="restore",
                                detail={"source": str(src), "made_at": result.made_at,
-                                       "documents": result.documents}))
+                                       "documents": result.documents,
+                                       "destroyed_again": result.destroyed_again}))
     checked = archive.verify_audit()
     click.echo(f"restored {_count(result.documents, 'document')} "
                f"({_count(result.pages, 'page')}) from the backup "
                f"made {result.made_at} into {result.home}; search index rebuilt")
+    if result.destroyed_again:
+        click.echo(f"destroyed again, as the destruction register says: "
+                   f"{_count(result.destroyed_again, 'dossier')}")
     if not checked.ok:
         click.echo(f"hudang: the restored audit log is broken at event {checked.first_bad}: "
                    f"{checked.reason}", err=True)
