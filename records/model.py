@@ -10,7 +10,6 @@ derived from the master key, with an HMAC blind index for exact look-up.
 """
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -30,59 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from records.clock import utcnow
+# the kinds of stored values live in records.kinds; named here too, as before
+from records.kinds import (Area, ContainerKind, EndAction, HouseholdStatus,  # noqa: F401
+                           ItemStatus, ListStatus, RegionLevel, RequestStatus,
+                           RetentionTrigger, ReviewOutcome, RotationState, StatusChange)
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class RegionLevel(str, enum.Enum):
-    """行政区划级别, read from the length of the statistical area code."""
-
-    county = "county"  # 县, 6 digits
-    township = "township"  # 乡镇/街道, 9 digits
-    village = "village"  # 村/社区, 12 digits
-
-
-class HouseholdStatus(str, enum.Enum):
-    """Follows the household's status events (``records.households.replay``)."""
-
-    active = "active"  # 在保
-    suspended = "suspended"  # 停发: payment paused, still enrolled
-    stopped = "stopped"  # 停保: starts the retention clock
-
-
-class Area(str, enum.Enum):
-    """城乡: whether the household is under the urban or the rural allowance."""
-
-    urban = "urban"  # 城市
-    rural = "rural"  # 农村
-
-
-class StatusChange(str, enum.Enum):
-    """A change of the allowance (动态管理); the value is the CLI's flag."""
-
-    suspend = "suspend"  # 停发
-    increase = "raise"  # 增发
-    decrease = "lower"  # 减发
-    stop = "stop"  # 停保: its date is the stop date, the retention clock's start
-    resume = "resume"  # 恢复
-
-
-class RetentionTrigger(str, enum.Enum):
-    """When a retention class's period starts (records.retention)."""
-
-    document_date = "document_date"  # from the document's date (日常管理类: daily-management)
-    stop_date = "stop_date"  # from the household's stop date (停保后N年)
-    permanent = "permanent"  # never falls due (永久)
-
-
-class EndAction(str, enum.Enum):
-    """What happens when a retention period has run out."""
-
-    destroy = "destroy"  # 销毁, through a destruction list
-    review = "review"  # 鉴定: appraised again
-    transfer = "transfer"  # 移交: handed to another archive
 
 
 class Region(Base):
@@ -414,10 +368,6 @@ class FailedAttempt(Base):
 # key by its fingerprint in ``key_id``; None: written before key ids were kept, by the key
 # current then. A key rotation (``KeyRotation``) re-wraps each row and sets it.
 
-class RotationState(str, enum.Enum):
-    running = "running"
-    done = "done"
-
 
 class KeyRotation(Base):
     """One rotation of the master key (``hudang key rotate``): which key to which, and how
@@ -476,14 +426,6 @@ class HouseholdCertificate(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID above
 
 
-class RequestStatus(str, enum.Enum):
-    pending = "pending"  # waiting for staff to see the ID card
-    approved = "approved"  # a code was issued and not yet used
-    redeemed = "redeemed"  # the code opened a reading session (until expires_at)
-    closed = "closed"  # the reader ended the session
-    rejected = "rejected"  # staff declined
-
-
 class AccessRequest(Base):
     """One matching self-lookup request (本人查阅申请). Non-matching requests leave no row."""
 
@@ -527,12 +469,6 @@ class ItemNumber(Base):
     reason: Mapped[str] = mapped_column(String(40))  # ingest / reorder / numbering
 
 
-class ReviewOutcome(str, enum.Enum):
-    continued = "continued"  # 继续享受
-    adjusted = "adjusted"  # 调整保障金额
-    stop_proposed = "stop_proposed"  # 建议停保
-
-
 class ReviewEvent(Base):
     """One review of a household (复核/年审): when, by whom, with what outcome."""
 
@@ -572,14 +508,6 @@ class Volume(Base):
     container: Mapped[Container | None] = relationship()
     documents: Mapped[list[Document]] = relationship(
         back_populates="volume", order_by="Document.seq")
-
-
-class ContainerKind(str, enum.Enum):
-    """一村一柜、一组一盒、一户一袋: what a container is, from the outside in."""
-
-    cabinet = "cabinet"  # 柜
-    box = "box"  # 盒
-    folder = "folder"  # 袋 (or 卷夹): one household's dossier
 
 
 class Container(Base):
@@ -685,25 +613,6 @@ class Hold(Base):
     lift_reason: Mapped[str | None] = mapped_column(String(500))
 
     household: Mapped[Household] = relationship()
-
-
-class ListStatus(str, enum.Enum):
-    """Where a destruction list (销毁清册) stands (records.destruction)."""
-
-    draft = "draft"  # the appraisal group (reviewer) is drawing it up
-    submitted = "submitted"  # waits for an approver
-    returned = "returned"  # sent back with a comment; the reviewer may change and resubmit
-    approved = "approved"  # the waiting period, then two witnesses
-    executing = "executing"  # destruction under way (resumable)
-    executed = "executed"  # done; its list and certificate are permanent records
-    cancelled = "cancelled"  # withdrawn before approval
-
-
-class ItemStatus(str, enum.Enum):
-    pending = "pending"  # on the list, not destroyed yet
-    destroyed = "destroyed"  # 已销毁
-    held = "held"  # a hold stopped it at execution (冻结)
-    skipped = "skipped"  # no longer due at execution (its class or stop date changed)
 
 
 class DestructionList(Base):
