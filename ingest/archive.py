@@ -42,8 +42,9 @@ from sqlalchemy import Engine, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import audit, db
-from records.model import (AuditHead, Document, Household, HouseholdCertificate,
-                           HouseholdMember, KeyRotation, Page, RotationState)
+from records.model import (ArchiveRecord, AuditHead, Document, Household,
+                           HouseholdCertificate, HouseholdMember, KeyRotation, Page,
+                           RotationState)
 from ingest.exceptions import full_disk_as
 from ingest.journal import keep_reserve
 from ingest.recovery import RecoveryReport, recover
@@ -61,6 +62,7 @@ KEYED_COLUMNS: dict[type, tuple[str, ...]] = {
     Household: ("head_id_sealed", "head_id_index"),
     HouseholdMember: ("id_sealed", "id_index"),
     HouseholdCertificate: ("certificate_no_index", "certificate_no_sealed"),
+    ArchiveRecord: ("pdf_key",),
 }
 # Beside the catalogue, outside the database: where the audit log was keyed (audit_witness)
 AUDIT_WITNESS = "audit-chain.json"

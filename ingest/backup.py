@@ -54,9 +54,14 @@ MANIFEST = "hudang-backup.json"
 SQLITE_SNAPSHOT = "catalogue.sqlite"
 PG_SNAPSHOT = "catalogue.pgdump"
 MARKER = "hudang-blobstore.json"
-_REF_QUERY = ("SELECT pdf_ref FROM document UNION SELECT original_ref FROM document "
-              "WHERE original_ref IS NOT NULL UNION SELECT image_ref FROM page "
-              "UNION SELECT text_ref FROM page")
+# every blob a row refers to; a destroyed document's (已销毁) are shredded on purpose
+_LIVE = "document_id IN (SELECT id FROM document WHERE destroyed_at IS NULL)"
+_REF_QUERY = ("SELECT pdf_ref FROM document WHERE destroyed_at IS NULL "
+              "UNION SELECT original_ref FROM document "
+              "WHERE original_ref IS NOT NULL AND destroyed_at IS NULL "
+              f"UNION SELECT image_ref FROM page WHERE {_LIVE} "
+              f"UNION SELECT text_ref FROM page WHERE {_LIVE} "
+              "UNION SELECT pdf_ref FROM archive_record")
 _ATTEMPTS = 5
 
 

@@ -3,7 +3,7 @@
 What changes with the master key, and how:
 
 - **wrapped data keys** (``document.pdf_key``/``original_key``, ``page.image_key``/
-  ``text_key``): unwrapped with whichever key wrapped them and wrapped again under the new
+  ``text_key``, ``archive_record.pdf_key``): unwrapped with whichever key wrapped them and wrapped again under the new
   key. The blob files are not rewritten: their ciphertexts and refs stay as they are.
 - **sealed values and blind indexes** (``household.head_id_sealed``/``head_id_index``,
   ``household_member.id_sealed``/``id_index``,
@@ -42,8 +42,9 @@ from sqlalchemy import delete, func, or_, select, update
 from ingest.archive import Archive, ArchiveError, running_rotation
 from records import audit
 from records.clock import utcnow
-from records.model import (AuditHead, Document, FailedAttempt, Household, HouseholdCertificate,
-                           HouseholdMember, KeyRotation, Page, RotationState)
+from records.model import (ArchiveRecord, AuditHead, Document, FailedAttempt, Household,
+                           HouseholdCertificate, HouseholdMember, KeyRotation, Page,
+                           RotationState)
 from storage import KeyFiles, KeyPurpose, MasterKey
 
 Progress = Callable[[int], None]
@@ -55,7 +56,8 @@ STAGES = (("households", Household, Household.id),
           ("members", HouseholdMember, HouseholdMember.id),
           ("certificates", HouseholdCertificate, HouseholdCertificate.household_id),
           ("documents", Document, Document.id),
-          ("pages", Page, Page.id))
+          ("pages", Page, Page.id),
+          ("records", ArchiveRecord, ArchiveRecord.id))
 
 
 class KeyRotationError(ArchiveError):
@@ -199,6 +201,8 @@ def _rewrap_row(archive: Archive, row) -> bool:
         row.pdf_key = keys.wrap(keys.unwrap(row.pdf_key))
         if row.original_key is not None:
             row.original_key = keys.wrap(keys.unwrap(row.original_key))
+    elif isinstance(row, ArchiveRecord):  # a destruction list or certificate (permanent)
+        row.pdf_key = keys.wrap(keys.unwrap(row.pdf_key))
     elif isinstance(row, Page):
         row.image_key = keys.wrap(keys.unwrap(row.image_key))
         row.text_key = keys.wrap(keys.unwrap(row.text_key))

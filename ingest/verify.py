@@ -38,8 +38,8 @@ from ingest.archive import Archive, running_rotation
 from ingest.recovery import ref_columns
 from records import audit
 from records.clock import utcnow
-from records.model import (Document, Dossier, Household, HouseholdCertificate,
-                           HouseholdMember, Page)
+from records.model import (ArchiveRecord, Document, Dossier, Household,
+                           HouseholdCertificate, HouseholdMember, Page)
 from storage import BlobNotFound, FixityError, WrongKeyError
 
 Progress = Callable[[int], None]
@@ -426,7 +426,8 @@ def check_keys(archive: Archive) -> list[Finding]:
     with archive.Session() as s:
         for model, words in ((Document, "documents"), (Page, "pages"),
                              (Household, "households"), (HouseholdMember, "household members"),
-                             (HouseholdCertificate, "certificates")):
+                             (HouseholdCertificate, "certificates"),
+                             (ArchiveRecord, "destruction lists and certificates")):
             query = select(model.key_id, func.count()).where(
                 model.key_id.is_not(None), model.key_id != current)
             if model is Document:

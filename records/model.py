@@ -716,3 +716,4 @@ class ArchiveRecord(Base):
     pdf_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID above

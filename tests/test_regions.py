@@ -152,5 +152,5 @@ def test_an_archivist_may_not_import_regions(archive, tmp_path):
     path.write_text("代码,名称\n220381110,西湖镇\n", encoding="utf-8")
     result = cli(archive, "region", "import", str(path), "--as", "archivist")
     assert result.exit_code == 3
-    assert "this account may not manage users, regions and document types" in result.stderr
+    assert "this account may not manage users, regions, document types and retention classes" in result.stderr
     assert "220381110" not in regions(archive)

@@ -378,6 +378,13 @@ def test_after_a_destruction_verify_passes_and_a_key_rotation_carries_the_rest(
     assert CliRunner().invoke(main, [*mine.cli(), "verify"]).exit_code == 0
     again = CliRunner().invoke(main, [*mine.cli(), "destruction", "reapply"])
     assert again.exit_code == 0, again.output  # the register still opens after the rotation
+    for retired in keys.glob("master.key.retired-*"):  # the operator removes the old key
+        retired.unlink()
+    certificate = CliRunner().invoke(main, [*mine.cli(), "destruction", "certificate",
+                                            str(drafted.number), "--out",
+                                            str(tmp_path / "certificate.pdf")])
+    assert certificate.exit_code == 0, certificate.output  # re-wrapped under the new key
+    assert (tmp_path / "certificate.pdf").read_bytes().startswith(b"%PDF")
     kept = [d for number, ids in mine.documents.items() for d in ids
             if _dossier_state(mine.open(), number)[0] is None]
     assert kept, "the archive keeps documents that were not on the list"

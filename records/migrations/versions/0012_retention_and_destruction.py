@@ -208,6 +208,7 @@ def upgrade() -> None:
         sa.Column("pdf_size", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(["region_code"], ["region.code"]),
         sa.ForeignKeyConstraint(["retention_class"], ["retention_class.code"]),
         sa.ForeignKeyConstraint(["destruction_list_id"], ["destruction_list.id"]),
