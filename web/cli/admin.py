@@ -142,8 +142,9 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", "roles", required=True, multiple=True,
-              help="administrator, archivist, staff, reviewer or auditor; repeat the option "
-                   "or separate with commas for several (--role staff,auditor).")
+              help="administrator, archivist, staff, reviewer, approver, witness or auditor; "
+                   "repeat the option or separate with commas for several "
+                   "(--role staff,auditor).")
 @click.option("--region", "region_code", metavar="CODE", help="Jurisdiction (default: all).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--one-time-code", is_flag=True,
