@@ -146,6 +146,10 @@ def test_a_list_from_draft_to_certificate_with_four_people(app, archive):
     shown = both.get(f"/destruction/{n}")
     for number in STOPPED:
         assert number in shown.text
+    # the retention period and the time kept, in the reader's language (printed: 停保后3年)
+    assert "3 years after the stop" in shown.text and "停保后" not in shown.text
+    assert re.search(r"\d+ years?( \d+ months?)?</td>", shown.text)
+    assert "停保后3年" in login(app, "reviewer", lang="zh").get(f"/destruction/{n}").text
     assert both.post(f"/destruction/{n}/submit").status_code == 302
     # ...still cannot approve it: the page says why and offers no button
     page = both.get(f"/destruction/{n}/approve")

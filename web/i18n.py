@@ -13,6 +13,7 @@ of the setting ``HUDANG_TIMEZONE`` (default Asia/Shanghai).
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import current_app, request, session, url_for
@@ -59,7 +60,7 @@ def init_app(app) -> None:
     app.jinja_env.globals.update(
         lang=current_language, other_lang=other_language, language_names=LANGUAGE_NAMES,
         switch_language_url=switch_language_url, label=label, local_time=local_time,
-        ngettext=ngettext)
+        ngettext=ngettext, retention_words=retention_words)
 
 
 def switch_language_url(fallback: str | None = None) -> str:
@@ -73,6 +74,30 @@ def switch_language_url(fallback: str | None = None) -> str:
         return url_for(request.endpoint, **args)
     target = fallback or url_for("views.search")
     return f"{target}{'&' if '?' in target else '?'}lang={other}"
+
+
+_PERIOD = re.compile(r"(?:(停保后)?(\d+)年)?(?:(\d+)个月)?")
+
+
+def retention_words(printed: str | None) -> str:
+    """A retention period as the printed destruction list words it (``停保后3年``, ``5年``,
+    ``永久``, and time kept so far: ``6年9个月``, ``4个月``; ``records.retention``), said in
+    the reader's language. Text of another shape is shown as it is."""
+    if not printed or current_language() == "zh":
+        return printed or ""
+    if printed == "永久":
+        return gettext("permanent")
+    match = _PERIOD.fullmatch(printed)
+    if match is None or not (match.group(2) or match.group(3)):
+        return printed
+    after_stop, years, months = match.group(1), match.group(2), match.group(3)
+    parts = []
+    if years:
+        parts.append(ngettext("%(num)d year", "%(num)d years", int(years)))
+    if months:
+        parts.append(ngettext("%(num)d month", "%(num)d months", int(months)))
+    text = " ".join(parts)
+    return gettext("%(period)s after the stop", period=text) if after_stop else text
 
 
 def local_time(value: datetime | str | None, form: str = "medium") -> str:
