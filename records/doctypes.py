@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from records.exceptions import Conflict, Invalid, NotFound
-from records.model import DocumentType
+from records.model import DAILY_RETENTION, DocumentType
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ def add_type(session: Session, code: str, name_zh: str, name_en: str,
         raise Conflict(f"a document type named {name_zh} already exists")
     last = session.scalar(select(func.max(DocumentType.sort_order))) or 0
     row = DocumentType(code=code, name_zh=name_zh, name_en=name_en or name_zh,
-                       sort_order=last + 1, required=required, daily=daily)
+                       sort_order=last + 1, required=required, daily=daily,
+                       **({"retention_class": DAILY_RETENTION} if daily else {}))
     session.add(row)
     return row
 

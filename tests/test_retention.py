@@ -390,3 +390,23 @@ def test_after_a_destruction_verify_passes_and_a_key_rotation_carries_the_rest(
     assert kept, "the archive keeps documents that were not on the list"
     shown = CliRunner().invoke(main, [*mine.cli(), "text", str(kept[0])])
     assert shown.exit_code == 0, shown.output
+
+
+def test_daily_management_types_keep_their_records_five_years_from_their_date(archive):
+    """The seeded defaults: a household's approval records 3 years after the stop, the
+    types of daily-management records (花名册, 公示记录 ...) 5 years from their date, and a
+    daily type added later the same."""
+    from records.doctypes import add_type
+    from records.model import DocumentType, RetentionClass, RetentionTrigger
+
+    with archive.Session() as s, s.begin():
+        types = list(s.scalars(select(DocumentType)))
+        daily = {t.code: t.retention_class for t in types if t.daily}
+        household = {t.code: t.retention_class for t in types if not t.daily}
+        assert daily and set(daily.values()) == {"daily-5y"}
+        assert set(household.values()) == {"approval-3y"}
+        rule = s.get(RetentionClass, "daily-5y")
+        assert (rule.years, rule.trigger) == (5, RetentionTrigger.document_date)
+        added = add_type(s, "door_ledger", "门卫台账", "gate ledger", daily=True)
+        s.flush()
+        assert added.retention_class == "daily-5y"

@@ -100,6 +100,9 @@ def upgrade() -> None:
                                server_default="approval-3y"))
         b.create_foreign_key("fk_document_type_retention_class", "retention_class",
                              ["retention_class"], ["code"])
+    # the types of daily-management records (0011) keep theirs 5 years from their date
+    op.execute(sa.text("UPDATE document_type SET retention_class = 'daily-5y' "
+                       "WHERE daily = :daily").bindparams(daily=True))
     with op.batch_alter_table("dossier") as b:
         b.add_column(sa.Column("retention_class", sa.String(length=40), nullable=True))
         b.add_column(sa.Column("disposition_on", sa.Date(), nullable=True))
