@@ -302,28 +302,32 @@ def hold_target(archive: Archive, who: Principal, kind: str, ident: str,
 def add_hold(archive: Archive, who: Principal, kind: str, ident: str, reason: str,
              now: datetime | None = None) -> int:
     """Place a hold (冻结) on a household, dossier or document; returns its id."""
-    with archive.Session() as s, s.begin():
-        found, target = _hold_target(s, kind, ident)
-        archive.admit(Knock(who, Action.hold, target, event="hold_add"))
-        hold = holds.place(s, found, reason, who.name, now)
-        hold_id, number, reason = hold.id, found.household.number, hold.reason
-    archive.record(audit.Event(actor=who.name, action="hold_add", object_type=kind,
-                               object_id=str(ident)[:64], household=number,
-                               detail={"hold": hold_id, "reason": mask_in_text(reason)[:200]}))
-    return hold_id
+    return _change_hold(archive, who, kind, ident, reason, now, "hold_add")
 
 
 def lift_hold(archive: Archive, who: Principal, kind: str, ident: str, reason: str,
               now: datetime | None = None) -> int:
     """Lift the hold standing on a household, dossier or document; returns its id."""
+    return _change_hold(archive, who, kind, ident, reason, now, "hold_lift")
+
+
+def _change_hold(archive: Archive, who: Principal, kind: str, ident: str, reason: str,
+                 now: datetime | None, event: str) -> int:
+    """Place (``hold_add``) or lift (``hold_lift``) a hold through the door, then record it
+    with its reason (masked)."""
     with archive.Session() as s, s.begin():
         found, target = _hold_target(s, kind, ident)
-        archive.admit(Knock(who, Action.hold, target, event="hold_lift"))
-        hold = holds.lift(s, found, reason, who.name, now)
-        hold_id, number, reason = hold.id, found.household.number, hold.lift_reason
-    archive.record(audit.Event(actor=who.name, action="hold_lift", object_type=kind,
+        archive.admit(Knock(who, Action.hold, target, event=event))
+        if event == "hold_add":
+            hold = holds.place(s, found, reason, who.name, now)
+            said = hold.reason
+        else:
+            hold = holds.lift(s, found, reason, who.name, now)
+            said = hold.lift_reason
+        hold_id, number = hold.id, found.household.number
+    archive.record(audit.Event(actor=who.name, action=event, object_type=kind,
                                object_id=str(ident)[:64], household=number,
-                               detail={"hold": hold_id, "reason": mask_in_text(reason)[:200]}))
+                               detail={"hold": hold_id, "reason": mask_in_text(said)[:200]}))
     return hold_id
 
 
