@@ -36,11 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.engine import Engine
 
 from ingest.archive import AUDIT_WITNESS, Archive, inside, open_master_key, running_rotation
 from ingest.indexing import reindex
+from ingest.recovery import live_refs
 from ingest.shredding import REGISTER, copy_paths, reapply_destructions, register_path
 from ingest.settings import Settings
 from records import audit
@@ -54,14 +55,6 @@ MANIFEST = "hudang-backup.json"
 SQLITE_SNAPSHOT = "catalogue.sqlite"
 PG_SNAPSHOT = "catalogue.pgdump"
 MARKER = "hudang-blobstore.json"
-# every blob a row refers to; a destroyed document's (已销毁) are shredded on purpose
-_LIVE = "document_id IN (SELECT id FROM document WHERE destroyed_at IS NULL)"
-_REF_QUERY = ("SELECT pdf_ref FROM document WHERE destroyed_at IS NULL "
-              "UNION SELECT original_ref FROM document "
-              "WHERE original_ref IS NOT NULL AND destroyed_at IS NULL "
-              f"UNION SELECT image_ref FROM page WHERE {_LIVE} "
-              f"UNION SELECT text_ref FROM page WHERE {_LIVE} "
-              "UNION SELECT pdf_ref FROM archive_record")
 _ATTEMPTS = 5
 
 
@@ -154,10 +147,15 @@ def _snapshot_sqlite(archive: Archive, out: Path) -> set[str]:
     try:
         source.backup(target)  # pages=-1: everything in one step
         target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        refs = {row[0] for row in target.execute(_REF_QUERY)}
     finally:
         target.close()
         source.close()
+    snapshot = create_engine(f"sqlite:///{out}")
+    try:
+        with snapshot.connect() as conn:
+            refs = {ref for (ref,) in conn.execute(live_refs())}
+    finally:
+        snapshot.dispose()
     os.chmod(out, 0o600)
     return refs
 
@@ -173,7 +171,7 @@ def _snapshot_postgres(archive: Archive, out: Path) -> set[str]:
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
             conn.begin():
         snap = conn.scalar(text("SELECT pg_export_snapshot()"))
-        refs = {row[0] for row in conn.execute(text(_REF_QUERY))}
+        refs = {ref for (ref,) in conn.execute(live_refs())}
         done = subprocess.run(["pg_dump", "--format=custom", f"--snapshot={snap}",
                                "--file", str(out), "--dbname", dsn],
                               env=env, capture_output=True, text=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, select
+from sqlalchemy import Column, Select, or_, select, union
 
 from ingest.indexing import sync_document
 from ingest.journal import UnitRecord, claim_dead_units, remove_dead_work_dirs
@@ -115,6 +115,20 @@ def ref_columns() -> Iterator[tuple[Column, Column | None]]:
         for column in table.columns:
             if column.name.endswith("_ref"):
                 yield column, document
+
+
+def live_refs() -> Select:
+    """One query for every blob ref a live record refers to: every ``*_ref`` column
+    (:func:`ref_columns`), less the rows of destroyed documents (已销毁), whose blobs are
+    shredded on purpose. ``hudang backup`` copies exactly these."""
+    live = select(Document.id).where(Document.destroyed_at.is_(None))
+    parts = []
+    for column, document in ref_columns():
+        part = select(column.label("ref")).where(column.is_not(None))
+        if document is not None:
+            part = part.where(or_(document.is_(None), document.in_(live)))
+        parts.append(part)
+    return union(*parts)
 
 
 def blobs_in_use(s, refs: list[str]) -> tuple[set[str], set[int]]:
