@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 
-from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request, url_for
 from sqlalchemy import Select, distinct, func, select
 
 from records import audit
@@ -21,6 +21,7 @@ from records.door import Knock, Target
 from records.idnumbers import mask_in_text
 from records.model import AuditEvent, Household
 from records.policy import Action, Principal, region_scope
+from web.downloads import attachment
 from web.door import admit, archive, guarded
 from web.i18n import _
 
@@ -156,10 +157,7 @@ def export():
     out.write("\ufeff")  # BOM: spreadsheet programs then read the file as UTF-8
     with archive().Session() as s:
         write_csv(s, flt, g.principal, out, archive().settings.timezone)
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="hudang-audit.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(out.getvalue(), "text/csv", "hudang-audit.csv")
 
 
 def write_csv(session, flt: AuditFilter, who: Principal, out, zone: tzinfo) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from ingest import cataloguing, reports
 from records import doctypes
 from records.exceptions import Invalid, NotFound, RecordsError
 from records.model import ReviewOutcome
 from records.policy import Action
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.i18n import _
 from web import reading
@@ -43,13 +44,6 @@ def _back(doc: cataloguing.DocumentForm, **args) -> str:
     if doc.household is None:
         return url_for("daily.volume", volume_id=doc.volume_id, **args)
     return url_for("views.household", number=doc.household, **args)
-
-
-def _file(data: bytes, mimetype: str, filename: str) -> Response:
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 # -- a document's metadata ----------------------------------------------------------------------
@@ -153,7 +147,7 @@ def contents(number: str):
     if purpose is None:
         raise PurposeRequired(number)
     report = reports.contents(archive(), g.principal, number, "pdf", purpose=purpose)
-    return _file(report.pdf(), "application/pdf", report.filename("pdf"))
+    return attachment(report.pdf(), "application/pdf", report.filename("pdf"))
 
 
 # -- the vocabulary --------------------------------------------------------------------------------

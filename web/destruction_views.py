@@ -20,11 +20,11 @@ from records.door import NOTHING, Knock
 from records.model import DestructionList
 from records.policy import Action
 from records.problems import Problems
-from web.desk_views import _file
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.forms import field_errors, say, text
 from web.i18n import _
-from web.report_views import _regions
+from web.report_views import regions_in_scope
 from web.retention_views import paged
 
 bp = Blueprint("destruction", __name__, url_prefix="/destruction")
@@ -68,7 +68,7 @@ def new():
         archive().admit(Knock(g.principal, Action.destruction_draft, NOTHING,
                               event="destruction_draft"))
     body = render_template("destruction_new.html", values=values, errors=errors,
-                           regions=_regions(), drafted=drafted)
+                           regions=regions_in_scope(), drafted=drafted)
     return body, 400 if errors else 200
 
 
@@ -96,7 +96,7 @@ def show_json(list_no: int):
 
 
 def _pdf(data: bytes, name: str) -> Response:
-    return _file(data, "application/pdf", name)
+    return attachment(data, "application/pdf", name)
 
 
 @bp.route("/<int:list_no>/list.pdf")

@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
 from ingest import accounts, desk, regions
 from ingest.reocr import low_confidence_pages
 from records.policy import Action, Role, permits
 from web.audit_views import defuse
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.forms import page_offset
 
@@ -139,10 +140,7 @@ def export(code: str):
         writer.writerow([line.number, defuse(line.head_name), line.region_code, line.status,
                          line.review_class or "", "yes" if not line.missing else "no",
                          "、".join(line.missing)])
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="households-{code}.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(out.getvalue(), "text/csv", f"households-{code}.csv")
 
 
 @bp.route("/api/regions")

@@ -10,13 +10,14 @@ Every view calls ``ingest.locations``, which passes the one door for each object
 """
 from __future__ import annotations
 
-from flask import (Blueprint, Response, flash, g, jsonify, redirect, render_template, request,
+from flask import (Blueprint, flash, g, jsonify, redirect, render_template, request,
                    url_for)
 
 from ingest import locations as service
 from records import locations as rules
 from records.policy import Action
 from records.problems import N_, Problems, fail
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.forms import field_errors, page_offset, say, text
 from web.i18n import _
@@ -93,11 +94,7 @@ def show(container: str):
 def labels(container: str):
     pdf = service.labels(archive(), g.principal, [container],
                          with_contents=request.args.get("contents") == "1")
-    response = Response(pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = \
-        f'attachment; filename="labels-{rules.read_code(container)}.pdf"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(pdf, "application/pdf", f"labels-{rules.read_code(container)}.pdf")
 
 
 def _move_form(what: str, title: str, back: str, current: str | None, hint: str):

@@ -17,6 +17,7 @@ from records.exceptions import Invalid
 from records.model import Region
 from records.policy import Action, region_scope
 from records.reporting import regions_under
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.i18n import _
 
@@ -27,7 +28,7 @@ PAGE_SIZE = 100
 MAX_UPLOAD = 20 * 1024 * 1024  # a month's roster of a county is far smaller
 
 
-def _regions() -> list[Region]:
+def regions_in_scope() -> list[Region]:
     """The regions the reader may choose, by code (their own and below)."""
     with archive().Session() as s:
         found = regions_under(s, region_scope(g.principal))
@@ -55,11 +56,7 @@ def _download(report: reports.Report, fmt: str) -> Response | None:
         data, mimetype = report.pdf(), "application/pdf"
     else:
         return None
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = \
-        f'attachment; filename="{report.filename(fmt)}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(data, mimetype, report.filename(fmt))
 
 
 def _format() -> str:
@@ -87,7 +84,7 @@ def _render(template: str, report: reports.Report, endpoint: str, **args):
     if download is not None:
         return download
     rows, page, pages = _paged(list(report.data) if isinstance(report.data, list) else [])
-    regions = _regions()
+    regions = regions_in_scope()
     return render_template(template, report=report, rows=rows, regions=regions,
                            names={r.code: r.name for r in regions}, region=report.region,
                            **_links(endpoint, page, pages, **args), args=args)
@@ -96,7 +93,7 @@ def _render(template: str, report: reports.Report, endpoint: str, **args):
 @bp.route("/")
 @guarded(Action.report)
 def index():
-    return render_template("reports.html", regions=_regions(), region_code=_region_code())
+    return render_template("reports.html", regions=regions_in_scope(), region_code=_region_code())
 
 
 @bp.route("/gaps")
@@ -132,7 +129,7 @@ def stats():
     if download is not None:
         return download
     return render_template("report_stats.html", report=report, figures=report.data,
-                           regions=_regions(), region=report.region,
+                           regions=regions_in_scope(), region=report.region,
                            chart_url=url_for("reports.chart", region=code),
                            **_links("reports.stats", 1, 1, region=code))
 
@@ -182,7 +179,7 @@ def reconcile():
                 if download is not None:
                     return download
     body = render_template("report_reconcile.html", report=report, error=error,
-                           regions=_regions(), region_code=request.form.get("region", ""))
+                           regions=regions_in_scope(), region_code=request.form.get("region", ""))
     return body, 400 if error else 200
 
 

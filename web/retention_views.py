@@ -19,11 +19,11 @@ from records.model import EndAction, RetentionTrigger
 from records.policy import Action
 from records.problems import Problems
 from records.retention import read_class_facts
-from web.desk_views import _file
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.forms import field_errors, text
 from web.i18n import _, current_language
-from web.report_views import _regions
+from web.report_views import regions_in_scope
 
 bp = Blueprint("retention", __name__)
 api = Blueprint("retention_api", __name__, url_prefix="/api/retention")
@@ -48,7 +48,7 @@ def _within() -> int:
 
 
 def _queue_csv(report) -> Response:
-    return _file(report.csv(), "text/csv", report.filename("csv"))
+    return attachment(report.csv(), "text/csv", report.filename("csv"))
 
 
 # -- the review queue ------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def due():
     queue = report.data
     args = {k: v for k, v in (("region", code), ("within", within)) if v is not None}
     return render_template(
-        "retention_due.html", queue=queue, regions=_regions(), region=report.region,
+        "retention_due.html", queue=queue, regions=regions_in_scope(), region=report.region,
         within=within, csv_url=url_for("retention.due", **args, format="csv"),
         **paged(queue.rows, "retention.due", **args))
 
@@ -215,7 +215,7 @@ def holds():
             writer.writerow([h.id, h.kind, h.ident, h.household, h.reason, h.placed_by,
                              h.placed_at.isoformat(), h.lifted_by or "",
                              h.lifted_at.isoformat() if h.lifted_at else "", h.lift_reason or ""])
-        return _file(out.getvalue(), "text/csv", "hudang-holds.csv")
+        return attachment(out.getvalue(), "text/csv", "hudang-holds.csv")
     return render_template("holds.html", everything=everything, done=request.args.get("done", ""),
                            **paged(found, "retention.holds", **({"all": 1} if everything else {})))
 

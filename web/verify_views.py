@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from sqlalchemy import select
 
 from records import audit
 from records.model import Document, Dossier, Household, VerificationRun
 from records.policy import Action, in_jurisdiction
 from web.door import archive, guarded
+from web.downloads import attachment
 
 bp = Blueprint("verification", __name__, url_prefix="/verification")
 
@@ -88,6 +89,5 @@ def report_json():
     if report:
         report["findings"] = _visible(report["findings"])
         report["not_repaired"] = _visible(report.get("not_repaired", []))
-    return Response(json.dumps(report, ensure_ascii=False, indent=1),
-                    mimetype="application/json",
-                    headers={"Content-Disposition": "attachment; filename=verification.json"})
+    return attachment(json.dumps(report, ensure_ascii=False, indent=1), "application/json",
+                      "verification.json")

@@ -19,6 +19,7 @@ from records.purposes import OTHER, stated_purpose
 from search import QueryTooLong, SearchTimedOut
 from search.index import MAX_QUERY_CHARS
 from web import reading
+from web.downloads import attachment
 from web.door import archive, guarded
 from web.errors import binding_for
 from web.i18n import _
@@ -181,6 +182,4 @@ def page_text(document_id: int, number: int):
 @guarded(Action.download, per_object=True)
 def download(document_id: int):
     got = reading.download(archive(), g.principal, document_id, purposes=stated_purposes())
-    response = Response(got.pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{got.filename}"'
-    return _no_store(response)
+    return attachment(got.pdf, "application/pdf", got.filename)
