@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -171,11 +172,16 @@ def _suggestion(query: str, narrowing: Narrowing) -> str:
     """The close-match search to try, as a command."""
     options = "".join(f" {o}" for o in narrowing_options(narrowing))
     return (f"nothing matched exactly; for close matches (a word with one character "
-            f"different, perhaps misread) run: hudang search {shlex.quote(query)}{options} --close")
+            f"different, perhaps misread) run: hudang search {_shell(query)}{options} --close")
+
+
+def _shell(word: str) -> str:
+    """``word`` as typed in a shell: quoted only when it must be (a Chinese name need not)."""
+    return word if re.fullmatch(r"[\w.:/-]+", word) else shlex.quote(word)
 
 
 def narrowing_options(narrowing: Narrowing) -> list[str]:
-    out = [f"--type {shlex.quote(t)}" for t in narrowing.types]
+    out = [f"--type {_shell(t)}" for t in narrowing.types]
     for option, value in (("--from", narrowing.date_from), ("--to", narrowing.date_to),
                           ("--region", narrowing.region), ("--status", narrowing.status)):
         if value:
