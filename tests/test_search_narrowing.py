@@ -379,3 +379,100 @@ def test_a_bad_filter_value_is_one_sentence_naming_it(app, archive, monkeypatch)
     result = CliRunner().invoke(main, [*_cli_base(archive, monkeypatch), "search", "户主",
                                        "--from", "yesterday", "--as", "chief"])
     assert result.exit_code == 2 and "is not a date" in result.output
+
+
+# -- the facade: broad queries, and an index of the schema before the columns -----------------
+@pytest.fixture
+def broad(monkeypatch):
+    """Small thresholds, so that a handful of pages take the broad-query path."""
+    import search.ranking as ranking
+
+    monkeypatch.setattr(ranking, "EXACT_MAX_PAGES", 4)
+    monkeypatch.setattr(ranking, "BROAD_CANDIDATES", 6)
+    monkeypatch.setattr(ranking, "ESTIMATE_MIN_DOCS", 8)
+    monkeypatch.setattr(ranking, "ESTIMATE_SAMPLE", 10)
+
+
+def _pages(n: int):
+    from search import PageDoc
+
+    # every third page holds the phrase only as loose bigrams (公示期间 … 无异议 apart)
+    return [PageDoc(document_id=i, page=1, household=f"220381105012-{i:04d}", head_name="赵大明",
+                    region="220381105012" if i % 2 else "220381105013", doc_type="application",
+                    doc_type_name="申请书", title="材料", date=f"20{10 + i % 15:02d}-05-01",
+                    text="公示期间无异议。" if i % 3 else "公示期间有异议，无人签字。")
+            for i in range(1, n + 1)]
+
+
+def test_a_broad_query_sorted_by_date_holds_only_real_matches_newest_first(tmp_path, broad):
+    from search import SearchIndex
+
+    index = SearchIndex.create(tmp_path / "ix")
+    try:
+        index.add_pages(_pages(60))
+        seen, offset = [], 0
+        while True:
+            result = index.search("期间无异议", sort="date", limit=7, offset=offset, facets=True)
+            assert result.total.estimated and result.facets.estimated
+            seen += result.hits
+            if len(result.hits) < 7:
+                break
+            offset += 7
+        # the look-alikes (有 for 无) come after every exact hit
+        exact = [h.approximate for h in seen].index(True)
+        assert not any(h.approximate is False for h in seen[exact:])
+        ids = [h.document_id for h in seen[:exact]]
+        assert set(ids) == {i for i in range(1, 61) if i % 3}  # no loose-bigram page
+        assert len(ids) == len(set(ids))
+        dates = [f"20{10 + i % 15:02d}" for i in ids]
+        assert dates == sorted(dates, reverse=True)
+        # the estimated counts are of the scope's candidate pages, never beyond it
+        scoped = index.search("期间无异议", region_scope="220381105013", facets=True)
+        assert set(scoped.facets.regions) == {"220381105013"}
+    finally:
+        index.close()
+
+
+def test_the_same_query_plain_counts_facets_exactly(tmp_path):
+    from search import SearchIndex
+
+    index = SearchIndex.create(tmp_path / "ix")
+    try:
+        index.add_pages(_pages(30))
+        result = index.search("期间无异议", facets=True)
+        assert not result.facets.estimated and result.total == 20
+        assert result.facets.regions == {"220381105012": 10, "220381105013": 10}
+        assert result.facets.types == {"application": 20}
+    finally:
+        index.close()
+
+
+def test_an_index_without_the_filter_columns_asks_for_a_reindex_and_reindex_gives_filters(tmp_path):
+    """The filters and sorts read columns added to the schema: an index written before them
+    is out of date (hudang reindex), like any index of another schema."""
+    from whoosh.fields import ID
+    from whoosh.index import create_in
+
+    from search import Filters, IndexOutOfDate, SearchIndex
+    from search.index import INDEX_NAME
+    from search.schema import make_schema, page_fields
+
+    old = make_schema()
+    for name in ("household", "region", "doc_type", "date"):
+        old.remove(name)
+        old.add(name, ID(stored=True))
+    (tmp_path / "ix").mkdir()
+    ix = create_in(str(tmp_path / "ix"), old, indexname=INDEX_NAME)
+    with ix.writer() as w:
+        w.add_document(**page_fields(_pages(1)[0]))
+    ix.close()
+    index = SearchIndex.open_or_create(tmp_path / "ix")
+    try:
+        assert index.needs_rebuild
+        with pytest.raises(IndexOutOfDate, match="hudang reindex"):
+            index.search("", filters=Filters.of(doc_types=["application"]))
+        index.rebuild(_pages(3))
+        assert {h.document_id for h in index.search("", filters=Filters.of(doc_types=["application"])).hits} \
+            == {1, 2, 3}
+    finally:
+        index.close()
