@@ -73,11 +73,6 @@ class Filters:
         return self == Filters()
 
     @property
-    def on_terms(self) -> bool:
-        """Whether a filter on index terms is set (type, dates, region)."""
-        return bool(self.doc_types or self.date_from or self.date_to or self.region)
-
-    @property
     def on_households(self) -> bool:
         return self.households is not None or bool(self.exclude_households) or self.households_only
 

@@ -10,7 +10,7 @@ from typing import Any
 from search.deadline import check_time
 from search.filters import Facets
 
-__all__ = ["count_facets", "first_pages", "sort_pages"]
+__all__ = ["count_facets", "distinct_documents", "first_pages", "sort_pages"]
 
 
 def sort_pages(docnums: list[int], sort: str, reader: Any, doc_ids: Any, pages: Any) -> None:
@@ -72,4 +72,5 @@ def count_facets(docnums: Iterable[int], reader: Any, doc_ids: Any, *, estimated
 
 
 def distinct_documents(docnums: Sequence[int], doc_ids: Any) -> int:
+    """How many documents the pages ``docnums`` belong to."""
     return len({doc_ids[d] for d in docnums})

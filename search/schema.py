@@ -55,9 +55,9 @@ def make_schema() -> Schema:
         document_id=NUMERIC(int, bits=64, shift_step=0, stored=True, sortable=True),
         page=NUMERIC(int, bits=32, shift_step=0, stored=True, sortable=True),
         # Columns (sortable) of the fields a search filters, sorts or counts
-        # by page (search/filters.py): reading a page's value from a column
-        # is cheap, from its stored fields is not. Few distinct values: a
-        # column of references to them.
+        # by page (search/filters.py, search/ordering.py): reading a page's
+        # value from a column is cheap, from its stored fields is not. Types,
+        # regions and dates have few distinct values: columns of references.
         household=ID(stored=True, sortable=VarBytesColumn()),
         household_text=HanText(),
         head_name=HanText(stored=True),
