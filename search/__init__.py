@@ -7,12 +7,16 @@ comes out a :class:`SearchResult`; every error a person may see is a
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
 from search.exceptions import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
-from search.index import SearchIndex
+from search.filters import SORTS, Facets, Filters
+from search.index import SearchIndex, searchable
 from search.results import Hit, SearchResult, Total
 from search.schema import PageDoc
 
 __all__ = [
     "ChineseAnalyzer",
+    "Facets",
+    "Filters",
+    "SORTS",
     "HanBigramTokenizer",
     "Hit",
     "IndexOutOfDate",
@@ -23,4 +27,5 @@ __all__ = [
     "SearchResult",
     "SearchTimedOut",
     "Total",
+    "searchable",
 ]

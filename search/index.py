@@ -38,6 +38,8 @@ from whoosh.writing import CLEAR, SegmentWriter
 from search.analysis import ChineseAnalyzer
 from search.deadline import Clock, check_time, time_limit as running_within
 from search.exceptions import IndexOutOfDate, QueryTooLong
+from search.filters import Facets, Filters, check_sort
+from search.lookalike import APPROX_MIN_CHARS, ASKED_MIN_CHARS, approx_words
 from search.query import QueryWord, parse_query
 from search.ranking import SearchRun
 from search.restriction import Restriction, check_scope
@@ -45,7 +47,7 @@ from search.results import Hit, SearchResult, Total
 from search.schema import INDEX_NAME, PageDoc, make_schema, page_fields, same_schema
 from search.snippets import highlight_fragments
 
-__all__ = ["SearchIndex", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_TIME_LIMIT", "MAX_QUERY_CHARS"]
+__all__ = ["SearchIndex", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_TIME_LIMIT", "MAX_QUERY_CHARS", "searchable"]
 
 DEFAULT_LOCK_TIMEOUT = 30.0
 # Longest query accepted, in characters (after trimming whitespace). Longer
@@ -56,6 +58,12 @@ MAX_QUERY_CHARS = 100
 DEFAULT_TIME_LIMIT = 5.0
 # Posting pool per bulk_load writer process (see bulk_load).
 BULK_LIMIT_MB = 1024
+
+
+def searchable(query: str) -> bool:
+    """Whether ``query`` holds anything to search for: a query of only
+    punctuation or symbols (or blank) does not, and finds nothing."""
+    return bool(query and query.strip() and parse_query(query.strip(), ChineseAnalyzer()))
 
 
 def _batches(pages: Iterable[PageDoc], size: int) -> Iterator[list[PageDoc]]:
@@ -401,31 +409,43 @@ class SearchIndex:
         offset: int = 0,
         household: str | None = None,
         time_limit: float | None = DEFAULT_TIME_LIMIT,
+        filters: Filters | None = None,
+        sort: str = "relevance",
+        facets: bool = False,
+        close: bool = False,
     ) -> SearchResult:
         """Search text, title, head-of-household name and household number.
 
         ``region_scope`` is a region-code prefix (6 digits county, 9 township,
         12 village); ``None`` means no restriction, an empty string is an
         error. ``household`` restricts the search to one household number.
+        ``filters`` (search/filters.py) narrow it further: types, dates, a
+        region inside the scope, household numbers to keep or leave out. With
+        filters the query may be empty: every document they allow is a hit.
 
         Returns at most ``limit`` hits, from the ``offset``-th (0-based) of
         the ranked list on: pages of ``limit`` at offsets 0, ``limit``,
-        2 × ``limit``, ... give every hit once, in rank order.
+        2 × ``limit``, ... give every hit once, in rank order. ``sort`` is
+        ``relevance`` (by score), ``date`` (newest first) or ``household``
+        (by household number); ``facets`` also counts the matching
+        documents per type and per region (``SearchResult.facets``).
 
         Hits that match every word exactly come first; when they are fewer
         than ``offset + limit``, pages where a word of four or more
         characters (two of them Han) matches with one Han character
-        different (an OCR look-alike) follow, marked ``approximate``.
-        ``total`` counts the exact hits, and the look-alike ones too once a
-        page has reached past the exact ones (so the total of the last pages
-        may be larger than that of the first); for a broad query it may be
-        an estimate (``total.estimated``).
+        different (an OCR look-alike) follow, marked ``approximate``;
+        ``close`` (the reader asked for close matches) lets words of three
+        characters match so too. ``total`` counts the exact hits, and the
+        look-alike ones too once a page has reached past the exact ones (so
+        the total of the last pages may be larger than that of the first);
+        for a broad query it may be an estimate (``total.estimated``).
 
         A query of more than ``MAX_QUERY_CHARS`` characters raises
         :class:`QueryTooLong` before any work; a search still running after
         ``time_limit`` seconds (None: no limit) is stopped with
         :class:`SearchTimedOut`. A query without any searchable character
-        (blank, punctuation only) finds nothing.
+        (blank, punctuation only) and no filters finds nothing
+        (:func:`searchable` tells them apart).
         """
         if limit < 1:
             raise ValueError("limit must be >= 1")
@@ -435,43 +455,56 @@ class SearchIndex:
             raise ValueError("time_limit must be >= 0 seconds")
         if region_scope is not None:
             check_scope(region_scope)
+        check_sort(sort)
         query = query.strip() if query else ""
         if len(query) > MAX_QUERY_CHARS:
             raise QueryTooLong(len(query), MAX_QUERY_CHARS)
-        if not query:
+        filters = filters if filters is not None and not filters.empty else None
+        if not query and filters is None:
             return SearchResult(hits=[], total=Total(0))
         with running_within(time_limit, self._clock):
-            return self._search(query, region_scope, limit, offset, household)
+            return self._search(query, region_scope, limit, offset, household, filters, sort, facets, close)
 
     def _search(self, query: str, region_scope: str | None, limit: int, offset: int,
-                household: str | None) -> SearchResult:
-        words = parse_query(query, self._analyzer)
-        if not words:
+                household: str | None, filters: Filters | None, sort: str, facets: bool,
+                close: bool) -> SearchResult:
+        words = parse_query(query, self._analyzer) if query else []
+        if not words and filters is None:
             return SearchResult(hits=[], total=Total(0))
         self._require_current()
 
         assert self._searchers is not None
         searcher = self._searchers.get()
         if searcher.doc_count() == 0:  # an empty index has no columns to read
-            return SearchResult(hits=[], total=Total(0))
+            return SearchResult(hits=[], total=Total(0), facets=Facets() if facets else None)
         # The first offset + limit documents are ranked; the page is the end.
-        restriction = Restriction.of(region_scope, household, self._memo(searcher))
-        run = SearchRun(searcher, words, offset + limit, restriction)
-        found = run.matches()
-        if len(found.pages) < offset + limit:
-            found = run.add_approximate(found)
+        restriction = Restriction.of(region_scope, household, self._memo(searcher), filters)
+        run = SearchRun(searcher, words, offset + limit, restriction, facets=facets,
+                        approx_min_chars=ASKED_MIN_CHARS if close else APPROX_MIN_CHARS)
+        if not words:
+            found = run.browse(sort)
+        else:
+            found = run.matches() if sort == "relevance" else run.ordered(sort)
+            if len(found.pages) < offset + limit or close:
+                found = run.add_approximate(found)
 
+        scope = region_scope
+        if filters is not None and filters.region is not None and (
+                scope is None or filters.region.startswith(scope)):
+            scope = filters.region
         hits = []
         for docnum, score, approximate in found.pages[offset:]:
             check_time()
             stored = searcher.stored_fields(docnum)
             # Belt and braces: the restriction is inside the query already.
-            if region_scope is not None and not stored.get("region", "").startswith(region_scope):
+            if scope is not None and not stored.get("region", "").startswith(scope):
                 continue
             if household is not None and stored.get("household") != household:
                 continue
             hits.append(self._hit(stored, score, words, approximate))
-        return SearchResult(hits=hits, total=found.total)
+        suggest = (not found.pages and not close and bool(words)
+                   and approx_words(words, ASKED_MIN_CHARS).keys() != approx_words(words).keys())
+        return SearchResult(hits=hits, total=found.total, facets=run.facets, close_match_possible=suggest)
 
     def _memo(self, searcher: Searcher) -> dict[Any, Any]:
         """Per-searcher memo (restriction doc sets, allowed pages): a searcher

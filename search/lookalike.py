@@ -23,12 +23,15 @@ from search.deadline import check_time
 from search.matchers import BestOf, SpanNear, all_of, span_phrase
 from search.query import HAN, IN_RUN, WORD_CLASS, QueryWord, Unit, fold_lower, unit_pattern
 
-__all__ = ["APPROX_MIN_CHARS", "approx_words", "approximate_query", "approx_kind", "one_off", "token_chars"]
+__all__ = ["APPROX_MIN_CHARS", "ASKED_MIN_CHARS", "approx_words", "approximate_query", "approx_kind", "one_off", "token_chars"]
 
 # Shortest word (in characters, at least two of them Han) that may match with
 # one Han character different. Three would let 王德胜 find 王德发: names are
 # two or three characters.
 APPROX_MIN_CHARS = 4
+# The same when the reader asked for close matches (a search that found
+# nothing suggests it): a name of three characters may then be 王德发 for 王德胜.
+ASKED_MIN_CHARS = 3
 # A word of more Han characters than this is looked for, approximately, by
 # its two halves instead of by each of its characters: one query per
 # character, each over the rest of the word, grew with the square of the
@@ -36,17 +39,19 @@ APPROX_MIN_CHARS = 4
 APPROX_SPAN_MAX_HAN = 10
 
 
-def approx_words(words: Sequence[QueryWord]) -> dict[int, Unit]:
+def approx_words(words: Sequence[QueryWord], min_chars: int = APPROX_MIN_CHARS) -> dict[int, Unit]:
     """Index of each word that may match approximately -> its unit: a word
-    of one unit with at least ``APPROX_MIN_CHARS`` characters, two of them
-    Han (only a Han character may differ: a number with one digit wrong is
-    another number)."""
+    of one unit with at least ``min_chars`` characters, two of them Han
+    (only a Han character may differ: a number with one digit wrong is
+    another number). ``min_chars`` is ``APPROX_MIN_CHARS`` when look-alikes
+    fill up a search unasked, ``ASKED_MIN_CHARS`` when the reader asked for
+    close matches (a three-character name then may differ in one)."""
     out = {}
     for i, word in enumerate(words):
         if len(word.units) != 1:
             continue
         unit = word.units[0]
-        if not unit.prefix and unit.han_count >= 2 and unit.char_count >= APPROX_MIN_CHARS:
+        if not unit.prefix and unit.han_count >= 2 and unit.char_count >= min_chars:
             out[i] = unit
     return out
 

@@ -21,8 +21,10 @@ from whoosh.collectors import TopCollector
 from whoosh.searching import Searcher
 
 from search.deadline import check_time
-from search.lookalike import approx_kind, approx_words, approximate_query
+from search.filters import Facets
+from search.lookalike import APPROX_MIN_CHARS, approx_kind, approx_words, approximate_query
 from search.matchers import all_of
+from search.ordering import count_facets, distinct_documents, first_pages, sort_pages
 from search.query import QueryWord, build_query, has_open_end, matches_stored, needs_check, word_query
 from search.restriction import Restriction
 from search.results import Total
@@ -66,7 +68,8 @@ class SearchRun:
     of N hits ranks K + N (the order does not depend on it)."""
 
     def __init__(self, searcher: Searcher, words: list[QueryWord], limit: int,
-                 restriction: Restriction | None) -> None:
+                 restriction: Restriction | None, *, facets: bool = False,
+                 approx_min_chars: int = APPROX_MIN_CHARS) -> None:
         self.searcher = searcher
         self.reader = searcher.reader()
         self.words = words
@@ -74,6 +77,9 @@ class SearchRun:
         self.restriction = restriction
         self.doc_ids = self.reader.column_reader("document_id")
         self.pages = self.reader.column_reader("page")
+        self.want_facets = facets
+        self.facets: Facets | None = None  # set by a search asked for them
+        self.approx_min_chars = approx_min_chars
 
     def within(self, q: wq.Query) -> wq.Query:
         return q if self.restriction is None else self.restriction.wrap(q)
@@ -116,8 +122,10 @@ class SearchRun:
         best, _ = best_pages(self.searcher, query, self.limit, self.doc_ids, self.pages, accept=accept)
         # Counting needs every match but no scores: an unscored pass over
         # the document ids is far cheaper than scoring all matches.
-        docs = {self.doc_ids[d] for d in matching_pages(self.searcher, query) if accept is None or accept(d)}
-        return self._found(best, Total(len(docs)))
+        matched = [d for d in matching_pages(self.searcher, query) if accept is None or accept(d)]
+        if self.want_facets:
+            self.facets = count_facets(matched, self.reader, self.doc_ids)
+        return self._found(best, Total(distinct_documents(matched, self.doc_ids)))
 
     def _broad(self, query: wq.Query, estimate: float) -> Found:
         """A query with very many candidate pages: rank the newest of them.
@@ -140,7 +148,54 @@ class SearchRun:
             if len(top) >= self.limit or complete:
                 break
             want *= 4
+        if self.want_facets:
+            self.facets = count_facets(matching_pages(self.searcher, query), self.reader, self.doc_ids,
+                                       estimated=True)
         return self._found(top, Total(_round(estimate), estimated=True))
+
+    # -- other orders, and no query at all -----------------------------------------
+
+    def ordered(self, sort: str) -> Found:
+        """The first ``limit`` documents holding the query in the order
+        ``sort`` (search/ordering.py). Every candidate page is put in that
+        order (from the columns, unscored); then the way totals are found
+        is the relevance order's: a query with few candidates is checked
+        and counted page by page, a broad one (see ``matches``) is checked
+        only as far as the page of results reaches, and its total (and
+        facets) estimated."""
+        self._checked = {}
+        self.needs_check = needs_check(self.words)
+        query = self.within(build_query(self.words, TEXT_FIELDS, EXACT_FIELDS))
+        accept = self.check if self.needs_check else None
+        candidates = list(matching_pages(self.searcher, query))
+        limit = EXACT_MAX_PAGES // 2 if has_open_end(self.words) else EXACT_MAX_PAGES
+        estimate = self._estimate() if query.estimate_size(self.reader) > limit else 0.0
+        if estimate >= ESTIMATE_MIN_DOCS:
+            total = Total(_round(estimate), estimated=True)
+            if self.want_facets:
+                self.facets = count_facets(candidates, self.reader, self.doc_ids, estimated=True)
+        else:
+            if accept is not None:
+                candidates = [d for d in candidates if accept(d)]
+                accept = None
+            total = Total(distinct_documents(candidates, self.doc_ids))
+            if self.want_facets:
+                self.facets = count_facets(candidates, self.reader, self.doc_ids)
+        sort_pages(candidates, sort, self.reader, self.doc_ids, self.pages)
+        return self._found(first_pages(candidates, self.limit, self.doc_ids, accept), total)
+
+    def browse(self, sort: str) -> Found:
+        """No query: every document the restriction allows (the reader's
+        filters), in the order ``sort`` (by relevance: newest date first,
+        there being no score), counted exactly."""
+        assert self.restriction is not None
+        candidates = list(self.restriction.pages(self.searcher))
+        if self.want_facets:
+            self.facets = count_facets(candidates, self.reader, self.doc_ids)
+        sort_pages(candidates, "date" if sort == "relevance" else sort, self.reader, self.doc_ids,
+                   self.pages)
+        total = Total(distinct_documents(candidates, self.doc_ids))
+        return self._found(first_pages(candidates, self.limit, self.doc_ids), total)
 
     def _rank_groups(self, candidates: list[tuple[float, int]], group: int,
                      accept: Callable[[int], bool] | None) -> list[tuple[int, float]]:
@@ -306,7 +361,7 @@ class SearchRun:
         whole tokens on both sides of the character (few, precise), then,
         only if those found nothing, the others (a part of the word alone:
         more candidates, more noise, more time)."""
-        fuzzy = approx_words(self.words)
+        fuzzy = approx_words(self.words, self.approx_min_chars)
         if not fuzzy:
             return found
         docs = set(found.docs)

@@ -1,5 +1,6 @@
 """Who may see what, inside the query: a region scope (the user's
-jurisdiction) and/or one household as a doc-set filter that every matcher of
+jurisdiction), one household and/or the reader's filters (search/filters.py)
+as a doc-set filter that every matcher of
 a search runs within, so that neither hits, totals, estimates nor look-alike
 matches ever include pages outside it.
 
@@ -18,6 +19,7 @@ from whoosh import query as wq
 from whoosh.matching import NullMatcher, WrappingMatcher
 from whoosh.searching import Searcher
 
+from search.filters import Filters
 from search.schema import SCOPE_LENGTHS
 
 __all__ = ["AllowedMatcher", "Restriction", "Within", "check_scope"]
@@ -42,31 +44,59 @@ class Restriction:
     walk the township's postings again; the filter jumps the query's matcher
     from one allowed page to the next (see ``AllowedMatcher``)."""
 
-    def __init__(self, key: tuple[tuple[str, str], ...], query: wq.Query, memo: dict[Any, Any]) -> None:
+    def __init__(self, key: tuple[tuple[str, Any], ...], query: wq.Query, memo: dict[Any, Any],
+                 households: Filters | None = None) -> None:
         self.key = key
         self.query = query
         self.memo = memo  # the searcher's memo
+        self.households = households  # filters on household numbers, checked on the column
 
     @classmethod
-    def of(cls, region_scope: str | None, household: str | None, memo: dict[Any, Any]) -> Restriction | None:
+    def of(cls, region_scope: str | None, household: str | None, memo: dict[Any, Any],
+           filters: Filters | None = None) -> Restriction | None:
         """The restriction to ``region_scope`` (a region-code prefix, checked
-        with :func:`check_scope`) and/or ``household``; None for neither.
-        ``memo`` is kept per searcher (per index generation)."""
-        keys: list[tuple[str, str]] = []
-        if region_scope is not None:
-            keys.append(("scope", region_scope))
+        with :func:`check_scope`), ``household`` and ``filters``; None for
+        none of them. ``memo`` is kept per searcher (per index generation).
+
+        A ``filters.region`` inside the scope narrows it; one outside it
+        allows nothing (a reader cannot widen their scope by picking a
+        region)."""
+        filters = filters if filters is not None and not filters.empty else None
+        scope = region_scope
+        disjoint = False
+        if filters is not None and filters.region is not None:
+            if scope is None or filters.region.startswith(scope):
+                scope = filters.region
+            elif not scope.startswith(filters.region):
+                disjoint = True
+        keys: list[tuple[str, Any]] = []
+        if scope is not None:
+            keys.append(("scope", scope))
         if household is not None:
             keys.append(("household", household))
+        if filters is not None:
+            keys.append(("filters", filters.key()))
         if not keys:
             return None
         parts: list[wq.Query] = []
-        for field_name, value in keys:
-            if field_name == "scope":
-                parts.append(wq.Term("scope", value) if len(value) in SCOPE_LENGTHS
-                             else wq.Prefix("region", value))
-            else:
-                parts.append(wq.Term(field_name, value))
-        return cls(tuple(keys), parts[0] if len(parts) == 1 else wq.And(parts), memo)
+        if disjoint:
+            parts.append(wq.NullQuery)
+        if scope is not None:
+            parts.append(wq.Term("scope", scope) if len(scope) in SCOPE_LENGTHS else wq.Prefix("region", scope))
+        if household is not None:
+            parts.append(wq.Term("household", household))
+        if filters is not None:
+            if filters.doc_types:
+                types = sorted(filters.doc_types)
+                parts.append(wq.Term("doc_type", types[0]) if len(types) == 1
+                             else wq.Or([wq.Term("doc_type", t) for t in types]))
+            if filters.date_from or filters.date_to:
+                parts.append(wq.TermRange("date", filters.date_from, filters.date_to))
+        if not parts:
+            parts.append(wq.Every())
+        query = parts[0] if len(parts) == 1 else wq.And(parts)
+        return cls(tuple(keys), query, memo,
+                   filters if filters is not None and filters.on_households else None)
 
     def ids(self, leaf: Searcher) -> Sequence[int]:
         """Sorted allowed docnums of one segment (leaf searcher), as a
@@ -74,7 +104,12 @@ class Restriction:
         key = ("restriction", self.key, id(leaf.reader()))
         ids = self.memo.get(key)
         if ids is None:
-            ids = array("I", self.query.matcher(leaf).all_ids())
+            found = self.query.matcher(leaf).all_ids()
+            if self.households is not None:
+                numbers = leaf.reader().column_reader("household")
+                keeps = self.households.keeps_household
+                found = (d for d in found if keeps(numbers[d]))
+            ids = array("I", found)
             kept = [k for k in self.memo if k[0] == "restriction"]
             if len(kept) >= RESTRICTION_CACHE:
                 for k in kept[: len(kept) // 2]:

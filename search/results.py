@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from search.filters import Facets
+
 __all__ = ["Hit", "SearchResult", "Total"]
 
 
@@ -53,6 +55,11 @@ class Total(int):
 class SearchResult:
     hits: list[Hit]
     total: Total  # distinct matching documents within the region scope
+    # documents per type and per region (when asked for, search(facets=True))
+    facets: Facets | None = None
+    # nothing matched, and a search for close matches (close=True) would
+    # look further: a word of three characters may then differ in one
+    close_match_possible: bool = False
 
     @property
     def estimated(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from whoosh.columns import RefBytesColumn, VarBytesColumn
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, Schema
 
 from search.analysis import HanText
@@ -53,18 +54,22 @@ def make_schema() -> Schema:
         # trie term per page is an extra posting to write.
         document_id=NUMERIC(int, bits=64, shift_step=0, stored=True, sortable=True),
         page=NUMERIC(int, bits=32, shift_step=0, stored=True, sortable=True),
-        household=ID(stored=True),
+        # Columns (sortable) of the fields a search filters, sorts or counts
+        # by page (search/filters.py, search/ordering.py): reading a page's
+        # value from a column is cheap, from its stored fields is not. Types,
+        # regions and dates have few distinct values: columns of references.
+        household=ID(stored=True, sortable=VarBytesColumn()),
         household_text=HanText(),
         head_name=HanText(stored=True),
-        region=ID(stored=True),
+        region=ID(stored=True, sortable=RefBytesColumn()),
         # The region code's ancestors (province, city, county, township) and
         # itself, space-separated: a permission scope is then one term instead
         # of a Prefix query that expands to every village of the township.
         scope=KEYWORD(),
-        doc_type=ID(stored=True),
+        doc_type=ID(stored=True, sortable=RefBytesColumn()),
         doc_type_name=STORED(),
         title=HanText(stored=True),
-        date=ID(stored=True),
+        date=ID(stored=True, sortable=RefBytesColumn()),
         text=HanText(stored=True),
     )
 

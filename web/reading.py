@@ -36,7 +36,11 @@ from records.door import Knock
 from records.idnumbers import mask, mask_in_pieces, mask_in_text
 from records.model import Document, Dossier, Household, Page, Region, Volume
 from records.policy import Action, Principal, decide, full_ids, region_scope
+from records.problems import N_, fail
 from records.retention import destroyed_on, refuse_destroyed
+from search import searchable
+from search.index import MAX_QUERY_CHARS
+from web.narrowing import FacetsView, Narrowing, facets_view, to_filters
 
 
 class PurposeRequired(Exception):
@@ -144,30 +148,54 @@ class DestroyedNotice:
 
 @dataclass(frozen=True)
 class SearchPage:
-    """One page of results: the hits, the total (a ``search.Total``) and where this page starts."""
+    """One page of results: the hits, the total (a ``search.Total``) and where this page
+    starts; the counts beside them (when asked for) and whether a search for close matches
+    (one character different) is worth suggesting, nothing having matched."""
 
     hits: list[SearchHitView]
     total: int
     offset: int
     limit: int
     destroyed: list[DestroyedNotice] = field(default_factory=list)
+    facets: FacetsView | None = None
+    suggest_close: bool = False
+    narrowing: Narrowing = Narrowing()
 
     @property
     def has_next(self) -> bool:
         return self.offset + len(self.hits) < self.total
 
 
+def check_query(query: str) -> None:
+    """Refuse, in one sentence, a query that holds nothing to search for (only punctuation
+    or symbols); a blank one is no query, and a too long one the index refuses."""
+    query = query.strip()
+    if query and len(query) <= MAX_QUERY_CHARS and not searchable(query):
+        raise fail("q", N_("the query holds only punctuation or symbols; search for a name, "
+                           "a number or Chinese words"))
+
+
 def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, offset: int = 0,
-           purpose: str | None = None) -> SearchPage:
+           purpose: str | None = None, narrowing: Narrowing | None = None,
+           facets: bool = False) -> SearchPage:
     """Search within the principal's jurisdiction; every search is recorded.
 
     The jurisdiction is a filter inside the index query (``region_scope``), so
-    neither hits nor the total ever count households outside it.
+    neither hits, the total nor the counts per type and region (``facets``) ever count
+    households outside it. ``narrowing`` (web.narrowing) filters and orders the results;
+    with a filter the query may be empty.
     """
-    detail = {"query": mask_in_text(query)[:200]}
+    narrowing = narrowing or Narrowing()
+    detail = {"query": mask_in_text(query)[:200],
+              **({"narrowing": narrowing.as_json()} if narrowing != Narrowing() else {})}
     archive.admit(Knock(who, Action.search, purpose=purpose, detail=detail))
+    check_query(query)
+    with archive.Session() as s:
+        filters = to_filters(s, who, narrowing)
     result = archive.index.search(query, region_scope=region_scope(who), limit=limit,
-                                  offset=offset, time_limit=archive.settings.search_seconds)
+                                  offset=offset, time_limit=archive.settings.search_seconds,
+                                  filters=filters, sort=narrowing.sort, facets=facets,
+                                  close=narrowing.close)
     hits = []
     volumes = _volumes_of(archive, [h.document_id for h in result.hits if not h.household])
     for h in result.hits:
@@ -187,7 +215,10 @@ def search(archive: Archive, who: Principal, query: str, *, limit: int = 20, off
                                detail={**detail, "results": int(result.total),
                                        **({"offset": offset} if offset else {}),
                                        **({"destroyed": len(destroyed)} if destroyed else {})}))
-    return SearchPage(hits, result.total, offset, limit, destroyed)
+    with archive.Session() as s:
+        shown = facets_view(s, who, narrowing, result.facets)
+    return SearchPage(hits, result.total, offset, limit, destroyed, shown,
+                      result.close_match_possible and not destroyed, narrowing)
 
 
 def _destroyed_named(archive: Archive, who: Principal, query: str) -> list[DestroyedNotice]:

@@ -13,6 +13,7 @@ from flask import (Blueprint, Response, abort, g, jsonify, redirect, render_temp
                    request, session, url_for)
 
 from records.exceptions import Invalid
+from records.problems import Problems
 from records.idnumbers import mask_in_text
 from records.policy import Action
 from records.purposes import OTHER, stated_purpose
@@ -22,7 +23,9 @@ from web import reading
 from web.downloads import attachment
 from web.door import archive, guarded
 from web.errors import binding_for
+from web.forms import say
 from web.i18n import _
+from web.narrowing import Narrowing, choices, read_narrowing
 
 bp = Blueprint("views", __name__)
 
@@ -73,37 +76,85 @@ def _offset() -> int:
     return min(max(0, value), MAX_OFFSET)
 
 
+def _narrowing() -> Narrowing:
+    """The filters and order asked for in the query string (``Problems`` if one is bad)."""
+    return read_narrowing(request.args.get, request.args.getlist("type"))
+
+
+def _no_match_message(found: reading.SearchPage) -> str:
+    if found.narrowing.filtering:
+        return _("No documents match these words and filters.")
+    return _("No documents found.")
+
+
 @bp.route("/")
 @guarded(Action.search)
 def search():
     query = request.args.get("q", "").strip()
-    found, problem = None, None
-    if query:
-        try:
+    found, problem_message, status = None, None, 200
+    narrowing = Narrowing()
+    try:
+        narrowing = _narrowing()
+        if query or narrowing.filtering:
             found = reading.search(archive(), g.principal, query, limit=PAGE_SIZE,
-                                   offset=_offset())
-        except (QueryTooLong, SearchTimedOut) as exc:  # others: the app's error pages
-            problem = exc
-    body = render_template("search.html", query=query, found=found, problem=problem,
-                           problem_message=problem and _search_problem(problem),
+                                   offset=_offset(), narrowing=narrowing, facets=True)
+    except (QueryTooLong, SearchTimedOut) as exc:  # others: the app's error pages
+        problem_message, status = _search_problem(exc), _status(exc)
+    except Problems as exc:  # a query of punctuation only, a bad date, region or type
+        problem_message, status = say(exc.problems[0]), 400
+    with archive().Session() as s:
+        offered = choices(s, g.principal)
+
+    def search_url(**changes) -> str:
+        """This search's address with ``changes`` (None drops a value), from its first page
+        unless an ``offset`` is given."""
+        args = {"q": query, **narrowing.as_args()}
+        for key, value in changes.items():
+            if value is None:
+                args.pop(key, None)
+            else:
+                args[key] = value
+        return url_for("views.search", **{k: v for k, v in args.items() if v not in ("", 0)})
+
+    body = render_template("search.html", query=query, found=found, problem=problem_message,
+                           problem_message=problem_message, narrowing=narrowing,
+                           choices=offered, search_url=search_url,
+                           no_match=found is not None and _no_match_message(found),
                            page_size=PAGE_SIZE, query_limit=QUERY_LIMIT)
-    return body, _status(problem) if problem is not None else 200
+    return body, status
 
 
 @bp.route("/api/search")
 @guarded(Action.search)
 def api_search():
     query = request.args.get("q", "").strip()
-    if not query:
-        return jsonify(error=_("The query parameter 'q' is empty.")), 400
     limit = min(max(1, request.args.get("limit", PAGE_SIZE, type=int) or PAGE_SIZE), 100)
     try:
-        found = reading.search(archive(), g.principal, query, limit=limit, offset=_offset())
+        narrowing = _narrowing()
+        if not query and not narrowing.filtering:
+            return jsonify(error=_("The query parameter 'q' is empty; give words to search "
+                                   "for, or a filter (type, from, to, region, status).")), 400
+        found = reading.search(archive(), g.principal, query, limit=limit, offset=_offset(),
+                               narrowing=narrowing, facets=True)
     except (QueryTooLong, SearchTimedOut) as exc:
         return jsonify(error=_search_problem(exc)), _status(exc)
+    except Problems as exc:
+        problem = exc.problems[0]
+        return jsonify(error=say(problem), field=problem.field), 400
+    suggestion = None
+    if found.suggest_close:
+        suggestion = {"close_match": True,
+                      "message": _("Search for close matches: a word may differ in one "
+                                   "character (perhaps misread)."),
+                      "url": url_for("views.api_search", q=query,
+                                     **{**narrowing.as_args(), "close": "1"})}
     return jsonify(total=int(found.total), estimated=getattr(found.total, "estimated", False),
                    offset=found.offset, limit=found.limit, has_next=found.has_next,
-                   hits=[h.as_json() for h in found.hits])
+                   hits=[h.as_json() for h in found.hits],
+                   narrowing=narrowing.as_json(),
+                   facets=found.facets.as_json() if found.facets else None,
+                   message=None if found.hits or found.offset else _no_match_message(found),
+                   suggestion=suggestion)
 
 
 # -- the dossier ---------------------------------------------------------------------------

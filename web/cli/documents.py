@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import click
@@ -15,6 +17,7 @@ from web import reading
 from web.cli.root import main
 from web.cli.context import Context, progress
 from web.cli.door import guarded
+from web.narrowing import Narrowing, read_narrowing
 
 
 @main.command()
@@ -86,35 +89,106 @@ def _ingest_target(c: Context, household_no: str | None, region_code: str | None
 
 
 @main.command()
-@click.argument("query")
-@click.option("--json", "as_json", is_flag=True)
+@click.argument("query", required=False, default="")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the hits as one JSON array (with --facets: one object with the "
+                   "total, the hits, the counts and the suggestion).")
 @click.option("--limit", default=20, show_default=True, help="Documents per page of results.")
 @click.option("--offset", default=0, show_default=True,
               help="Skip this many documents (the next page: --offset 20).")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only documents of this type (code or Chinese name, e.g. 收入证明); "
+                   "repeat for several.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Only documents dated on or after.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Only documents dated on or before.")
+@click.option("--region", metavar="CODE",
+              help="Only this township or village (inside your own jurisdiction).")
+@click.option("--status", type=click.Choice(["active", "suspended", "stopped"]),
+              help="Only households whose status is this now (在保, 停发, 停保).")
+@click.option("--sort", type=click.Choice(["relevance", "date", "household"]),
+              default="relevance", show_default=True,
+              help="Order: by relevance, by date (newest first) or by household number.")
+@click.option("--close", is_flag=True,
+              help="Also find close matches: a word of three or more characters with one "
+                   "character different (a misread name).")
+@click.option("--facets", is_flag=True, help="Also print the documents per type and region.")
 @guarded(Action.search, per_object=True)
 def search(c: Context, who: Principal, query: str, as_json: bool, limit: int,
-           offset: int) -> None:
-    """Search by a Chinese word, a name, a household number or an ID number."""
-    found = reading.search(c.archive, who, query, limit=max(1, limit), offset=max(0, offset))
+           offset: int, types: tuple[str, ...], date_from: str | None, date_to: str | None,
+           region: str | None, status: str | None, sort: str, close: bool,
+           facets: bool) -> None:
+    """Search by a Chinese word, a name, a household number or an ID number; narrow by
+    type, date, region and household status, or list what the filters allow with no QUERY
+    (hudang search --type 收入证明 --region 220381105012)."""
+    given = {"from": date_from, "to": date_to, "region": region, "status": status,
+             "sort": sort, "close": "1" if close else None}
+    narrowing = read_narrowing(given.get, types)
+    if not query.strip() and not narrowing.filtering:
+        raise click.UsageError("give a QUERY, or a filter (--type, --from, --to, --region, "
+                               "--status)")
+    found = reading.search(c.archive, who, query, limit=max(1, limit), offset=max(0, offset),
+                           narrowing=narrowing, facets=facets)
+    if as_json and facets:
+        click.echo(json.dumps({
+            "total": int(found.total), "estimated": getattr(found.total, "estimated", False),
+            "offset": found.offset, "has_next": found.has_next,
+            "hits": [h.as_json() for h in found.hits],
+            "facets": found.facets.as_json() if found.facets else None,
+            "suggestion": _suggestion(query, narrowing) if found.suggest_close else None},
+            ensure_ascii=False, indent=1))
+        return
     if as_json:  # one array of hits, as scripts have read it; page on with --offset
         click.echo(json.dumps([h.as_json() for h in found.hits], ensure_ascii=False, indent=1))
+        if found.suggest_close:
+            click.echo(f"hint: {_suggestion(query, narrowing)}", err=True)
         return
     if not found.hits:
         click.echo("no documents found" if not found.offset else
                    f"no documents after the first {found.offset}")
+        if found.suggest_close:
+            click.echo(_suggestion(query, narrowing))
         return
     total = found.total
     count = f"about {total}" if getattr(total, "estimated", False) else f"{total}"
     first, last = found.offset + 1, found.offset + len(found.hits)
     click.echo(f"{count} documents; showing {first}-{last}")
     for h in found.hits:
-        close = "  (close match: one character differs)" if h.approximate else ""
+        close_match = "  (close match: one character differs)" if h.approximate else ""
         whose = f"{h.household}  {h.head_name}" if h.household else \
             f"{h.region_code} {h.region_name} {h.year or ''}".rstrip()
         click.echo(f"{whose}  {h.type_name}  document {h.document_id} "
-                   f"page {h.page}{close}\n    {h.snippet}")
+                   f"page {h.page}{close_match}\n    {h.snippet}")
     if found.has_next:
         click.echo(f"more: --offset {last}")
+    if found.facets:
+        about = "about " if found.facets.estimated else ""
+        click.echo(f"by type ({about}documents): " + ", ".join(
+            f"{t.name_zh} [{t.code}] {t.count}" for t in found.facets.types))
+        click.echo(f"by region ({about}documents): " + ", ".join(
+            f"{r.name_zh} [{r.code}] {r.count}" for r in found.facets.regions))
+
+
+def _suggestion(query: str, narrowing: Narrowing) -> str:
+    """The close-match search to try, as a command."""
+    options = "".join(f" {o}" for o in narrowing_options(narrowing))
+    return (f"nothing matched exactly; for close matches (a word with one character "
+            f"different, perhaps misread) run: hudang search {_shell(query)}{options} --close")
+
+
+def _shell(word: str) -> str:
+    """``word`` as typed in a shell: quoted only when it must be (a Chinese name need not)."""
+    return word if re.fullmatch(r"[\w.:/-]+", word) else shlex.quote(word)
+
+
+def narrowing_options(narrowing: Narrowing) -> list[str]:
+    out = [f"--type {_shell(t)}" for t in narrowing.types]
+    for option, value in (("--from", narrowing.date_from), ("--to", narrowing.date_to),
+                          ("--region", narrowing.region), ("--status", narrowing.status)):
+        if value:
+            out.append(f"{option} {value}")
+    if narrowing.sort != "relevance":
+        out.append(f"--sort {narrowing.sort}")
+    return out
 
 
 @main.command()
