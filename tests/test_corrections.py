@@ -190,6 +190,47 @@ def test_a_line_with_an_id_number_is_masked_and_locked_for_one_who_may_not_see_i
     assert _page(archive, document_id, 2).id_regions not in (None, "[]")
 
 
+def test_the_correction_screen_and_its_json(world):
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    _root, archive, _ingestor, document_id = world
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
+    with archive.Session() as s, s.begin():
+        add_user(s, "fix-archivist", "Correct-horse-9", "archivist", None)
+    client = app.test_client()
+    client.post("/login", data={"username": "fix-archivist", "password": "Correct-horse-9"})
+    url = f"/document/{document_id}/page/1/correct"
+    assert "/purpose" in client.get(url).headers["Location"]  # no purpose, no page
+    client.post(f"/household/{HOUSEHOLD}/purpose", data={"purpose": "审核"})
+    page = client.get(url)
+    assert page.status_code == 200 and f"/document/{document_id}/page/1/image" in page.text
+    shown = client.get(f"/api/document/{document_id}/page/1/lines").get_json()
+    line = next(li for li in shown["lines"] if li["text"].startswith("最低生活"))
+    assert f'name="line-{line["line"]}"' in page.text
+    saved = client.post(url, data={"base": shown["base"],
+                                   f"line-{line['line']}": "最低生活保障申请书海螺号"})
+    assert saved.status_code == 302 and "done=text" in saved.headers["Location"]
+    assert 'id="saved"' in client.get(saved.headers["Location"]).text
+    assert corrections.page_lines(archive, ARCHIVIST, document_id, 1).lines[
+        line["line"] - 1].text == "最低生活保障申请书海螺号"
+    # the JSON: a correction, a refusal in one sentence, the list of corrections
+    api = f"/api/document/{document_id}/page/1/lines"
+    done = client.post(api, json={"lines": {str(line["line"]): "最低生活保障申请书"}})
+    assert done.status_code == 200 and done.get_json()["text_layer"] is True
+    refused = client.post(api, json={"lines": {"99": "x"}})
+    assert refused.status_code == 422 and "has no line 99" in refused.get_json()["error"]
+    history = client.get(f"/api/document/{document_id}/replace").get_json()["corrections"]
+    assert [c["kind"] for c in history][-2:] == ["text", "text"]
+    # one without the right is answered as if there were no such page
+    with archive.Session() as s, s.begin():
+        add_user(s, "fix-clerk", "Correct-horse-9", "staff", None)
+    clerk = app.test_client()
+    clerk.post("/login", data={"username": "fix-clerk", "password": "Correct-horse-9"})
+    clerk.post(f"/household/{HOUSEHOLD}/purpose", data={"purpose": "审核"})
+    assert clerk.get(url).status_code == 404 and clerk.get(api).status_code == 404
+
+
 def test_turning_a_page_reads_it_again_as_it_is_shown(world):
     _root, archive, ingestor, document_id = world
     before = _page(archive, document_id, 2)
