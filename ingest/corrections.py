@@ -10,7 +10,8 @@ An archivist can
   not match its text line for line (a text that came with the file) keeps its layer;
 - turn a page whose orientation was detected wrong by 90, 180 or 270 degrees
   (:func:`rotate_page`): its /Rotate changes, the page is read again as it is now
-  displayed, and its text layer, text, access image and index entry follow;
+  displayed, and its text layer, text, access image and index entry follow (a page whose
+  text came with its file keeps that text: it is only turned);
 - replace one page with a rescan of it (:func:`replace_page`): the file (one page, any
   format ingest takes) is read in the same sandbox as at ingest, OCR'd, and put in the
   page's place in the archival PDF;
@@ -39,10 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pikepdf
+from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ingest import redaction
+from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import assemble
 from ingest.cataloguing import document_target
@@ -324,13 +327,25 @@ def rotate_page(archive: Archive, who: Principal, document_id: int, number: int,
             turned = to_bytes(pdf)
         with work_dir(archive.settings.tmp_dir, "rotate") as work:
             rasters = render_pages(turned, [number], work)
-            read = reader.pool.run([(number, rasters[number])], detect=False, access=True)[0]
-        new_pdf = replace_text_layers(turned, {number: read.ocr})
-        jpeg, width, height = read.access
+            if target.text_source == "pdf":  # its text came with the file: turned, kept
+                with Image.open(rasters[number]) as raster:
+                    jpeg, width, height = access_image(raster.copy())
+            else:
+                read = reader.pool.run([(number, rasters[number])], detect=False,
+                                       access=True)[0]
+        if target.text_source == "pdf":
+            new_pdf = turned
+            text = archive.blobs.get(target.text_ref, target.text_key).decode("utf-8")
+            found = redaction.regions_from_pdf(turned, [number])[number]
+            page_values = {"id_regions": redaction.dumps(found)}
+        else:
+            new_pdf = replace_text_layers(turned, {number: read.ocr})
+            jpeg, width, height = read.access
+            text = read.ocr.text
+            page_values = _ocr_values(archive, target, read.ocr)
         values = {"width": width, "height": height,
-                  "rotation": (target.rotation + degrees) % 360,
-                  **_ocr_values(archive, target, read.ocr)}
-        return _commit_page(archive, who, target, ROTATE, pdf=new_pdf, text=read.ocr.text,
+                  "rotation": (target.rotation + degrees) % 360, **page_values}
+        return _commit_page(archive, who, target, ROTATE, pdf=new_pdf, text=text,
                             image=jpeg, values=values, sealed=None, reason=reason,
                             detail={"degrees": degrees})
 

@@ -35,6 +35,21 @@ def world(tmp_path_factory):
     return world
 
 
+def _up(base: str) -> None:
+    """Wait for the server to answer (it starts slowly on a busy machine)."""
+    import time
+
+    import requests
+
+    for _ in range(600):
+        try:
+            requests.get(base + "/login", timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"the server at {base} never answered")
+
+
 def _sign_in(page, base: str, username: str) -> None:
     page.goto(base + "/login")
     page.fill("input[name=username]", username)
@@ -50,6 +65,7 @@ def test_an_archivist_corrects_one_line_and_finds_the_word_by_search(world, tmp_
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
+            _up(base)
             _sign_in(page, base, "keeper")
             page.goto(base + f"/document/{a.document_id}/page/1/correct")
             # no purpose stated yet: the purpose form comes first, then the screen
