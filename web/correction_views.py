@@ -8,8 +8,6 @@ and masked as the page-text screen masks it.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import (Blueprint, g, jsonify, make_response, redirect, render_template, request,
                    url_for)
 from werkzeug.utils import secure_filename
@@ -91,30 +89,37 @@ def _response(body: str, status: int):
     return make_response(body, status)
 
 
-# -- a page turned -----------------------------------------------------------------------------
-@bp.route("/document/<int:document_id>/page/<int:number>/rotate", methods=["GET", "POST"])
-@guarded(Action.ingest, per_object=True)
-def rotate(document_id: int, number: int):
+# -- a page turned, rescans ---------------------------------------------------------------------
+def _screen(document_id: int, number: int | None, template: str, kind: str, act):
+    """A correction's form: on POST ``act()``, then back to the page's correction screen
+    saying it is done; a refusal is shown on the form in its sentence."""
     doc = _frame(document_id)
     problem, status = None, 200
     if request.method == "POST":
         try:
-            corrections.rotate_page(archive(), g.principal, document_id, number,
-                                    request.form.get("degrees", type=int) or 0,
-                                    reason=request.form.get("reason"))
+            act()
         except IngestError as exc:
             problem, status = str(exc), _status(exc)
         else:
             return redirect(url_for("corrections.correct", document_id=document_id,
-                                    number=number, done=corrections.ROTATE))
+                                    number=number or 1, done=kind))
     history = corrections.corrections_of(archive(), g.principal, document_id)
-    body = render_template("correct_rotate.html", doc=doc, number=number, problem=problem,
+    body = render_template(template, doc=doc, number=number, problem=problem,
                            rotations=corrections.ROTATIONS, history=history,
                            kind_names=KIND_NAMES)
     return _no_store(_response(body, status))
 
 
-# -- rescans -------------------------------------------------------------------------------------
+@bp.route("/document/<int:document_id>/page/<int:number>/rotate", methods=["GET", "POST"])
+@guarded(Action.ingest, per_object=True)
+def rotate(document_id: int, number: int):
+    return _screen(document_id, number, "correct_rotate.html", corrections.ROTATE,
+                   lambda: corrections.rotate_page(
+                       archive(), g.principal, document_id, number,
+                       request.form.get("degrees", type=int) or 0,
+                       reason=request.form.get("reason")))
+
+
 def _with_upload(run):
     """Run ``run(path)`` on the uploaded file, kept only in a private work directory."""
     upload = request.files.get("file")
@@ -129,42 +134,19 @@ def _with_upload(run):
 @bp.route("/document/<int:document_id>/page/<int:number>/replace", methods=["GET", "POST"])
 @guarded(Action.ingest, per_object=True)
 def replace_page(document_id: int, number: int):
-    doc = _frame(document_id)
-    problem, status = None, 200
-    if request.method == "POST":
-        try:
-            _with_upload(lambda path: corrections.replace_page(
-                archive(), g.principal, document_id, number, path,
-                reason=request.form.get("reason")))
-        except IngestError as exc:
-            problem, status = str(exc), _status(exc)
-        else:
-            return redirect(url_for("corrections.correct", document_id=document_id,
-                                    number=number, done=corrections.REPLACE_PAGE))
-    history = corrections.corrections_of(archive(), g.principal, document_id)
-    body = render_template("correct_replace.html", doc=doc, number=number, problem=problem,
-                           history=history, kind_names=KIND_NAMES)
-    return _no_store(_response(body, status))
+    return _screen(document_id, number, "correct_replace.html", corrections.REPLACE_PAGE,
+                   lambda: _with_upload(lambda path: corrections.replace_page(
+                       archive(), g.principal, document_id, number, path,
+                       reason=request.form.get("reason"))))
 
 
 @bp.route("/document/<int:document_id>/replace", methods=["GET", "POST"])
 @guarded(Action.ingest, per_object=True)
 def replace_document(document_id: int):
-    doc = _frame(document_id)
-    problem, status = None, 200
-    if request.method == "POST":
-        try:
-            _with_upload(lambda path: corrections.replace_document(
-                archive(), g.principal, document_id, path, reason=request.form.get("reason")))
-        except IngestError as exc:
-            problem, status = str(exc), _status(exc)
-        else:
-            return redirect(url_for("corrections.correct", document_id=document_id, number=1,
-                                    done=corrections.REPLACE_DOCUMENT))
-    history = corrections.corrections_of(archive(), g.principal, document_id)
-    body = render_template("correct_replace.html", doc=doc, number=None, problem=problem,
-                           history=history, kind_names=KIND_NAMES)
-    return _no_store(_response(body, status))
+    return _screen(document_id, None, "correct_replace.html", corrections.REPLACE_DOCUMENT,
+                   lambda: _with_upload(lambda path: corrections.replace_document(
+                       archive(), g.principal, document_id, path,
+                       reason=request.form.get("reason"))))
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -185,18 +167,22 @@ def api_lines(document_id: int, number: int):
         changes = {int(k): str(v) for k, v in (body.get("lines") or {}).items()}
     except (TypeError, ValueError, AttributeError):
         return jsonify(error=_("'lines' must map line numbers to their text.")), 400
-    try:
-        result = corrections.correct_text(archive(), g.principal, document_id, number,
-                                          changes, base=body.get("base"),
-                                          reason=body.get("reason"))
-    except IngestError as exc:
-        return _json_error(exc)
-    return jsonify(result.as_json())
+    return _acted(lambda: corrections.correct_text(
+        archive(), g.principal, document_id, number, changes, base=body.get("base"),
+        reason=body.get("reason")))
 
 
 def _history(document_id: int):
     return jsonify(corrections=[c.as_json() for c in corrections.corrections_of(
         archive(), g.principal, document_id)])
+
+
+def _acted(act):
+    """JSON of a correction ``act()`` made, or of its refusal (one sentence)."""
+    try:
+        return jsonify(act().as_json())
+    except IngestError as exc:
+        return _json_error(exc)
 
 
 @api.route("/document/<int:document_id>/page/<int:number>/rotate", methods=["GET", "POST"])
@@ -206,16 +192,10 @@ def api_rotate(document_id: int, number: int):
     if request.method == "GET":
         return _history(document_id)
     body = request.get_json(silent=True) or {}
-    try:
-        degrees = int(body.get("degrees", 0))
-    except (TypeError, ValueError):
-        degrees = 0
-    try:
-        result = corrections.rotate_page(archive(), g.principal, document_id, number, degrees,
-                                         reason=body.get("reason"))
-    except IngestError as exc:
-        return _json_error(exc)
-    return jsonify(result.as_json())
+    degrees = body.get("degrees")
+    return _acted(lambda: corrections.rotate_page(
+        archive(), g.principal, document_id, number,
+        degrees if isinstance(degrees, int) else 0, reason=body.get("reason")))
 
 
 @api.route("/document/<int:document_id>/page/<int:number>/replace", methods=["GET", "POST"])
@@ -224,13 +204,9 @@ def api_replace_page(document_id: int, number: int):
     """GET: the document's corrections; POST multipart ``file`` (one page) and ``reason``."""
     if request.method == "GET":
         return _history(document_id)
-    try:
-        result = _with_upload(lambda path: corrections.replace_page(
-            archive(), g.principal, document_id, number, Path(path),
-            reason=request.form.get("reason")))
-    except IngestError as exc:
-        return _json_error(exc)
-    return jsonify(result.as_json())
+    return _acted(lambda: _with_upload(lambda path: corrections.replace_page(
+        archive(), g.principal, document_id, number, path,
+        reason=request.form.get("reason"))))
 
 
 @api.route("/document/<int:document_id>/replace", methods=["GET", "POST"])
@@ -239,9 +215,5 @@ def api_replace_document(document_id: int):
     """GET: the document's corrections; POST multipart ``file`` and ``reason``."""
     if request.method == "GET":
         return _history(document_id)
-    try:
-        result = _with_upload(lambda path: corrections.replace_document(
-            archive(), g.principal, document_id, Path(path), reason=request.form.get("reason")))
-    except IngestError as exc:
-        return _json_error(exc)
-    return jsonify(result.as_json())
+    return _acted(lambda: _with_upload(lambda path: corrections.replace_document(
+        archive(), g.principal, document_id, path, reason=request.form.get("reason"))))
