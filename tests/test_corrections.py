@@ -231,6 +231,32 @@ def test_the_correction_screen_and_its_json(world):
     assert clerk.get(url).status_code == 404 and clerk.get(api).status_code == 404
 
 
+def test_the_commands_print_the_lines_and_correct_one(world):
+    root, archive, _ingestor, document_id = world
+    env = {**os.environ, "HUDANG_HOME": str(archive.settings.home),
+           "HUDANG_MASTER_KEY_FILE": str(root / "keys" / "master.key")}
+    env.pop("HUDANG_MASTER_KEY", None)
+    env.pop("HUDANG_DATABASE_URL", None)
+
+    def hudang(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HUDANG, *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    shown = hudang("pages", "lines", str(document_id), "1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    lines = json.loads(shown.stdout)["lines"]
+    last = max(line["line"] for line in lines if line["text"].strip())
+    done = hudang("pages", "correct", str(document_id), "1", "--line", f"{last}=户号更正",
+                  "--reason", "命令行", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lines"] == [last]
+    assert corrections.page_lines(archive, ARCHIVIST, document_id, 1).lines[
+        last - 1].text == "户号更正"
+    refused = hudang("pages", "correct", str(document_id), "1", "--line", "99=x")
+    assert refused.returncode == 1 and "has no line 99" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_turning_a_page_reads_it_again_as_it_is_shown(world):
     _root, archive, ingestor, document_id = world
     before = _page(archive, document_id, 2)
