@@ -42,7 +42,7 @@ from sqlalchemy import Engine, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import audit, db
-from records.model import (ArchiveRecord, AuditHead, Document, Household,
+from records.model import (ArchiveRecord, AuditHead, Correction, Document, Household,
                            HouseholdCertificate, HouseholdMember, KeyRotation, Page,
                            RotationState)
 from ingest.exceptions import full_disk_as
@@ -63,6 +63,7 @@ KEYED_COLUMNS: dict[type, tuple[str, ...]] = {
     HouseholdMember: ("id_sealed", "id_index"),
     HouseholdCertificate: ("certificate_no_index", "certificate_no_sealed"),
     ArchiveRecord: ("pdf_key",),
+    Correction: ("lines_sealed",),
 }
 # Beside the catalogue, outside the database: where the audit log was keyed (audit_witness)
 AUDIT_WITNESS = "audit-chain.json"
@@ -268,6 +269,18 @@ class Archive:
         return (seal_field(self._subkey(self.master, KeyPurpose.certificate_seal),
                            normalise_field_value(number)),
                 self.certificate_index(number))
+
+    def seal_correction(self, value: str) -> bytes:
+        """The lines a text correction changed (JSON), sealed (``Correction.lines_sealed``)."""
+        return seal_field(self._subkey(self.master, KeyPurpose.correction_seal), value)
+
+    def open_correction(self, correction: Correction) -> str | None:
+        """Reverse of :meth:`seal_correction`; None when there is nothing (or nothing left:
+        the dossier was destroyed)."""
+        if not correction.lines_sealed:
+            return None
+        return self.open_sealed(correction.lines_sealed, correction.key_id,
+                                KeyPurpose.correction_seal)
 
     def reveal_id_number(self, household: Household) -> str | None:
         if household.head_id_sealed is None:

@@ -42,9 +42,9 @@ from sqlalchemy import delete, func, or_, select, update
 from ingest.archive import Archive, ArchiveError, running_rotation
 from records import audit
 from records.clock import utcnow
-from records.model import (ArchiveRecord, AuditHead, Document, FailedAttempt, Household,
-                           HouseholdCertificate, HouseholdMember, KeyRotation, Page,
-                           RotationState)
+from records.model import (ArchiveRecord, AuditHead, Correction, Document, FailedAttempt,
+                           Household, HouseholdCertificate, HouseholdMember, KeyRotation,
+                           Page, RotationState)
 from storage import KeyFiles, KeyPurpose, MasterKey
 
 Progress = Callable[[int], None]
@@ -57,7 +57,8 @@ STAGES = (("households", Household, Household.id),
           ("certificates", HouseholdCertificate, HouseholdCertificate.household_id),
           ("documents", Document, Document.id),
           ("pages", Page, Page.id),
-          ("records", ArchiveRecord, ArchiveRecord.id))
+          ("records", ArchiveRecord, ArchiveRecord.id),
+          ("corrections", Correction, Correction.id))
 
 
 class KeyRotationError(ArchiveError):
@@ -214,6 +215,9 @@ def _rewrap_row(archive: Archive, row) -> bool:
         if row.id_sealed is not None:
             id_number = archive.open_sealed(row.id_sealed, row.key_id)
             row.id_sealed, row.id_index = archive.seal_id_number(id_number)
+    elif isinstance(row, Correction):
+        if row.lines_sealed:  # nothing left once its dossier was destroyed
+            row.lines_sealed = archive.seal_correction(archive.open_correction(row))
     elif isinstance(row, HouseholdCertificate):
         if row.certificate_no_sealed is None:
             return False

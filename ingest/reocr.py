@@ -121,7 +121,7 @@ def _reocr(archive: Archive, who: Principal, target: _ReocrTarget, document_id: 
     try:
         with work_dir(archive.settings.tmp_dir, "reocr") as work:
             pdf_bytes = archive.blobs.get(target.pdf_ref, target.pdf_key)
-            rasters = _render(pdf_bytes, target.pages, work)
+            rasters = render_pages(pdf_bytes, target.pages, work)
             results = {r.number: r.ocr for r in pool.run(sorted(rasters.items()), detect=False)}
     finally:
         if own_pool:
@@ -187,7 +187,7 @@ def _load(archive: Archive, who: Principal, document_id: int,
                             household.head_id_index if household else None, doc.type_code)
 
 
-def _render(pdf_bytes: bytes, numbers: list[int], work: Path) -> dict[int, Path]:
+def render_pages(pdf_bytes: bytes, numbers: list[int], work: Path) -> dict[int, Path]:
     """Each page as displayed (its /Rotate applied), at up to RENDER_DPI, as a PNG raster."""
     rasters = {}
     doc = pdfium.PdfDocument(pdf_bytes)

@@ -45,8 +45,8 @@ from records import audit, holds, retention
 from records import destruction as rules
 from records.clock import as_utc, utcnow
 from records.destruction import Step
-from records.model import (ArchiveRecord, DestructionItem, DestructionList, Document, Dossier,
-                           ItemStatus, ListStatus, Page, Region)
+from records.model import (ArchiveRecord, Correction, DestructionItem, DestructionList,
+                           Document, Dossier, ItemStatus, ListStatus, Page, Region)
 from records.policy import Action, Principal
 from storage import KeyPurpose, RegisterBroken, SealedLog
 
@@ -100,6 +100,11 @@ def _forget_keys(dossier: Dossier, list_id: int, at: datetime) -> _Shredded:
         if isinstance(row, Document):
             row.destroyed_at = at
             done.documents.append(row.id)
+            for correction in row.corrections:  # the corrected lines go with the text
+                if correction.lines_sealed is not None:
+                    done.saved.append((Correction, correction.id, "lines_sealed",
+                                       correction.lines_sealed))
+                    correction.lines_sealed = None
     dossier.destroyed_at, dossier.destruction_list_id = at, list_id
     return done
 

@@ -180,6 +180,82 @@ def _matrix(values: tuple[float, ...]) -> bytes:
     return b" ".join(_num(v) for v in values)
 
 
+# ---------------------------------------------------------------- reading a layer back
+
+@dataclass(frozen=True)
+class LayerLine:
+    """One line of a hudang text layer as written by :func:`text_layer_stream`."""
+
+    text: str
+    box: tuple[float, float, float, float]  # displayed-page points, origin top-left
+    first: int  # its instructions in the layer: [first, end)
+    end: int
+
+
+def layer_lines(instructions: list, geometry: PageGeometry) -> list[LayerLine]:
+    """The lines of a layer's parsed instructions (``pikepdf.parse_content_stream``), each
+    with the box it spans: read back from its font size (``Tf``), stretch (``Tz``), start
+    (``Tm``) and characters (``Tj``), the inverse of :func:`_line_ops`."""
+    _, display_h = _display_size(geometry)
+    found: list[LayerLine] = []
+    current: dict | None = None
+
+    def close(end: int) -> None:
+        if current is not None and current["text"]:
+            bottom = display_h - current["baseline"] + DESCENT / UNITS_PER_EM * -current["size"]
+            found.append(LayerLine(current["text"], (current["left"], bottom - current["size"],
+                                                     current["right"], bottom),
+                                   current["first"], end))
+
+    size = stretch = 100.0
+    left = baseline = 0.0
+    for n, (operands, operator) in enumerate(instructions):
+        op = str(operator)
+        if op == "Tf":
+            close(n)
+            size = float(operands[1])
+            current = {"text": "", "size": size, "first": n, "left": None, "right": 0.0,
+                       "baseline": 0.0}
+        elif op == "Tz":
+            stretch = float(operands[0])
+        elif op == "Tm":
+            left, baseline = float(operands[4]), float(operands[5])
+        elif op == "Tj" and current is not None:
+            codes = bytes(operands[0])
+            text = "".join(chr(int.from_bytes(codes[k:k + 2], "big"))
+                           for k in range(0, len(codes), 2))
+            natural = sum(char_width(c) for c in text) / UNITS_PER_EM * size
+            current["text"] += text
+            current["left"] = left if current["left"] is None else current["left"]
+            current["right"] = max(current["right"], left + natural * stretch / 100)
+            current["baseline"] = baseline
+        elif op == "ET":
+            close(n)
+            current = None
+    return found
+
+
+def rewrite_lines(instructions: list, geometry: PageGeometry,
+                  lines: list[LayerLine], texts: dict[int, str]) -> bytes:
+    """The layer again with line ``i`` of ``lines`` (:func:`layer_lines`) saying ``texts[i]``
+    over the same box; every other line keeps its instructions (and word boxes) as they
+    were. An empty text takes the line out."""
+    _, display_h = _display_size(geometry)
+    by_start = {lines[i].first: i for i in texts}
+    out: list[bytes] = []
+    n = 0
+    while n < len(instructions):
+        if n in by_start:
+            i = by_start[n]
+            line = OcrLine(texts[i], lines[i].box, 100.0)
+            out.extend(_line_ops(line, 1.0, 1.0, display_h))
+            n = lines[i].end
+            continue
+        out.append(pikepdf.unparse_content_stream([instructions[n]]))
+        n += 1
+    return b"\n".join(out) + b"\n"
+
+
 # ---------------------------------------------------------------- font objects
 
 def glyphless_font(pdf: pikepdf.Pdf) -> pikepdf.Dictionary:

@@ -237,6 +237,9 @@ class Document(Base):
     pages: Mapped[list[Page]] = relationship(
         back_populates="document", order_by="Page.number", cascade="all, delete-orphan"
     )
+    # corrections of its pages and rescans (ingest.corrections), oldest first
+    corrections: Mapped[list[Correction]] = relationship(
+        back_populates="document", order_by="Correction.id")
 
     @property
     def household_number(self) -> str | None:
@@ -283,6 +286,34 @@ class Page(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
 
     document: Mapped[Document] = relationship(back_populates="pages")
+
+
+class Correction(Base):
+    """One correction of a stored document without re-ingesting it (ingest.corrections):
+    a page's OCR text corrected line by line, a page turned, a page or the whole document
+    replaced by a rescan.
+
+    ``before`` and ``after`` are JSON of what the catalogue pointed at (blob references,
+    SHA-256s, rotation, page count): never text. The lines a text correction changed,
+    before and after, are sealed in ``lines_sealed`` (JSON, AES-GCM under a key derived
+    from the master key); the dossier's destruction forgets them with its data keys.
+    """
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"), index=True)
+    page: Mapped[int | None] = mapped_column(Integer)  # None: the whole document
+    kind: Mapped[str] = mapped_column(String(20))  # text / rotate / replace_page / replace_document
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    lines_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
+
+    document: Mapped[Document] = relationship(back_populates="corrections")
 
 
 class User(Base):

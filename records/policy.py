@@ -46,7 +46,7 @@ class Action(str, enum.Enum):
     read_text = "read_text"  # see a page's OCR text
     download = "download"  # take away the archival PDF (watermarked)
     see_full_id = "see_full_id"  # see an ID number unmasked
-    ingest = "ingest"
+    ingest = "ingest"  # also re-OCR and corrections (ingest.reocr, ingest.corrections)
     edit_household = "edit_household"  # create, edit, import households; record status changes
     manage = "manage"  # users, regions and the document-type vocabulary
     audit_view = "audit_view"  # read, export, verify or anchor the audit log
@@ -76,7 +76,7 @@ ACTION_WORDS: dict[Action, str] = {
     Action.read_text: "read page text",
     Action.download: "download documents",
     Action.see_full_id: "see full ID numbers",
-    Action.ingest: "ingest or re-OCR documents",
+    Action.ingest: "ingest, re-OCR or correct documents",
     Action.edit_household: "create or change households",
     Action.manage: "manage users, regions, document types and retention classes",
     Action.audit_view: "read the audit log",

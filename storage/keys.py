@@ -54,6 +54,7 @@ class KeyPurpose(str, enum.Enum):
     sign_in_attempt = "sign-in-attempt"  # keyed hash of a user name typed at sign-in (lock-out)
     audit_chain = "audit-chain"  # HMAC key of the audit log's links (records.audit)
     destruction_register = "destruction-register"  # seals the destruction register's entries
+    correction_seal = "correction-seal"  # seals the lines a text correction changed
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:

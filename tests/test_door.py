@@ -284,6 +284,19 @@ ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show", "docum
               "document move", "review record", "location show", "records show"}
 
 
+def _rescan(scan: Path, words: str = "门卫换页") -> Path:
+    """A one-page rescan of its own (not the file 'ingest' puts in the dossier)."""
+    from PIL import Image, ImageDraw
+
+    from ingest.fonts import cjk_font
+
+    path = scan.with_name(f"rescan-{words.encode().hex()}.png")
+    image = Image.new("L", (600, 200), 255)
+    ImageDraw.Draw(image).text((30, 60), words, font=cjk_font(48), fill=0)
+    image.save(path, dpi=(150, 150))
+    return path
+
+
 def _command_args(world, scan: Path) -> dict[str, list[str]]:
     """A use of every guarded command; a new command without one here fails the test."""
     a, lists = world.a, LISTS[0]
@@ -328,6 +341,11 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "text": [str(a.document_id)],
         "pages low-confidence": ["--below", "101"],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
+        "pages lines": [str(a.document_id), "1", "--json"],
+        "pages correct": [str(a.document_id), "1", "--line", "1=门卫测试"],
+        "pages rotate": [str(a.document_id), "1", "--degrees", "180"],
+        "pages replace": [str(a.document_id), "1", str(_rescan(scan))],
+        "replace-document": [str(a.document_id), str(_rescan(scan, "门卫重扫"))],
         "audit verify": [],
         "location add": ["folder", "F-DOOR", "--in", BOX, "--title", "门卫测试"],
         "location move": [VOLUME, "--to", BOX, "--note", "门卫"],
