@@ -166,15 +166,24 @@ def test_next_and_previous_document_go_to_first_pages_and_the_list_marks_the_cur
     assert client.get(f"/document/{third}/page/4").status_code == 404
 
 
-def test_zoom_and_rotation_work_by_links_and_every_link_keeps_them(world, app):
+def test_zoom_and_rotation_work_without_javascript_and_every_link_keeps_them(world, app):
     client = login(app, "clerk")
     first = world["docs"][0]
-    r = client.get(f"/document/{first}/page/1?zoom=150&rotate=90")
+    r = client.get(f"/document/{first}/page/1")
+    # the plain view: plain links (a crawler meets no 24 copies of each page)
+    assert 'class="page-view zoom-100 turn-0"' in r.text
+    assert link(r.text, "next-page") == f"/document/{first}/page/2"
+    # the forms' buttons ask for the next zoom or turn, keeping the other
+    assert re.search(r'name="rotate" value="0">\s*<button type="submit" name="zoom" value="75" '
+                     r'id="zoom-out"', r.text)
+    assert 'name="zoom" value="150" id="zoom-in"' in r.text
+    assert re.search(r'name="zoom" value="100">\s*<button type="submit" name="rotate" '
+                     r'value="270" id="rotate-left"', r.text)
+    r = client.get(f"/document/{first}/page/1?rotate=90&zoom=150")
     assert 'class="page-view zoom-150 turn-90"' in r.text
-    assert link(r.text, "next-page").endswith("zoom=150&rotate=90")
-    assert "zoom=200" in link(r.text, "zoom-in") and "zoom=100" in link(r.text, "zoom-out")
-    assert "rotate=180" in link(r.text, "rotate-right")
-    assert "rotate=0" in link(r.text, "rotate-left")
+    assert link(r.text, "next-page") == f"/document/{first}/page/2?zoom=150&rotate=90"
+    assert 'name="zoom" value="200" id="zoom-in"' in r.text
+    assert 'name="rotate" value="180" id="rotate-right"' in r.text
     # nonsense falls back to the fitted, upright page
     r = client.get(f"/document/{first}/page/1?zoom=7&rotate=45")
     assert 'class="page-view zoom-100 turn-0"' in r.text
@@ -262,7 +271,7 @@ def test_a_destroyed_dossier_is_not_read_by_page_thumbnail_or_reading_order(worl
         assert destroyed and all(d.dossier.destruction_list_id == made.executed
                                  for d in destroyed)
         doc, number = destroyed[0].id, destroyed[0].household_number
-    client = login(app, "clerk", number=number)  # a purpose stated: the content is gone all the same
+    client = login(app, "clerk", number=number)  # with a purpose: its content is gone all the same
     before = last_event_id(archive)
     for suffix in ("", "/thumbnail", "/image"):
         assert client.get(f"/document/{doc}/page/1{suffix}").status_code == 410, suffix
@@ -270,3 +279,27 @@ def test_a_destroyed_dossier_is_not_read_by_page_thumbnail_or_reading_order(worl
     # nothing of it was read
     assert not [e for e in events_after(archive, before) if e.outcome == audit.ALLOWED
                 and e.action == "read_page"]
+
+
+def test_the_command_line_tells_the_same_reading_order(world):
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    home = world["root"] / "home"
+    key = world["root"] / "keys" / "master.key"
+    first, second, third = world["docs"]
+    runner = CliRunner()
+    got = runner.invoke(main, ["--home", str(home), "--key-file", str(key), "reader", str(first),
+                               "--page", "2", "--json", "--as", "clerk"])
+    assert got.exit_code == 0, got.output
+    answer = json.loads(got.output)
+    assert answer["next_page"] == {"document_id": second, "page": 1}
+    assert answer["previous_document"] is None
+    assert [d["document_id"] for d in answer["documents"]] == [first, second, third]
+    text = runner.invoke(main, ["--home", str(home), "--key-file", str(key), "reader",
+                                str(third), "--page", "3", "--as", "clerk"]).output
+    assert "document 3 of 3, page 3 of 3" in text and "next page: none" in text
+    refused = runner.invoke(main, ["--home", str(home), "--key-file", str(key), "reader",
+                                   str(first), "--as", "west-clerk"])
+    assert refused.exit_code == 3

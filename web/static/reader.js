@@ -20,6 +20,10 @@
   }
 
   function show() {
+    reader.querySelectorAll(".reader-zoom input[name=rotate]").forEach(
+      function (input) { input.value = rotate; });
+    reader.querySelectorAll(".reader-turn input[name=zoom]").forEach(
+      function (input) { input.value = zoom; });
     view.className = "page-view zoom-" + zoom + " turn-" + rotate;
     view.setAttribute("data-zoom", zoom);
     view.setAttribute("data-rotate", rotate);
@@ -49,9 +53,9 @@
     "rotate-right": function () { turn(90); }
   };
   Object.keys(tools).forEach(function (id) {
-    var link = document.getElementById(id);
-    if (link) {
-      link.addEventListener("click", function (event) { event.preventDefault(); tools[id](); });
+    var button = document.getElementById(id);
+    if (button) {
+      button.addEventListener("click", function (event) { event.preventDefault(); tools[id](); });
     }
   });
 
