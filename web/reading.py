@@ -510,7 +510,8 @@ def open_reader(archive: Archive, who: Principal, document_id: int, number: int,
                                   d.date.isoformat() if d.date else None, d.page_count,
                                   d.item_no, type_code=d.type_code, month=d.month)
                      for d in siblings
-                     if readable and d.destroyed_at is None and d.page_count > 0]
+                     if d.id == doc.id or (readable and d.destroyed_at is None
+                                           and d.page_count > 0)]
         current = next(i for i, d in enumerate(documents) if d.id == doc.id)
         return Reader(_page_ref(who, doc, number, stated), number, documents, current)
 
