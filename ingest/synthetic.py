@@ -306,7 +306,9 @@ def document_title(household: Household, doc_type: str) -> str:
 
 def render_document(household: Household, doc_type: str, rng: random.Random, *,
                     font: str | None = None, degraded: bool = False) -> list[SyntheticPage]:
-    """The pages of one document of ``household`` (one page for every type).
+    """The pages of one document of ``household``: one page, except the approval form (the
+    form and its attachment, 附件) and the household-register copy (its head page and the
+    registration cards of the first members), so that a dossier has pages to turn.
 
     ``font`` is a font file path (default: one of :func:`fonts_available`,
     chosen by ``rng``). A degraded page has the same content and ground truth

@@ -1,6 +1,7 @@
 """Drawing the five synthetic dossier documents (see ``ingest/synthetic.py``).
 
-Each renderer draws a clean A4 page at 300 dpi on a :class:`Sheet`, which
+Each renderer draws clean A4 pages at 300 dpi (the approval form two, with its
+attachment; the household-register copy three at most), each on a :class:`Sheet`, which
 records every printed line (the ground truth) in reading order and the boxes
 that stamps must leave readable (household number, head's name, ID numbers).
 Scanner effects are added afterwards by ``synthetic.scan_look``.
@@ -496,7 +497,37 @@ def render_approval_form(household: Household, rng: random.Random, font: str) ->
         candidates = [(sx + dx, sy + dy) for dx, dy in ((0, 0), (-120, 0), (-240, 20), (-400, 20))]
         round_stamp(sheet, rng, candidates, stamp_text, radius=200)
     sheet.line("注：本表一式三份，县民政局、乡镇人民政府、村(居)委会各存一份。", SMALL, y + 40, x=x)
-    return [sheet]
+    return [sheet, _income_attachment(household, font, township_day)]
+
+
+INCOME_ITEMS = (("种植收入", 0.45), ("务工收入", 0.35), ("转移性收入", 0.15), ("其他收入", 0.05))
+
+
+def _income_attachment(household: Household, font: str, day: date) -> Sheet:
+    """The approval form's attachment (附件): the household's income worked out item by item.
+
+    Drawn with its own random stream, so that the form's first page is what it was when the
+    form had one page."""
+    rng = random.Random(f"{household.number}/approval-attachment")
+    sheet = Sheet(font, day)
+    x, width = 220, sum(APPROVAL_WIDTHS)
+    y = sheet.line("附件：家庭收入核算表", TITLE, 300, align="center", bold=True, spacing=2.0)
+    l1, v1, l2, v2 = APPROVAL_WIDTHS
+    y = table_row(sheet, x, int(y), ROW, [label_cell(l1, "户号"), value_cell(v1, household.number),
+                                          label_cell(l2, "户主姓名"), value_cell(v2, household.head.name)])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "收入项目"), label_cell(v1, "年收入（元）"),
+                                     label_cell(l2 + v2, "核算依据")])
+    yearly = household.monthly_income * 12
+    sources = ("村委会证明", "用工单位证明", "银行流水", "本人申报")
+    for (item, share), source in zip(INCOME_ITEMS, sources):
+        y = table_row(sheet, x, y, ROW, [label_cell(l1, item), value_cell(v1, str(round(yearly * share)),
+                                                                          align="center"),
+                                         value_cell(l2 + v2, source, fill=PEN)])
+    y = table_row(sheet, x, y, ROW, [label_cell(l1, "合计"), value_cell(v1, str(yearly), align="center"),
+                                     value_cell(l2 + v2, f"月均{household.monthly_income}元", fill=PEN)])
+    y = sheet.line(f"核算人：{_cadre_name(rng)}", BODY, y + 120, x=x, fill=PEN)
+    sheet.line(chinese_date(day), BODY, y, x=x, fill=PEN)
+    return sheet
 
 
 def _card_guilloche(draw: ImageDraw.ImageDraw, box: Box) -> None:
@@ -618,7 +649,34 @@ def render_hukou_copy(household: Household, rng: random.Random, font: str) -> li
     round_stamp(sheet, rng, [(stamp_x, stamp_row + 40), (stamp_x + 60, stamp_row + 10)], police,
                 radius=210, bottom_text="户口专用章")
     sheet.image = photocopy(sheet.image, rng)
-    return [sheet]
+    cards = random.Random(f"{household.number}/hukou-cards")  # page 1 stays as it was
+    return [sheet] + [_register_card(household, person, font, day, cards)
+                      for person in household.members[:REGISTER_CARDS]]
+
+
+REGISTER_CARDS = 2  # 常住人口登记卡 pages copied after the head page: the head's and one more
+
+
+def _register_card(household: Household, person: Person, font: str, day: date,
+                   rng: random.Random) -> Sheet:
+    """One member's page of the register (常住人口登记卡), photocopied."""
+    sheet = Sheet(font, day)
+    x = 220
+    y = sheet.line("常住人口登记卡", TITLE, 330, align="center", bold=True, spacing=2.2)
+    l1, v1, l2, v2 = HUKOU_WIDTHS
+    y = table_row(sheet, x, int(y), 110, [label_cell(l1, "姓名"), value_cell(v1, person.name),
+                                          label_cell(l2, "户主或与户主关系"), value_cell(v2, person.relation)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "性别"), value_cell(v1, person.sex),
+                                     label_cell(l2, "民族"), value_cell(v2, "汉")])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "出生日期"), value_cell(v1, chinese_date(person.birth)),
+                                     label_cell(l2, "出生地"), value_cell(v2, household.county)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "公民身份号码"),
+                                     value_cell(v1 + l2 + v2, person.id_number, protect=True)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "本市住址"), value_cell(v1 + l2 + v2, household.address)])
+    y = table_row(sheet, x, y, 110, [label_cell(l1, "户号"), value_cell(v1 + l2 + v2, household.number)])
+    sheet.line(f"承办人：{_cadre_name(rng)}", BODY, y + 120, x=x, fill=PEN)
+    sheet.image = photocopy(sheet.image, rng)
+    return sheet
 
 
 def render_income_certificate(household: Household, rng: random.Random, font: str) -> list[Sheet]:

@@ -60,15 +60,22 @@ def _mask(size: tuple[int, int], text: str) -> Image.Image:
     return mask
 
 
-def watermark(jpeg: bytes, text: str, regions: Sequence[redaction.Region] = ()) -> bytes:
+def watermark(jpeg: bytes, text: str, regions: Sequence[redaction.Region] = (), *,
+              side: int | None = None) -> bytes:
     """Tile ``text`` diagonally across the image, translucent, so any copy names its reader.
 
-    ``regions`` (ID numbers, ``ingest.redaction``) are painted over first. The
-    red is painted through the cached alpha mask straight onto the RGB page:
-    the same pixels as compositing an RGBA sheet, without two mode conversions.
+    ``regions`` (ID numbers, ``ingest.redaction``; fractions of the page, so any size)
+    are painted over first. The red is painted through the cached alpha mask straight
+    onto the RGB page: the same pixels as compositing an RGBA sheet, without two mode
+    conversions. ``side``: make it a thumbnail of at most that many pixels a side first
+    (the JPEG decoded at a reduced scale, so a thumbnail costs a fraction of a page).
     """
     with Image.open(io.BytesIO(jpeg)) as src:
+        if side:
+            src.draft(None, (side, side))
         base = src.convert("RGB")
+    if side:
+        base.thumbnail((side, side), Image.Resampling.LANCZOS)
     redaction.cover(base, regions)
     base.paste(INK, (0, 0, *base.size), _mask(base.size, text))
     buf = io.BytesIO()

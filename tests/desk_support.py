@@ -23,15 +23,17 @@ ACCOUNTS = {"archivist": ("archivist", None), "clerk": ("staff", EAST),
 REQUIRED = ["申请书", "申报审批表", "入户调查表", "诚信承诺书", "户口簿复印件", "身份证复印件", "收入证明"]
 
 
-def text_pdf(path: Path, words: str) -> Path:
-    """A one-page born-digital PDF whose text layer says ``words`` (ASCII)."""
+def text_pdf(path: Path, words: str, *more_pages: str) -> Path:
+    """A born-digital PDF whose text layer says ``words`` (ASCII) on its first page, and
+    each of ``more_pages`` on a page of its own."""
     pdf = pikepdf.new()
-    page = pdf.add_blank_page(page_size=(595, 842))
     font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font,
                                                 Subtype=pikepdf.Name.Type1,
                                                 BaseFont=pikepdf.Name.Helvetica))
-    page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
-    page.obj.Contents = pdf.make_stream(f"BT /F1 24 Tf 72 700 Td ({words}) Tj ET".encode())
+    for text in (words, *more_pages):
+        page = pdf.add_blank_page(page_size=(595, 842))
+        page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+        page.obj.Contents = pdf.make_stream(f"BT /F1 24 Tf 72 700 Td ({text}) Tj ET".encode())
     pdf.save(path)
     return path
 

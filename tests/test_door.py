@@ -280,7 +280,7 @@ def test_citizen_routes_pass_the_door_and_refuse_another_household(app, world, a
 
 # -- commands walked for real ------------------------------------------------------------
 # commands about one object, refused to staff of another township
-ONE_OBJECT = {"ingest", "text", "reocr", "region show", "household show", "document edit",
+ONE_OBJECT = {"ingest", "text", "reader", "reocr", "region show", "household show", "document edit",
               "document move", "review record", "location show", "records show"}
 
 
@@ -339,6 +339,7 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],
         "text": [str(a.document_id)],
+        "reader": [str(a.document_id), "--json"],
         "pages low-confidence": ["--below", "101"],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "pages lines": [str(a.document_id), "1", "--json"],

@@ -414,7 +414,7 @@ def _page_ref(who: Principal, doc: Document, number: int, stated: str | None) ->
 
 def _load_page(archive: Archive, who: Principal, action: Action, document_id: int,
                number: int, purposes: Mapping[str, str] | None,
-               purpose: str | None) -> tuple[PageRef, Page]:
+               purpose: str | None, detail: dict | None = None) -> tuple[PageRef, Page]:
     with archive.Session() as s:
         doc = s.get(Document, document_id)
         page = None
@@ -429,10 +429,22 @@ def _load_page(archive: Archive, who: Principal, action: Action, document_id: in
         archive.record(audit.Event(
             actor=who.name, action=action.value, object_type="document",
             object_id=str(document_id), household=target.household, page=number,
-            purpose=stated))
+            purpose=stated, detail=detail or {}))
         ref = _page_ref(who, doc, number, stated)
         s.expunge(page)
         return ref, page
+
+
+def _frame(archive: Archive, s, who: Principal, document_id: int,
+           purposes: Mapping[str, str] | None, action: Action) -> tuple[Document, str | None]:
+    """The document of a viewer frame, through the door, not destroyed, under a stated purpose."""
+    doc = s.get(Document, document_id)
+    archive.admit(Knock(who, action, _document_target(doc, document_id), event="read_document"))
+    refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
+    stated, required = _purpose(reading_key(doc), purposes, None)
+    if required and stated is None:
+        raise _purpose_required(doc)
+    return doc, stated
 
 
 def describe_document(archive: Archive, who: Principal, document_id: int, *,
@@ -444,14 +456,95 @@ def describe_document(archive: Archive, who: Principal, document_id: int, *,
     who may not do it is refused the frame too, instead of a frame around a broken image.
     """
     with archive.Session() as s:
-        doc = s.get(Document, document_id)
-        archive.admit(Knock(who, action, _document_target(doc, document_id),
-                            event="read_document"))
-        refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
-        stated, required = _purpose(reading_key(doc), purposes, None)
-        if required and stated is None:
-            raise _purpose_required(doc)
+        doc, stated = _frame(archive, s, who, document_id, purposes, action)
         return _page_ref(who, doc, 1, stated)
+
+
+# -- the dossier reader (阅卷): every page of a dossier or volume, in order ------------------
+@dataclass(frozen=True)
+class Place:
+    """A page of the reading order: a document and a page number in it."""
+
+    document_id: int
+    page: int
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The viewer's frame: the document shown, the page, and the documents of its dossier
+    (or volume) in order, so that the arrows lead across documents from the first page of
+    the first document to the last page of the last."""
+
+    doc: PageRef
+    number: int
+    documents: list[DocumentView]  # those the reader may read, in the dossier's order
+    current: int  # the shown document's place in ``documents``
+
+    @property
+    def prev_page(self) -> Place | None:
+        if self.number > 1:
+            return Place(self.doc.document_id, self.number - 1)
+        if self.current > 0:
+            before = self.documents[self.current - 1]
+            return Place(before.id, before.page_count)
+        return None
+
+    @property
+    def next_page(self) -> Place | None:
+        if self.number < self.doc.page_count:
+            return Place(self.doc.document_id, self.number + 1)
+        return self.next_document
+
+    @property
+    def prev_document(self) -> Place | None:
+        return Place(self.documents[self.current - 1].id, 1) if self.current > 0 else None
+
+    @property
+    def next_document(self) -> Place | None:
+        if self.current + 1 < len(self.documents):
+            return Place(self.documents[self.current + 1].id, 1)
+        return None
+
+    def as_json(self) -> dict:
+        place = (lambda p: {"document_id": p.document_id, "page": p.page} if p else None)
+        return {"document_id": self.doc.document_id, "page": self.number,
+                "page_count": self.doc.page_count, "household": self.doc.household or None,
+                "volume_id": self.doc.volume_id, "purpose": self.doc.purpose,
+                "previous_page": place(self.prev_page), "next_page": place(self.next_page),
+                "previous_document": place(self.prev_document),
+                "next_document": place(self.next_document),
+                "documents": [{"document_id": d.id, "seq": d.seq, "type_name": d.type_name,
+                               "title": d.title, "date": d.date, "pages": d.page_count}
+                              for d in self.documents]}
+
+
+def open_reader(archive: Archive, who: Principal, document_id: int, number: int, *,
+                purposes: Mapping[str, str] | None = None) -> Reader:
+    """The reader's frame around page ``number`` of a document (no page content, not a read:
+    each page image and thumbnail is read, and recorded, when it is served).
+
+    The documents listed are those of the same dossier or volume that the door would let
+    this reader read, not destroyed, with pages: the arrows skip nothing else and never
+    lead to a page the reader would be refused.
+    """
+    with archive.Session() as s:
+        doc, stated = _frame(archive, s, who, document_id, purposes, Action.read_page)
+        if doc.dossier is not None:
+            household = doc.dossier.household
+            siblings, region, number_of = doc.dossier.documents, household.region_code, \
+                household.number
+        else:
+            siblings, region, number_of = doc.volume.documents, doc.volume.region_code, None
+        show = (lambda text: shown_text(who, region, number_of, text))
+        readable = decide(who, Action.read_page, region, number_of).allowed
+        documents = [DocumentView(d.id, d.seq, d.type.name_zh, show(d.title),
+                                  d.date.isoformat() if d.date else None, d.page_count,
+                                  d.item_no, type_code=d.type_code, month=d.month)
+                     for d in siblings
+                     if d.id == doc.id or (readable and d.destroyed_at is None
+                                           and d.page_count > 0)]
+        current = next(i for i, d in enumerate(documents) if d.id == doc.id)
+        return Reader(_page_ref(who, doc, number, stated), number, documents, current)
 
 
 def _stamp(archive: Archive, who: Principal, purpose: str | None, now: datetime | None) -> str:
@@ -466,14 +559,34 @@ def page_image(archive: Archive, who: Principal, document_id: int, number: int, 
 
     ID numbers printed on the page are painted over unless the reader may see them in full.
     """
-    ref, page = _load_page(archive, who, Action.read_page, document_id, number, purposes, purpose)
+    return _shown_page(archive, who, document_id, number, purposes, purpose, now)
+
+
+THUMBNAIL_SIDE = 240  # px, the long side: a strip of them fits a phone's width in turn
+
+
+def page_thumbnail(archive: Archive, who: Principal, document_id: int, number: int, *,
+                   purposes: Mapping[str, str] | None = None, purpose: str | None = None,
+                   now: datetime | None = None) -> bytes:
+    """A small rendition of the page for the reader's strip of thumbnails: a page image shown
+    like any other, so read through the door, recorded (``read_page``, detail
+    ``{"view": "thumbnail"}``), watermarked and with ID numbers painted over alike."""
+    return _shown_page(archive, who, document_id, number, purposes, purpose, now,
+                       side=THUMBNAIL_SIDE)
+
+
+def _shown_page(archive: Archive, who: Principal, document_id: int, number: int,
+                purposes: Mapping[str, str] | None, purpose: str | None,
+                now: datetime | None, side: int | None = None) -> bytes:
+    ref, page = _load_page(archive, who, Action.read_page, document_id, number, purposes,
+                           purpose, {"view": "thumbnail"} if side else None)
     jpeg = archive.blobs.get(page.image_ref, page.image_key)
     regions: list[redaction.Region] = []
     if not full_ids(who, ref.region_code, ref.household):
         regions = redaction.loads(page.id_regions)
         if regions is None:  # archived before regions were kept: found once, then stored
             regions = redaction.page_regions(archive, document_id)[number]
-    return watermark(jpeg, _stamp(archive, who, ref.purpose, now), regions)
+    return watermark(jpeg, _stamp(archive, who, ref.purpose, now), regions, side=side)
 
 
 def page_text(archive: Archive, who: Principal, document_id: int, number: int, *,

@@ -35,6 +35,7 @@ from storage import KeyPurpose, blind_index
 from web import reading
 from web.door import admit, archive, for_citizen, guarded, public
 from web.i18n import _, local_time
+from web.views import reader_page
 
 bp = Blueprint("selflookup", __name__, url_prefix="/self")
 
@@ -324,10 +325,13 @@ def dossier():
 @for_citizen(Action.read_page)
 @citizen_required
 def viewer(document_id: int, number: int):
-    doc = reading.describe_document(archive(), g.citizen, document_id)
-    if not 1 <= number <= doc.page_count:
+    # the same reader as staff have, over the citizen's own dossier
+    reader = reading.open_reader(archive(), g.citizen, document_id, number)
+    if not 1 <= number <= reader.doc.page_count:
         abort(404)
-    return render_template("self_viewer.html", doc=doc, number=number)
+    return reader_page("self_viewer.html", reader, page_endpoint="selflookup.viewer",
+                       image_endpoint="selflookup.page_image",
+                       thumbnail_endpoint="selflookup.page_thumbnail")
 
 
 @bp.route("/read/document/<int:document_id>/page/<int:number>/image")
@@ -336,6 +340,15 @@ def viewer(document_id: int, number: int):
 def page_image(document_id: int, number: int):
     # the one audited path; its watermark names the reader, the time and the purpose 本人查阅
     jpeg = reading.page_image(archive(), g.citizen, document_id, number, purpose=PURPOSE)
+    return Response(jpeg, mimetype="image/jpeg", headers={"Content-Disposition": "inline"})
+
+
+@bp.route("/read/document/<int:document_id>/page/<int:number>/thumbnail")
+@for_citizen(Action.read_page)
+@citizen_required
+def page_thumbnail(document_id: int, number: int):
+    # a thumbnail is a page image shown: read, recorded and watermarked alike
+    jpeg = reading.page_thumbnail(archive(), g.citizen, document_id, number, purpose=PURPOSE)
     return Response(jpeg, mimetype="image/jpeg", headers={"Content-Disposition": "inline"})
 
 

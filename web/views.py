@@ -199,15 +199,54 @@ def household(number: str):
     return _no_store(Response(render_template("household.html", h=view)))
 
 
-# -- the viewer ----------------------------------------------------------------------------
+# -- the viewer: the dossier reader (阅卷) ------------------------------------------------
+ZOOMS = (50, 75, 100, 150, 200, 300)  # percent of the view's width; 100: fit the width
+TURNS = (0, 90, 180, 270)  # degrees clockwise; the stored page never changes
+
+
+def view_settings() -> dict[str, int]:
+    """How the reader shows the page (``zoom``, ``rotate`` from the query), kept in every
+    link it makes, so that without JavaScript zoom and rotation work by links too."""
+    zoom = request.args.get("zoom", 100, type=int)
+    rotate = request.args.get("rotate", 0, type=int)
+    return {"zoom": zoom if zoom in ZOOMS else 100, "rotate": rotate % 360 if rotate % 90 == 0
+            else 0}
+
+
+def reader_page(template: str, reader: reading.Reader, **links) -> Response:
+    """The reader's page; ``links``: the endpoints of its pages, images and thumbnails."""
+    view = view_settings()
+    i = ZOOMS.index(view["zoom"])
+    zoom = {"out": ZOOMS[max(0, i - 1)], "fit": 100, "in": ZOOMS[min(len(ZOOMS) - 1, i + 1)]}
+    turn = {"left": (view["rotate"] - 90) % 360, "right": (view["rotate"] + 90) % 360}
+    return _no_store(Response(render_template(template, r=reader, doc=reader.doc,
+                                              number=reader.number, view=view, zoom=zoom,
+                                              turn=turn, zooms=ZOOMS, **links)))
+
+
+READER_LINKS = {"page_endpoint": "views.viewer", "image_endpoint": "views.page_image",
+                "thumbnail_endpoint": "views.page_thumbnail"}
+
+
 @bp.route("/document/<int:document_id>/page/<int:number>")
 @guarded(Action.read_page, per_object=True)
 def viewer(document_id: int, number: int):
-    doc = reading.describe_document(archive(), g.principal, document_id,
-                                    purposes=stated_purposes())
-    if not 1 <= number <= doc.page_count:
+    reader = reading.open_reader(archive(), g.principal, document_id, number,
+                                 purposes=stated_purposes())
+    if not 1 <= number <= reader.doc.page_count:
         abort(404)
-    return _no_store(Response(render_template("viewer.html", doc=doc, number=number)))
+    return reader_page("viewer.html", reader, **READER_LINKS)
+
+
+@bp.route("/api/document/<int:document_id>/page/<int:number>")
+@guarded(Action.read_page, per_object=True)
+def api_reader(document_id: int, number: int):
+    """The reading order around a page (where next and previous lead), as JSON."""
+    reader = reading.open_reader(archive(), g.principal, document_id, number,
+                                 purposes=stated_purposes())
+    if not 1 <= number <= reader.doc.page_count:
+        abort(404)
+    return _no_store(jsonify(reader.as_json()))
 
 
 @bp.route("/document/<int:document_id>/page/<int:number>/image")
@@ -215,6 +254,14 @@ def viewer(document_id: int, number: int):
 def page_image(document_id: int, number: int):
     jpeg = reading.page_image(archive(), g.principal, document_id, number,
                               purposes=stated_purposes())
+    return _no_store(Response(jpeg, mimetype="image/jpeg"))
+
+
+@bp.route("/document/<int:document_id>/page/<int:number>/thumbnail")
+@guarded(Action.read_page, per_object=True)
+def page_thumbnail(document_id: int, number: int):
+    jpeg = reading.page_thumbnail(archive(), g.principal, document_id, number,
+                                  purposes=stated_purposes())
     return _no_store(Response(jpeg, mimetype="image/jpeg"))
 
 

@@ -1,4 +1,5 @@
-"""Documents: ingest a scan, search, print page text, list pages to look at, re-OCR."""
+"""Documents: ingest a scan, search, print page text, the reading order, list pages to
+look at, re-OCR."""
 from __future__ import annotations
 
 import json
@@ -205,6 +206,37 @@ def text(c: Context, who: Principal, document_id: int, page: int | None) -> None
         if len(numbers) > 1:
             click.echo(f"--- page {n} ---")
         click.echo(body)
+
+
+@main.command("reader")
+@click.argument("document_id", type=int)
+@click.option("--page", "number", default=1, show_default=True, help="The page shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded(Action.read_page, per_object=True)
+def reader(c: Context, who: Principal, document_id: int, number: int, as_json: bool) -> None:
+    """Where a page lies in its dossier's (or volume's) reading order: the documents in order
+    and where the previous and next page and document lead, as the browser's reader shows
+    them. No page content is read."""
+    found = reading.open_reader(c.archive, who, document_id, number)
+    if not 1 <= number <= found.doc.page_count:
+        raise NotFound(f"document {document_id} has no page {number} "
+                       f"(it has {found.doc.page_count})")
+    if as_json:
+        click.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=1))
+        return
+    doc = found.doc
+    whose = f"{doc.household}  {doc.head_name}" if doc.household else doc.head_name
+    click.echo(f"{whose}: document {found.current + 1} of {len(found.documents)}, "
+               f"page {number} of {doc.page_count}")
+    for i, d in enumerate(found.documents):
+        mark = ">" if i == found.current else " "
+        click.echo(f"{mark} {d.seq:>3}  document {d.id}  {d.type_name}  {d.title}  "
+                   f"{d.date or ''}  {d.page_count} pages".rstrip())
+    for label, place in (("previous page", found.prev_page), ("next page", found.next_page),
+                         ("previous document", found.prev_document),
+                         ("next document", found.next_document)):
+        click.echo(f"{label}: " + (f"document {place.document_id} page {place.page}"
+                                   if place else "none"))
 
 
 @main.group()
