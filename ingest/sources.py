@@ -41,6 +41,12 @@ class SourcePage:
     rotate: int  # /Rotate of the base_pdf page: 0, 90, 180 or 270 (the raster is already turned)
     existing_text: str | None  # text of an existing text layer; None if the page needs OCR
     blank: bool  # the page has no content at all (kept, but marked)
+    # as scanned (DA/T 31-2017 process metadata, ingest.scanquality): the resolution the
+    # file states for the page's image (None: not stated, or a page without an image), its
+    # colour mode (bitonal / greyscale / colour; None: no image) and bits per pixel
+    scan_dpi: float | None = None
+    colour: str | None = None
+    bit_depth: int | None = None
 
 
 @dataclass
@@ -50,6 +56,9 @@ class NormalizedSource:
     base_pdf: Path  # one page per input page, holding the original page images, sanitised
     pages: list[SourcePage]
     warnings: list[str] = field(default_factory=list)  # human sentences
+    # the device and program that made the file, from its own tags where present: TIFF/EXIF
+    # Make, Model, Software; a PDF's Producer and Creator (keys make, model, software)
+    scanner: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,11 +136,43 @@ def _normalize_in_child(path: Path, kind: str, workdir: Path, limits: Limits) ->
     # A random stem: the work directory may already hold another document's files.
     stem = f"src-{secrets.token_hex(4)}"
     base_pdf = workdir / f"{stem}.pdf"
+    scanner: dict[str, str] = {}
     if kind == "pdf":
-        pages, notes = _normalize_pdf(path, base_pdf, workdir, stem, limits)
+        pages, notes = _normalize_pdf(path, base_pdf, workdir, stem, limits, scanner)
     else:
-        pages, notes = _normalize_image(path, kind, base_pdf, workdir, stem, limits)
-    return NormalizedSource(path=path, kind=kind, base_pdf=base_pdf, pages=pages, warnings=notes)
+        pages, notes = _normalize_image(path, kind, base_pdf, workdir, stem, limits, scanner)
+    return NormalizedSource(path=path, kind=kind, base_pdf=base_pdf, pages=pages, warnings=notes,
+                            scanner=scanner)
+
+
+# TIFF/EXIF tags naming the device and program (the same numbers in both)
+_SCANNER_TAGS = {271: "make", 272: "model", 305: "software"}
+# how a Pillow mode is said in DA/T 31-2017's words, and its bits per pixel
+_COLOUR = {"1": "bitonal", "L": "greyscale", "LA": "greyscale", "I": "greyscale",
+           "I;16": "greyscale", "I;16L": "greyscale", "I;16B": "greyscale", "F": "greyscale"}
+_BITS = {"1": 1, "L": 8, "P": 8, "LA": 16, "I;16": 16, "I;16L": 16, "I;16B": 16, "I": 32,
+         "F": 32, "RGB": 24, "YCbCr": 24, "LAB": 24, "RGBA": 32, "CMYK": 32}
+
+
+def _tag_text(value: object) -> str | None:
+    """A tag's value as one short printable line, or None."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip(" \x00")
+    return text[:100] or None
+
+
+def _image_scanner(im: Image.Image, kind: str, scanner: dict[str, str]) -> None:
+    try:
+        tags = im.tag_v2 if kind == "tiff" else im.getexif()  # type: ignore[attr-defined]
+        for number, key in _SCANNER_TAGS.items():
+            text = _tag_text(tags.get(number))
+            if text and key not in scanner:
+                scanner[key] = text
+    except (TypeError, ValueError, SyntaxError, OSError, struct.error, AttributeError):
+        pass  # tags are process metadata: a damaged one is left out, never a refusal
 
 
 def _raster_path(workdir: Path, stem: str, number: int) -> Path:
@@ -193,10 +234,12 @@ class _PageImage:
     stored_dpi: tuple[float, float]
     orientation: int
     source_mode: str  # decoded mode before conversion (decides JPEG pass-through)
+    declared: bool = True  # the file states the resolution (else it was assumed)
 
 
 def _normalize_image(
-    path: Path, kind: str, base_pdf: Path, workdir: Path, stem: str, limits: Limits
+    path: Path, kind: str, base_pdf: Path, workdir: Path, stem: str, limits: Limits,
+    scanner: dict[str, str],
 ) -> tuple[list[SourcePage], list[str]]:
     _configure_pillow(limits)
     notes: list[str] = []
@@ -209,10 +252,16 @@ def _normalize_image(
         with _image_errors(path, limits), Image.open(path, formats=[_PILLOW_FORMATS[kind]]) as im:
             for number in _frame_numbers(im, kind, path, limits.max_pages):
                 frame = _decode_frame(im, kind, path, number, limits, notes)
+                if number == 1:
+                    _image_scanner(im, kind, scanner)
                 raster = _raster_path(workdir, stem, number)
                 dpi = _write_image_raster(frame, limits, raster)
                 box, rotate = _add_image_page(pdf, frame, kind, path, raster)
-                pages.append(SourcePage(number, raster, dpi, box, rotate, None, False))
+                pages.append(SourcePage(
+                    number, raster, dpi, box, rotate, None, False,
+                    scan_dpi=min(frame.stored_dpi) if frame.declared else None,
+                    colour=_COLOUR.get(frame.upright.mode, "colour"),
+                    bit_depth=_BITS.get(frame.source_mode)))
     notes.extend(_pillow_notes(caught, path))
     pdf.save(base_pdf)
     return pages, notes
@@ -279,10 +328,12 @@ def _decode_frame(
         )
     im.load()
     orientation = _orientation(im, kind)
+    declared = _declared_dpi(im) is not None
     stored_dpi = _frame_dpi(im, number, notes)
     upright = im.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else im.copy()
     dpi = (stored_dpi[1], stored_dpi[0]) if orientation in (5, 6, 7, 8) else stored_dpi
-    return _PageImage(_to_pdf_mode(upright), dpi, (width, height), stored_dpi, orientation, im.mode)
+    return _PageImage(_to_pdf_mode(upright), dpi, (width, height), stored_dpi, orientation, im.mode,
+                      declared)
 
 
 def _orientation(im: Image.Image, kind: str) -> int:
@@ -429,7 +480,8 @@ class _PageGeometry:
 
 
 def _normalize_pdf(
-    path: Path, base_pdf: Path, workdir: Path, stem: str, limits: Limits
+    path: Path, base_pdf: Path, workdir: Path, stem: str, limits: Limits,
+    scanner: dict[str, str],
 ) -> tuple[list[SourcePage], list[str]]:
     notes: list[str] = []
     src = _open_pdf(path)
@@ -442,12 +494,14 @@ def _normalize_pdf(
         _reject_dynamic_xfa(src, path, notes)
         notes.extend(_document_notes(src))
         notes.extend(_header_notes(path))
+        _pdf_scanner(src, scanner)
         geometry = _settle_inherited(src, path, notes)
         out = _sanitised_copy(src, geometry, path, notes)
         with out:
             notes.extend(_repair_notes(src.get_warnings(), path))
             _check_pages(out, path, limits, notes)
             native_dpis = [_image_dpi(page.obj, geom) for page, geom in zip(out.pages, geometry)]
+            facts = [_image_facts(page.obj) for page in out.pages]
             seen = len(out.get_warnings())
             try:
                 out.save(base_pdf, compress_streams=True)
@@ -455,7 +509,59 @@ def _normalize_pdf(
                 raise UnreadableInput(path, _pdf_damage_reason(str(exc), path)) from None
             notes.extend(_repair_notes(out.get_warnings()[seen:], path))
     pages = _render_pages(base_pdf, geometry, native_dpis, workdir, stem, path, limits)
+    for page, native, (colour, bits) in zip(pages, native_dpis, facts):
+        page.scan_dpi = round(native, 1) if native else None
+        page.colour, page.bit_depth = colour, bits
     return pages, notes
+
+
+def _pdf_scanner(src: pikepdf.Pdf, scanner: dict[str, str]) -> None:
+    """A PDF names the program that made it (Producer) and the one it came from (Creator)."""
+    try:
+        info = src.docinfo
+        software = [t for t in (_tag_text(str(info[k])) for k in ("/Producer", "/Creator")
+                                if k in info) if t]
+    except (pikepdf.PdfError, ValueError, TypeError):
+        return
+    if software:
+        scanner["software"] = " / ".join(dict.fromkeys(software))[:100]
+
+
+def _image_facts(page: Dictionary) -> tuple[str | None, int | None]:
+    """The colour mode and bits per pixel of the page's largest image (a scan's page is
+    one image); (None, None) for a page without one."""
+    resources = page.get("/Resources")
+    xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+    best, facts = -1, (None, None)
+    if not isinstance(xobjects, Dictionary):
+        return facts
+    for _, xobject in xobjects.items():
+        if not isinstance(xobject, pikepdf.Stream) or xobject.get("/Subtype") != Name.Image:
+            continue
+        area = _int_or_zero(xobject.get("/Width")) * _int_or_zero(xobject.get("/Height"))
+        if area > best:
+            best, facts = area, _xobject_colour(xobject)
+    return facts
+
+
+def _xobject_colour(xobject: pikepdf.Stream) -> tuple[str | None, int | None]:
+    bits = _int_or_zero(xobject.get("/BitsPerComponent")) or 1
+    if bool(xobject.get("/ImageMask", False)) or "/CCITTFaxDecode" in _filter_names(xobject) \
+            or "/JBIG2Decode" in _filter_names(xobject):
+        return "bitonal", 1
+    space = xobject.get("/ColorSpace")
+    if isinstance(space, Array) and len(space) and space[0] == Name.Indexed:
+        return "colour", bits  # a palette: colour unless proven otherwise
+    if isinstance(space, Array) and len(space) > 1 and space[0] == Name.ICCBased:
+        try:
+            components = int(space[1].get("/N", 3))
+        except (TypeError, ValueError, AttributeError):
+            components = 3
+    else:
+        components = {"/DeviceGray": 1, "/CalGray": 1, "/DeviceCMYK": 4}.get(str(space), 3)
+    if components == 1:
+        return ("bitonal" if bits == 1 else "greyscale"), bits
+    return "colour", bits * components
 
 
 def _open_pdf(path: Path) -> pikepdf.Pdf:
