@@ -134,3 +134,32 @@ def write_manifest(path: Path, rows: Sequence[dict[str, object]]) -> Path:
         writer.writerow({k: row.get(k, "") for k in columns})
     path.write_text(buffer.getvalue(), encoding="utf-8")
     return path
+
+
+def save_pdf(path: Path, pages: Sequence[tuple[Image.Image, tuple[float, float], str]], *,
+             producer: str | None = None) -> Path:
+    """A PDF of scanned page images, each at its resolution, with an invisible text layer
+    (``text``; "" for none) as a scanner's own OCR makes: pages with one need no OCR at
+    ingest, which keeps tests of whole boxes quick."""
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen.canvas import Canvas
+
+    from ingest.printing import font_name
+
+    canvas = Canvas(str(path), pageCompression=1, invariant=1)
+    if producer:
+        canvas.setProducer(producer)
+    for image, (xdpi, ydpi), text in pages:
+        width, height = image.width / xdpi * 72, image.height / ydpi * 72
+        canvas.setPageSize((width, height))
+        canvas.drawImage(ImageReader(image), 0, 0, width, height)
+        if text:
+            layer = canvas.beginText(20, height - 40)
+            layer.setTextRenderMode(3)  # invisible, as an OCR layer
+            layer.setFont(font_name(), 10)
+            for line in text.splitlines():
+                layer.textLine(line)
+            canvas.drawText(layer)
+        canvas.showPage()
+    canvas.save()
+    return path
