@@ -269,3 +269,57 @@ def test_long_scan_is_split_at_the_separators_into_the_right_documents(root, lon
                             .where(Page.document_id.in_(ids))) == 4
     finally:
         archive.close()
+
+
+# -- screens and JSON ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client(root, box):
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    archive = _archive(root)
+    with archive.Session() as s, s.begin():
+        add_user(s, "box-archivist", "Box-password-1", "archivist", None)
+        add_user(s, "box-clerk", "Box-password-1", "staff", "220381105")
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
+    client = app.test_client()
+    assert client.post("/login", data={"username": "box-archivist",
+                                       "password": "Box-password-1"}).status_code == 302
+    yield client
+    archive.close()
+
+
+def test_batch_screens_show_outcomes_findings_and_reports(client):
+    listing = client.get("/batches/?lang=en")
+    assert listing.status_code == 200 and "Batch 1" in listing.text
+    page = client.get("/batches/1?lang=en").text
+    assert "no such file in the box" in page and "Document 1" in page
+    assert "scanned at 150 dpi, below the 200 dpi" in page and "ScanSnap Manager" in page
+    chinese = client.get("/batches/1?lang=zh").text
+    assert "批次 1" in chinese and "扫描分辨率" in chinese and "已入库" in chinese
+    csv = client.get("/batches/1/report.csv")
+    assert csv.status_code == 200 and "质检发现" in csv.data.decode("utf-8-sig")
+    assert client.get("/batches/1/report.pdf").data.startswith(b"%PDF")
+    data = client.get("/api/batches/1").get_json()
+    assert data["failed"] == 5 and data["stored"] == 4
+    assert [b["id"] for b in client.get("/api/batches").get_json()["batches"]] == [1, 2]
+
+
+def test_findings_show_on_the_page_and_in_the_dossier(client):
+    data = client.get("/api/batches/1").get_json()
+    low = next(r for r in data["row_list"] if r["item"] == "a.pdf" and r["document_id"])
+    client.post(f"/household/{A}/purpose", data={"purpose": "审核"})
+    viewer = client.get(f"/document/{low['document_id']}/page/1?lang=en").text
+    assert 'id="scan-findings"' in viewer and "DA/T 31-2017 9.4" in viewer
+    dossier = client.get(f"/household/{A}?lang=en").text
+    assert "1 page flagged by the scan checks" in dossier
+
+
+def test_separator_sheets_print_from_the_screen(client):
+    form = client.get("/batches/separators")
+    assert form.status_code == 200
+    made = client.post("/batches/separators", data={"households": f"{A}\n{B}",
+                                                    "types": ["application"]})
+    assert made.status_code == 200 and made.data.startswith(b"%PDF")
+    empty = client.post("/batches/separators", data={"households": ""})
+    assert empty.status_code == 400
