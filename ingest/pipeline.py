@@ -325,19 +325,19 @@ class Ingestor:
             fact.findings = scanquality.check_page(
                 fact, profile=req.profile, needs_ocr=output.text_source != "pdf",
                 skew_limit=self.archive.settings.scan_skew_limit, earlier=earlier)
-            earlier.append((phash, f"page {page.number} of this document"))
+            earlier.append((phash, page.number, None))
             facts.append(fact)
         return facts
 
-    def _batch_hashes(self, batch_id: int | None) -> list[tuple[str, str]]:
-        """(hash, where) of the pages ingested so far in the batch."""
+    def _batch_hashes(self, batch_id: int | None) -> list[tuple[str, int, int | None]]:
+        """(hash, page, document) of the pages ingested so far in the batch."""
         if batch_id is None:
             return []
         with self.archive.Session() as s:
             rows = s.execute(select(PageScan.phash, Page.number, Page.document_id)
                              .join(Page, Page.id == PageScan.page_id)
                              .where(PageScan.batch_id == batch_id)).all()
-        return [(h, f"page {n} of document {d}") for h, n, d in rows]
+        return list(rows)
 
     def _find_id_regions(self, pdf_path: Path, pages: list[_PageOutput]) -> None:
         """Regions of ID numbers on pages whose text came with the file, not from OCR.

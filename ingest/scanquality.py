@@ -162,10 +162,18 @@ def distance(a: str, b: str) -> int:
 
 
 # -- checking --------------------------------------------------------------------------------
+def where(page: int, document: int | None) -> str:
+    """How a duplicate's sentence names the page it repeats."""
+    return f"page {page} of document {document}" if document else \
+        f"page {page} of this document"
+
+
 def check_page(facts: PageFacts, *, profile: ScanProfile, needs_ocr: bool,
-               skew_limit: float, earlier: Sequence[tuple[str, str]]) -> list[Finding]:
-    """The findings of one page. ``earlier``: (hash, where) of the pages it may repeat (the
-    document's earlier pages, the batch's other documents)."""
+               skew_limit: float, earlier: Sequence[tuple[str, int, int | None]]
+               ) -> list[Finding]:
+    """The findings of one page. ``earlier``: (hash, page, document id or None for the same
+    document) of the pages it may repeat (the document's earlier pages, the batch's other
+    documents)."""
     found: list[Finding] = []
     if facts.dpi is not None:
         dpi = round(facts.dpi)
@@ -181,9 +189,10 @@ def check_page(facts: PageFacts, *, profile: ScanProfile, needs_ocr: bool,
     if facts.blank:
         found.append(Finding("blank"))
     elif earlier:
-        for other, where in earlier:
+        for other, page, document in earlier:
             if distance(facts.phash, other) <= SAME_IMAGE_BITS:
-                found.append(Finding("duplicate", {"where": where}))
+                found.append(Finding("duplicate", {"where": where(page, document),
+                                                   "page": page, "document": document}))
                 break
     return found
 

@@ -33,6 +33,10 @@ def finding_text(finding: Finding) -> str:
     values = dict(finding.values)
     if "mode" in values:
         values["mode"] = label("colour_mode", values["mode"])
+    if "page" in values:  # the page a duplicate repeats
+        values["where"] = _("page %(page)s of document %(document)s", page=values["page"],
+                            document=values["document"]) if values.get("document") else \
+            _("page %(page)s of this document", page=values["page"])
     return gettext(finding.template, **values)
 
 
