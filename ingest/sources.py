@@ -29,6 +29,8 @@ from ingest.exceptions import (IngestError, PasswordProtected, ResourceLimit, Un
                                is_no_space)
 from ingest.pdfwrite import image_xobject
 from ingest.sandbox import run_limited
+from ingest.scanfacts import (BITS, COLOUR, filter_names, image_facts, image_scanner,
+                              int_or_zero, pdf_scanner)
 from ingest.sniff import sniff
 
 
@@ -41,9 +43,8 @@ class SourcePage:
     rotate: int  # /Rotate of the base_pdf page: 0, 90, 180 or 270 (the raster is already turned)
     existing_text: str | None  # text of an existing text layer; None if the page needs OCR
     blank: bool  # the page has no content at all (kept, but marked)
-    # as scanned (DA/T 31-2017 process metadata, ingest.scanquality): the resolution the
-    # file states for the page's image (None: not stated, or a page without an image), its
-    # colour mode (bitonal / greyscale / colour; None: no image) and bits per pixel
+    # as scanned (ingest.scanfacts): the resolution the file states (None: not stated, or
+    # no image), colour mode (bitonal / greyscale / colour) and bits per pixel
     scan_dpi: float | None = None
     colour: str | None = None
     bit_depth: int | None = None
@@ -145,36 +146,6 @@ def _normalize_in_child(path: Path, kind: str, workdir: Path, limits: Limits) ->
                             scanner=scanner)
 
 
-# TIFF/EXIF tags naming the device and program (the same numbers in both)
-_SCANNER_TAGS = {271: "make", 272: "model", 305: "software"}
-# how a Pillow mode is said in DA/T 31-2017's words, and its bits per pixel
-_COLOUR = {"1": "bitonal", "L": "greyscale", "LA": "greyscale", "I": "greyscale",
-           "I;16": "greyscale", "I;16L": "greyscale", "I;16B": "greyscale", "F": "greyscale"}
-_BITS = {"1": 1, "L": 8, "P": 8, "LA": 16, "I;16": 16, "I;16L": 16, "I;16B": 16, "I": 32,
-         "F": 32, "RGB": 24, "YCbCr": 24, "LAB": 24, "RGBA": 32, "CMYK": 32}
-
-
-def _tag_text(value: object) -> str | None:
-    """A tag's value as one short printable line, or None."""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1", "replace")
-    if not isinstance(value, str):
-        return None
-    text = "".join(ch for ch in value if ch.isprintable()).strip(" \x00")
-    return text[:100] or None
-
-
-def _image_scanner(im: Image.Image, kind: str, scanner: dict[str, str]) -> None:
-    try:
-        tags = im.tag_v2 if kind == "tiff" else im.getexif()  # type: ignore[attr-defined]
-        for number, key in _SCANNER_TAGS.items():
-            text = _tag_text(tags.get(number))
-            if text and key not in scanner:
-                scanner[key] = text
-    except (TypeError, ValueError, SyntaxError, OSError, struct.error, AttributeError):
-        pass  # tags are process metadata: a damaged one is left out, never a refusal
-
-
 def _raster_path(workdir: Path, stem: str, number: int) -> Path:
     return workdir / f"{stem}-p{number:04d}.png"
 
@@ -253,15 +224,15 @@ def _normalize_image(
             for number in _frame_numbers(im, kind, path, limits.max_pages):
                 frame = _decode_frame(im, kind, path, number, limits, notes)
                 if number == 1:
-                    _image_scanner(im, kind, scanner)
+                    image_scanner(im, kind, scanner)
                 raster = _raster_path(workdir, stem, number)
                 dpi = _write_image_raster(frame, limits, raster)
                 box, rotate = _add_image_page(pdf, frame, kind, path, raster)
                 pages.append(SourcePage(
                     number, raster, dpi, box, rotate, None, False,
                     scan_dpi=min(frame.stored_dpi) if frame.declared else None,
-                    colour=_COLOUR.get(frame.upright.mode, "colour"),
-                    bit_depth=_BITS.get(frame.source_mode)))
+                    colour=COLOUR.get(frame.upright.mode, "colour"),
+                    bit_depth=BITS.get(frame.source_mode)))
     notes.extend(_pillow_notes(caught, path))
     pdf.save(base_pdf)
     return pages, notes
@@ -494,14 +465,14 @@ def _normalize_pdf(
         _reject_dynamic_xfa(src, path, notes)
         notes.extend(_document_notes(src))
         notes.extend(_header_notes(path))
-        _pdf_scanner(src, scanner)
+        pdf_scanner(src, scanner)
         geometry = _settle_inherited(src, path, notes)
         out = _sanitised_copy(src, geometry, path, notes)
         with out:
             notes.extend(_repair_notes(src.get_warnings(), path))
             _check_pages(out, path, limits, notes)
             native_dpis = [_image_dpi(page.obj, geom) for page, geom in zip(out.pages, geometry)]
-            facts = [_image_facts(page.obj) for page in out.pages]
+            facts = [image_facts(page.obj) for page in out.pages]
             seen = len(out.get_warnings())
             try:
                 out.save(base_pdf, compress_streams=True)
@@ -513,55 +484,6 @@ def _normalize_pdf(
         page.scan_dpi = round(native, 1) if native else None
         page.colour, page.bit_depth = colour, bits
     return pages, notes
-
-
-def _pdf_scanner(src: pikepdf.Pdf, scanner: dict[str, str]) -> None:
-    """A PDF names the program that made it (Producer) and the one it came from (Creator)."""
-    try:
-        info = src.docinfo
-        software = [t for t in (_tag_text(str(info[k])) for k in ("/Producer", "/Creator")
-                                if k in info) if t]
-    except (pikepdf.PdfError, ValueError, TypeError):
-        return
-    if software:
-        scanner["software"] = " / ".join(dict.fromkeys(software))[:100]
-
-
-def _image_facts(page: Dictionary) -> tuple[str | None, int | None]:
-    """The colour mode and bits per pixel of the page's largest image (a scan's page is
-    one image); (None, None) for a page without one."""
-    resources = page.get("/Resources")
-    xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-    best, facts = -1, (None, None)
-    if not isinstance(xobjects, Dictionary):
-        return facts
-    for _, xobject in xobjects.items():
-        if not isinstance(xobject, pikepdf.Stream) or xobject.get("/Subtype") != Name.Image:
-            continue
-        area = _int_or_zero(xobject.get("/Width")) * _int_or_zero(xobject.get("/Height"))
-        if area > best:
-            best, facts = area, _xobject_colour(xobject)
-    return facts
-
-
-def _xobject_colour(xobject: pikepdf.Stream) -> tuple[str | None, int | None]:
-    bits = _int_or_zero(xobject.get("/BitsPerComponent")) or 1
-    if bool(xobject.get("/ImageMask", False)) or "/CCITTFaxDecode" in _filter_names(xobject) \
-            or "/JBIG2Decode" in _filter_names(xobject):
-        return "bitonal", 1
-    space = xobject.get("/ColorSpace")
-    if isinstance(space, Array) and len(space) and space[0] == Name.Indexed:
-        return "colour", bits  # a palette: colour unless proven otherwise
-    if isinstance(space, Array) and len(space) > 1 and space[0] == Name.ICCBased:
-        try:
-            components = int(space[1].get("/N", 3))
-        except (TypeError, ValueError, AttributeError):
-            components = 3
-    else:
-        components = {"/DeviceGray": 1, "/CalGray": 1, "/DeviceCMYK": 4}.get(str(space), 3)
-    if components == 1:
-        return ("bitonal" if bits == 1 else "greyscale"), bits
-    return "colour", bits * components
 
 
 def _open_pdf(path: Path) -> pikepdf.Pdf:
@@ -738,7 +660,7 @@ def _check_pages(out: pikepdf.Pdf, path: Path, limits: Limits, notes: list[str])
     max_image = IMAGE_PIXELS_FACTOR * limits.max_pixels_per_page
     for number, page in enumerate(out.pages, 1):
         for stream in _content_streams(page.obj):
-            for name in _filter_names(stream):
+            for name in filter_names(stream):
                 if name in _IMAGE_FILTERS:
                     raise UnreadableInput(
                         path, f"page {number}'s content is encoded with the image codec {name[1:]}, which is not valid PDF"
@@ -764,16 +686,9 @@ def _image_dpi(page: Dictionary, geom: _PageGeometry) -> float:
     best = 0.0
     for _, xobject in xobjects.items():
         if isinstance(xobject, pikepdf.Stream) and xobject.get("/Subtype") == Name.Image:
-            long_px = max(_int_or_zero(xobject.get("/Width")), _int_or_zero(xobject.get("/Height")))
+            long_px = max(int_or_zero(xobject.get("/Width")), int_or_zero(xobject.get("/Height")))
             best = max(best, long_px / long_side_in)
     return best
-
-
-def _filter_names(stream: pikepdf.Stream) -> list[str]:
-    filters = stream.get("/Filter")
-    if isinstance(filters, Array):
-        return [str(f) for f in filters]
-    return [str(filters)] if filters is not None else []
 
 
 def _check_images(resources: object, number: int, path: Path, max_image: int, seen: set, depth: int) -> None:
@@ -788,7 +703,7 @@ def _check_images(resources: object, number: int, path: Path, max_image: int, se
         seen.add(xobject.objgen)
         subtype = xobject.get("/Subtype")
         if subtype == Name.Image:
-            width, height = _int_or_zero(xobject.get("/Width")), _int_or_zero(xobject.get("/Height"))
+            width, height = int_or_zero(xobject.get("/Width")), int_or_zero(xobject.get("/Height"))
             if width * height > max_image:
                 raise ResourceLimit(
                     path, f"page {number} holds an image of {width} x {height} pixels, more than the "
@@ -796,13 +711,6 @@ def _check_images(resources: object, number: int, path: Path, max_image: int, se
                 )
         elif subtype == Name.Form:
             _check_images(xobject.get("/Resources"), number, path, max_image, seen, depth + 1)
-
-
-def _int_or_zero(value: object) -> int:
-    try:
-        return max(0, int(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 0
 
 
 def _repair_notes(messages: list[str], path: Path, limit: int = 5) -> list[str]:

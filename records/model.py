@@ -724,16 +724,14 @@ class ArchiveRecord(Base):
 
 # -- digitisation batches and scan quality (DA/T 31-2017; ingest.box, ingest.scanquality) ---
 class Batch(Base):
-    """批次: one digitisation run of a box of paper: what it was (a directory, a long scan),
-    the box it came from, what it asked of the scans (``profile``), who ran it and when.
-    Sampling acceptance (验收) hangs off it by ``id`` and ``state``."""
+    """批次: one digitisation run of a box (ingest.box): its source, box, ``profile``, who ran
+    it and when. Sampling acceptance (验收) hangs off it by ``id`` and ``state``."""
 
     __tablename__ = "batch"
     __table_args__ = (UniqueConstraint("source", name="uq_batch_source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # what was run: a directory's or a long scan's name as given; a run again of the same
-    # source continues this batch (ingest.box)
+    # the directory or long scan run; a run again of the same source continues the batch
     source: Mapped[str] = mapped_column(String(300))
     container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
     profile: Mapped[ScanProfile] = mapped_column(
@@ -775,17 +773,15 @@ class BatchRow(Base):
     scanner_make: Mapped[str | None] = mapped_column(String(100))
     scanner_model: Mapped[str | None] = mapped_column(String(100))
     scanner_software: Mapped[str | None] = mapped_column(String(100))
-    # JSON list of document-level findings ({"check": ..., values}); "[]": none
-    findings: Mapped[str] = mapped_column(Text, default="[]")
+    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON, of the document
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     batch: Mapped[Batch] = relationship(back_populates="rows")
 
 
 class PageScan(Base):
-    """One page as it was scanned: process metadata (resolution, colour mode, bit depth,
-    skew before correction) and the findings of the scan-quality checks (数据质检) at ingest.
-    Every ingested page has one, in a batch or not; nothing is ever dropped for a finding."""
+    """One page as scanned: process metadata (resolution, colour mode, bit depth, skew before
+    correction) and the findings of the scan-quality checks (数据质检, ingest.scanquality)."""
 
     __tablename__ = "page_scan"
 
@@ -797,8 +793,7 @@ class PageScan(Base):
     bit_depth: Mapped[int | None] = mapped_column(Integer)
     skew: Mapped[float | None] = mapped_column(Float)  # degrees, before correction
     phash: Mapped[str] = mapped_column(String(64), index=True)  # perceptual hash, hex
-    # JSON list of findings ({"check": ..., values}); "[]": none
-    findings: Mapped[str] = mapped_column(Text, default="[]")
+    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON [{"check": ..., values}]
     flagged: Mapped[bool] = mapped_column(default=False, index=True)
 
     page: Mapped[Page] = relationship()

@@ -302,7 +302,7 @@ def test_batch_screens_show_outcomes_findings_and_reports(client):
     assert client.get("/batches/1/report.pdf").data.startswith(b"%PDF")
     data = client.get("/api/batches/1").get_json()
     assert data["failed"] == 5 and data["stored"] == 4
-    assert [b["id"] for b in client.get("/api/batches").get_json()["batches"]] == [1, 2]
+    assert [b["id"] for b in client.get("/api/batches").get_json()["batches"]] == [2, 1]
 
 
 def test_findings_show_on_the_page_and_in_the_dossier(client):
