@@ -217,6 +217,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = 1
         elif arg == "batch_id":  # the world's digitisation batch
             values[arg] = 1
+        elif arg == "fmt":  # a batch report
+            values[arg] = "csv"
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
