@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from ingest import scanquality, separators
 from ingest.archive import Archive
+from ingest.batches import page_findings
 from ingest.exceptions import IngestError, NoSpace
 from ingest.journal import work_dir
 from ingest.pipeline import IngestRequest, IngestResult, Ingestor, PageCountMismatch
@@ -38,7 +39,7 @@ from records.door import Knock, Target
 from records.exceptions import Invalid, RecordsError
 from records.kinds import BatchState, ContainerKind, RowOutcome, ScanProfile
 from records.locations import find as find_container
-from records.model import Batch, BatchRow, Page, PageScan
+from records.model import Batch, BatchRow
 from records.policy import Action, Principal
 from records.problems import Problems
 
@@ -100,7 +101,6 @@ class RowResult:
     message: str = ""
     document_id: int | None = None
     pages: int | None = None
-    again: bool = False  # stored by an earlier run of this batch
     findings: list[scanquality.Finding] = field(default_factory=list)  # of the document
     page_findings: dict[int, list[scanquality.Finding]] = field(default_factory=dict)
 
@@ -417,9 +417,8 @@ def _keep_row(archive: Archive, batch_id: int, row: ManifestRow, result: RowResu
             kept.scanner_make = scanner.get("make")
             kept.scanner_model = scanner.get("model")
             kept.scanner_software = scanner.get("software")
-        if result.outcome is RowOutcome.duplicate and result.document_id is not None:
-            result.again = earlier
-            result.page_findings = _stored_findings(s, result.document_id)
+    if result.outcome is RowOutcome.duplicate and result.document_id is not None:
+        result.page_findings = page_findings(archive, result.document_id)
 
 
 def separator_sheets(archive: Archive, who: Principal, households: Sequence[str],
@@ -439,13 +438,6 @@ def separator_sheets(archive: Archive, who: Principal, households: Sequence[str]
     archive.record(audit.Event(actor=who.name, action="separators",
                                detail={"households": len(households), "sheets": len(sheets)}))
     return separators.render_sheets(sheets), len(sheets)
-
-
-def _stored_findings(s, document_id: int) -> dict[int, list[scanquality.Finding]]:
-    rows = s.execute(select(Page.number, PageScan.findings)
-                     .join(PageScan, PageScan.page_id == Page.id)
-                     .where(Page.document_id == document_id, PageScan.flagged)).all()
-    return {n: scanquality.loads(text) for n, text in rows}
 
 
 __all__ = ["BoxError", "BoxInput", "BoxProgress", "BoxResult", "COLUMNS", "MANIFEST",

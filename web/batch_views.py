@@ -19,6 +19,7 @@ from records.policy import Action
 from web.door import archive, guarded
 from web.forms import page_offset
 from web.i18n import _, gettext, label
+from web.report_views import _download
 
 bp = Blueprint("batches", __name__)
 api = Blueprint("batches_api", __name__, url_prefix="/api/batches")
@@ -65,14 +66,7 @@ def report(batch_id: int, fmt: str):
     if fmt not in ("csv", "pdf"):
         service.batch(archive(), g.principal, batch_id)  # knock first: no one learns more
         abort(404)
-    made = service.report(archive(), g.principal, batch_id, fmt)
-    data, mimetype = (made.csv(), "text/csv") if fmt == "csv" else (made.pdf(),
-                                                                    "application/pdf")
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = \
-        f'attachment; filename="hudang-batch-{batch_id}.{fmt}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _download(service.report(archive(), g.principal, batch_id, fmt), fmt)
 
 
 @bp.route("/batches/separators", methods=["GET", "POST"])
