@@ -323,3 +323,42 @@ def test_separator_sheets_print_from_the_screen(client):
     assert made.status_code == 200 and made.data.startswith(b"%PDF")
     empty = client.post("/batches/separators", data={"households": ""})
     assert empty.status_code == 400
+
+
+def test_long_tiff_is_cut_at_its_separators_into_the_same_lossless_parts(tmp_path):
+    import hashlib
+
+    from PIL import Image, ImageChops
+
+    from ingest import separators
+
+    sheets = separators.render_sheets([separators.Sheet(A, "application", "申请书"),
+                                       separators.Sheet(B, "income_certificate", "收入证明")])
+    fax = sb.separator_scans(sheets, dpi=200, angle=2.0, mode="fax")
+    grey = sb.separator_scans(sheets, dpi=200, angle=-2.0, mode="L")
+    colour_page = _page(["申请书"], 70)
+    grey_page = _page(["申请书 第二页"], 71, dpi=150).convert("L")
+    scan = sb.save_tiff(tmp_path / "long.tif", [
+        fax[0], (colour_page, (300, 300)), (grey_page, (150, 150)), grey[1],
+        (_page(["收入证明"], 72), (300, 300))], make="Fujitsu", model="fi-7160",
+        software="PaperStream Capture")
+    digests = []
+    for run in ("one", "two"):
+        work = tmp_path / run
+        work.mkdir()
+        parts, found, scanner = separators.split(scan, work)
+        assert found == 2
+        assert [(p.household, p.type_code, p.pages) for p in parts] == \
+            [(A, "application", [2, 3]), (B, "income_certificate", [5])]
+        assert scanner == {"make": "Fujitsu", "model": "fi-7160",
+                           "software": "PaperStream Capture"}
+        digests.append([hashlib.sha256(p.path.read_bytes()).hexdigest() for p in parts])
+    assert digests[0] == digests[1]  # a run again finds the parts stored already
+    with Image.open(parts[0].path) as first:
+        frames = []
+        for n in range(first.n_frames):
+            first.seek(n)
+            frames.append((first.mode, tuple(round(v) for v in first.info["dpi"])))
+            if n == 0:
+                assert ImageChops.difference(first.convert("RGB"), colour_page).getbbox() is None
+    assert frames == [("RGB", (300, 300)), ("L", (150, 150))]
