@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest import cataloguing, redaction
+from ingest import cataloguing, redaction, scanquality
 from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import PageLayer, assemble
@@ -37,7 +37,8 @@ from records import audit, retention
 from records.catalogue import get_household, next_seq
 from records.doctypes import get_type
 from records.exceptions import Invalid, NotFound, RecordsError
-from records.model import DAILY_RETENTION, Document, Page, Region
+from records.kinds import ScanProfile
+from records.model import DAILY_RETENTION, Document, Page, PageScan, Region
 from records.retention import refuse_destroyed
 from storage import BlobRef
 
@@ -47,6 +48,14 @@ Progress = Callable[[int], None]
 
 class DuplicateSeq(IngestError):
     """The document number asked for is already used in the dossier."""
+
+
+class PageCountMismatch(IngestError):
+    """The file has another number of pages than the manifest declares (DA/T 31-2017)."""
+
+    def __init__(self, message: str, finding: scanquality.Finding):
+        super().__init__(message)
+        self.finding = finding
 
 
 @dataclass
@@ -64,6 +73,9 @@ class IngestRequest:
     region: str | None = None
     year: int | None = None
     month: int | None = None
+    pages: int | None = None  # the page count a manifest declares (checked, DA/T 31-2017)
+    batch_id: int | None = None  # the digitisation batch (批次) it comes with (ingest.box)
+    profile: ScanProfile = ScanProfile.standard  # what the batch asks of the scans
 
 
 @dataclass
@@ -74,11 +86,16 @@ class IngestResult:
     duplicate: bool
     warnings: list[str]
     volume: str | None = None  # REGION/YEAR
+    # the pages' scan-quality facts and findings (ingest.scanquality); empty for a duplicate
+    scans: list[scanquality.PageFacts] = field(default_factory=list)
+    scanner: dict[str, str] = field(default_factory=dict)  # the file's own scanner tags
 
     def as_json(self) -> dict:
         return {"document_id": self.document_id, "household": self.household,
                 **({"volume": self.volume} if self.volume else {}),
-                "pages": self.pages, "duplicate": self.duplicate}
+                "pages": self.pages, "duplicate": self.duplicate,
+                "findings": {str(p.number): [f.as_json() for f in p.findings]
+                             for p in self.scans if p.findings}}
 
 
 @dataclass(frozen=True)
@@ -183,29 +200,35 @@ class Ingestor:
                     work_dir(settings.tmp_dir, "ingest") as work:
                 (work / "source").mkdir()
                 source = normalize(req.path, work / "source", self.limits)
+                _check_page_count(req, len(source.pages))
                 if on_pages:
                     on_pages(len(source.pages))
                 ocr = self._ocr(source, progress)
                 pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
                 self._check_fields(pages, target)
+                scans = self._check_scans(req, source, ocr, pages)
                 pdf_path = work / "archival.pdf"
                 assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
                          title=target.title, subject=f"{req.household or target.region} "
                                                       f"{target.type_name}")
                 self._find_id_regions(pdf_path, pages)
-                document_id = self._commit(req, target, sha256, size, source, pages, pdf_path)
+                document_id = self._commit(req, target, sha256, size, source, pages, pdf_path,
+                                           scans)
         except _LostRace:
             return self._find_duplicate(target, sha256)
-        return _result(target, document_id, len(pages), False, source.warnings)
+        result = _result(target, document_id, len(pages), False, source.warnings)
+        result.scans, result.scanner = scans, dict(source.scanner)
+        return result
 
     def _commit(self, req: IngestRequest, target: DossierTarget, sha256: str, size: int,
-                source: NormalizedSource, pages: list[_PageOutput], pdf_path: Path) -> int:
+                source: NormalizedSource, pages: list[_PageOutput], pdf_path: Path,
+                scans: list[scanquality.PageFacts]) -> int:
         """Store, catalogue, index and record the document as one unit (``ingest.commit``)."""
         with Commit(self.archive, "ingest") as unit:
             stored = self._store(unit, pdf_path, pages)
             stored.original = _keep_original(unit, req.path, sha256)
             document_id = unit.catalogue(
-                lambda s: self._catalogue(s, req, target, sha256, size, source, stored),
+                lambda s: self._catalogue(s, req, target, sha256, size, source, stored, scans),
                 undo=_delete_document)
             if document_id is None:  # lost a race with the same file: it is a duplicate
                 raise _LostRace()
@@ -213,10 +236,13 @@ class Ingestor:
             # on record before it counts: a document is never in without its event
             filed = ({"region": target.region, "year": target.year, "type": target.type_code}
                      if target.daily else {})
+            flagged = {str(p.number): [f.check for f in p.findings] for p in scans if p.findings}
             self.archive.record(audit.Event(
                 actor=req.actor, action="ingest", object_type="document",
                 object_id=str(document_id), household=target.household or None,
-                detail={"pages": len(pages), "sha256": sha256, **filed}))
+                detail={"pages": len(pages), "sha256": sha256, **filed,
+                        **({"batch": req.batch_id} if req.batch_id else {}),
+                        **({"findings": flagged} if flagged else {})}))
         return document_id
 
     # -- stages ------------------------------------------------------------------
@@ -279,6 +305,40 @@ class Ingestor:
             page.confidence = check.adjust(page.confidence)
             page.flag = check.flag
 
+    def _check_scans(self, req: IngestRequest, source: NormalizedSource,
+                     ocr: dict[int, PageOcrResult],
+                     pages: list[_PageOutput]) -> list[scanquality.PageFacts]:
+        """Scan quality checks (数据质检) of every page: measured on the raster as scanned,
+        compared with the document's earlier pages and the batch's other pages."""
+        earlier = self._batch_hashes(req.batch_id)
+        facts = []
+        for page, output in zip(source.pages, pages):
+            result = ocr.get(page.number)
+            with Image.open(page.raster) as raster:
+                blank, phash, skew = scanquality.measure(raster)
+            if result is not None and result.skew:
+                skew = result.skew  # the OCR worker measured it on the upright page
+            fact = scanquality.PageFacts(
+                number=page.number, dpi=page.scan_dpi, colour=page.colour,
+                bit_depth=page.bit_depth, skew=round(skew, 2), blank=blank or page.blank,
+                phash=phash)
+            fact.findings = scanquality.check_page(
+                fact, profile=req.profile, needs_ocr=output.text_source != "pdf",
+                skew_limit=self.archive.settings.scan_skew_limit, earlier=earlier)
+            earlier.append((phash, page.number, None))
+            facts.append(fact)
+        return facts
+
+    def _batch_hashes(self, batch_id: int | None) -> list[tuple[str, int, int | None]]:
+        """(hash, page, document) of the pages ingested so far in the batch."""
+        if batch_id is None:
+            return []
+        with self.archive.Session() as s:
+            rows = s.execute(select(PageScan.phash, Page.number, Page.document_id)
+                             .join(Page, Page.id == PageScan.page_id)
+                             .where(PageScan.batch_id == batch_id)).all()
+        return list(rows)
+
     def _find_id_regions(self, pdf_path: Path, pages: list[_PageOutput]) -> None:
         """Regions of ID numbers on pages whose text came with the file, not from OCR.
 
@@ -301,7 +361,8 @@ class Ingestor:
         return stored
 
     def _catalogue(self, s: Session, req: IngestRequest, target: DossierTarget, sha256: str,
-                   size: int, source: NormalizedSource, stored: _Stored) -> int | None:
+                   size: int, source: NormalizedSource, stored: _Stored,
+                   scans: list[scanquality.PageFacts]) -> int | None:
         """Insert the document and its pages; None when the same file got in first."""
         if target.daily:
             volume = cataloguing.open_volume(self.archive, s, target.region, target.year)
@@ -321,7 +382,7 @@ class Ingestor:
             pdf_key=pdf.wrapped_key, pdf_sha256=pdf.sha256, pdf_size=pdf.size,
             original_ref=stored.original.ref, original_key=stored.original.wrapped_key,
             original_size=stored.original.size,
-            ocr_engine=self.pool.engine_name, created_by=req.actor)
+            ocr_engine=self.pool.engine_name, created_by=req.actor, batch_id=req.batch_id)
         for sp in stored.pages:
             p, image, text = sp.output, sp.image, sp.text
             doc.pages.append(Page(
@@ -333,6 +394,8 @@ class Ingestor:
         try:
             with s.begin_nested():
                 s.add(doc)
+                s.add_all(_page_scan(page, fact, req.batch_id)
+                          for page, fact in zip(doc.pages, scans))
         except IntegrityError:
             # another process committed between the checks and this insert (a server
             # database); ask the catalogue which of the two it was
@@ -433,10 +496,27 @@ def _delete_document(s: Session, document_id: int | None) -> None:
     if document_id is None:
         return
     volume_id = s.scalar(select(Document.volume_id).where(Document.id == document_id))
+    s.execute(delete(PageScan).where(PageScan.page_id.in_(
+        select(Page.id).where(Page.document_id == document_id))))
     s.execute(delete(Page).where(Page.document_id == document_id))
     s.execute(delete(Document).where(Document.id == document_id))
     if volume_id is not None:
         cataloguing.close_empty_volume(s, volume_id)
+
+
+def _check_page_count(req: IngestRequest, found: int) -> None:
+    """A manifest's page count must agree with the file's (DA/T 31-2017): refused before any
+    OCR, with the rule in the sentence."""
+    finding = scanquality.page_count(found, req.pages)
+    if finding is not None:
+        raise PageCountMismatch(f"cannot ingest '{req.path.name}': {finding.sentence()}",
+                                finding)
+
+
+def _page_scan(page: Page, fact: scanquality.PageFacts, batch_id: int | None) -> PageScan:
+    return PageScan(page=page, batch_id=batch_id, dpi=fact.dpi, colour_mode=fact.colour,
+                    bit_depth=fact.bit_depth, skew=fact.skew, phash=fact.phash,
+                    findings=scanquality.dumps(fact.findings), flagged=bool(fact.findings))
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

@@ -135,6 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_ITEM_CODE", DEFAULT_ITEM_CODE, check_item_pattern),
     Setting("HUDANG_DESTRUCTION_WAIT_DAYS", "7", _whole(0)),
     Setting("HUDANG_REGISTER_COPIES", "", _paths),
+    Setting("HUDANG_SCAN_SKEW_LIMIT", "1.5", _positive),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -169,6 +170,7 @@ class Settings:
     item_code: str = DEFAULT_ITEM_CODE
     destruction_wait_days: int = 7
     register_copies: tuple[Path, ...] = ()
+    scan_skew_limit: float = 1.5  # degrees before correction (ingest.scanquality)
     config_file: Path | None = None
 
     @classmethod

@@ -29,6 +29,8 @@ from ingest.exceptions import (IngestError, PasswordProtected, ResourceLimit, Un
                                is_no_space)
 from ingest.pdfwrite import image_xobject
 from ingest.sandbox import run_limited
+from ingest.scanfacts import (BITS, COLOUR, filter_names, image_facts, image_scanner,
+                              int_or_zero, pdf_scanner)
 from ingest.sniff import sniff
 
 
@@ -41,6 +43,11 @@ class SourcePage:
     rotate: int  # /Rotate of the base_pdf page: 0, 90, 180 or 270 (the raster is already turned)
     existing_text: str | None  # text of an existing text layer; None if the page needs OCR
     blank: bool  # the page has no content at all (kept, but marked)
+    # as scanned (ingest.scanfacts): the resolution the file states (None: not stated, or
+    # no image), colour mode (bitonal / greyscale / colour) and bits per pixel
+    scan_dpi: float | None = None
+    colour: str | None = None
+    bit_depth: int | None = None
 
 
 @dataclass
@@ -50,6 +57,9 @@ class NormalizedSource:
     base_pdf: Path  # one page per input page, holding the original page images, sanitised
     pages: list[SourcePage]
     warnings: list[str] = field(default_factory=list)  # human sentences
+    # the device and program that made the file, from its own tags where present: TIFF/EXIF
+    # Make, Model, Software; a PDF's Producer and Creator (keys make, model, software)
+    scanner: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,11 +137,13 @@ def _normalize_in_child(path: Path, kind: str, workdir: Path, limits: Limits) ->
     # A random stem: the work directory may already hold another document's files.
     stem = f"src-{secrets.token_hex(4)}"
     base_pdf = workdir / f"{stem}.pdf"
+    scanner: dict[str, str] = {}
     if kind == "pdf":
-        pages, notes = _normalize_pdf(path, base_pdf, workdir, stem, limits)
+        pages, notes = _normalize_pdf(path, base_pdf, workdir, stem, limits, scanner)
     else:
-        pages, notes = _normalize_image(path, kind, base_pdf, workdir, stem, limits)
-    return NormalizedSource(path=path, kind=kind, base_pdf=base_pdf, pages=pages, warnings=notes)
+        pages, notes = _normalize_image(path, kind, base_pdf, workdir, stem, limits, scanner)
+    return NormalizedSource(path=path, kind=kind, base_pdf=base_pdf, pages=pages, warnings=notes,
+                            scanner=scanner)
 
 
 def _raster_path(workdir: Path, stem: str, number: int) -> Path:
@@ -193,10 +205,12 @@ class _PageImage:
     stored_dpi: tuple[float, float]
     orientation: int
     source_mode: str  # decoded mode before conversion (decides JPEG pass-through)
+    declared: bool = True  # the file states the resolution (else it was assumed)
 
 
 def _normalize_image(
-    path: Path, kind: str, base_pdf: Path, workdir: Path, stem: str, limits: Limits
+    path: Path, kind: str, base_pdf: Path, workdir: Path, stem: str, limits: Limits,
+    scanner: dict[str, str],
 ) -> tuple[list[SourcePage], list[str]]:
     _configure_pillow(limits)
     notes: list[str] = []
@@ -209,10 +223,16 @@ def _normalize_image(
         with _image_errors(path, limits), Image.open(path, formats=[_PILLOW_FORMATS[kind]]) as im:
             for number in _frame_numbers(im, kind, path, limits.max_pages):
                 frame = _decode_frame(im, kind, path, number, limits, notes)
+                if number == 1:
+                    image_scanner(im, kind, scanner)
                 raster = _raster_path(workdir, stem, number)
                 dpi = _write_image_raster(frame, limits, raster)
                 box, rotate = _add_image_page(pdf, frame, kind, path, raster)
-                pages.append(SourcePage(number, raster, dpi, box, rotate, None, False))
+                pages.append(SourcePage(
+                    number, raster, dpi, box, rotate, None, False,
+                    scan_dpi=min(frame.stored_dpi) if frame.declared else None,
+                    colour=COLOUR.get(frame.upright.mode, "colour"),
+                    bit_depth=BITS.get(frame.source_mode)))
     notes.extend(_pillow_notes(caught, path))
     pdf.save(base_pdf)
     return pages, notes
@@ -279,10 +299,12 @@ def _decode_frame(
         )
     im.load()
     orientation = _orientation(im, kind)
+    declared = _declared_dpi(im) is not None
     stored_dpi = _frame_dpi(im, number, notes)
     upright = im.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else im.copy()
     dpi = (stored_dpi[1], stored_dpi[0]) if orientation in (5, 6, 7, 8) else stored_dpi
-    return _PageImage(_to_pdf_mode(upright), dpi, (width, height), stored_dpi, orientation, im.mode)
+    return _PageImage(_to_pdf_mode(upright), dpi, (width, height), stored_dpi, orientation, im.mode,
+                      declared)
 
 
 def _orientation(im: Image.Image, kind: str) -> int:
@@ -429,7 +451,8 @@ class _PageGeometry:
 
 
 def _normalize_pdf(
-    path: Path, base_pdf: Path, workdir: Path, stem: str, limits: Limits
+    path: Path, base_pdf: Path, workdir: Path, stem: str, limits: Limits,
+    scanner: dict[str, str],
 ) -> tuple[list[SourcePage], list[str]]:
     notes: list[str] = []
     src = _open_pdf(path)
@@ -442,12 +465,14 @@ def _normalize_pdf(
         _reject_dynamic_xfa(src, path, notes)
         notes.extend(_document_notes(src))
         notes.extend(_header_notes(path))
+        pdf_scanner(src, scanner)
         geometry = _settle_inherited(src, path, notes)
         out = _sanitised_copy(src, geometry, path, notes)
         with out:
             notes.extend(_repair_notes(src.get_warnings(), path))
             _check_pages(out, path, limits, notes)
             native_dpis = [_image_dpi(page.obj, geom) for page, geom in zip(out.pages, geometry)]
+            facts = [image_facts(page.obj) for page in out.pages]
             seen = len(out.get_warnings())
             try:
                 out.save(base_pdf, compress_streams=True)
@@ -455,6 +480,9 @@ def _normalize_pdf(
                 raise UnreadableInput(path, _pdf_damage_reason(str(exc), path)) from None
             notes.extend(_repair_notes(out.get_warnings()[seen:], path))
     pages = _render_pages(base_pdf, geometry, native_dpis, workdir, stem, path, limits)
+    for page, native, (colour, bits) in zip(pages, native_dpis, facts):
+        page.scan_dpi = round(native, 1) if native else None
+        page.colour, page.bit_depth = colour, bits
     return pages, notes
 
 
@@ -632,7 +660,7 @@ def _check_pages(out: pikepdf.Pdf, path: Path, limits: Limits, notes: list[str])
     max_image = IMAGE_PIXELS_FACTOR * limits.max_pixels_per_page
     for number, page in enumerate(out.pages, 1):
         for stream in _content_streams(page.obj):
-            for name in _filter_names(stream):
+            for name in filter_names(stream):
                 if name in _IMAGE_FILTERS:
                     raise UnreadableInput(
                         path, f"page {number}'s content is encoded with the image codec {name[1:]}, which is not valid PDF"
@@ -658,16 +686,9 @@ def _image_dpi(page: Dictionary, geom: _PageGeometry) -> float:
     best = 0.0
     for _, xobject in xobjects.items():
         if isinstance(xobject, pikepdf.Stream) and xobject.get("/Subtype") == Name.Image:
-            long_px = max(_int_or_zero(xobject.get("/Width")), _int_or_zero(xobject.get("/Height")))
+            long_px = max(int_or_zero(xobject.get("/Width")), int_or_zero(xobject.get("/Height")))
             best = max(best, long_px / long_side_in)
     return best
-
-
-def _filter_names(stream: pikepdf.Stream) -> list[str]:
-    filters = stream.get("/Filter")
-    if isinstance(filters, Array):
-        return [str(f) for f in filters]
-    return [str(filters)] if filters is not None else []
 
 
 def _check_images(resources: object, number: int, path: Path, max_image: int, seen: set, depth: int) -> None:
@@ -682,7 +703,7 @@ def _check_images(resources: object, number: int, path: Path, max_image: int, se
         seen.add(xobject.objgen)
         subtype = xobject.get("/Subtype")
         if subtype == Name.Image:
-            width, height = _int_or_zero(xobject.get("/Width")), _int_or_zero(xobject.get("/Height"))
+            width, height = int_or_zero(xobject.get("/Width")), int_or_zero(xobject.get("/Height"))
             if width * height > max_image:
                 raise ResourceLimit(
                     path, f"page {number} holds an image of {width} x {height} pixels, more than the "
@@ -690,13 +711,6 @@ def _check_images(resources: object, number: int, path: Path, max_image: int, se
                 )
         elif subtype == Name.Form:
             _check_images(xobject.get("/Resources"), number, path, max_image, seen, depth + 1)
-
-
-def _int_or_zero(value: object) -> int:
-    try:
-        return max(0, int(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 0
 
 
 def _repair_notes(messages: list[str], path: Path, limit: int = 5) -> list[str]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Area", "ContainerKind", "EndAction", "HouseholdStatus", "ItemStatus", "ListStatus",
+__all__ = ["Area", "BatchState", "ContainerKind", "EndAction", "HouseholdStatus", "ItemStatus", "ListStatus",
            "RegionLevel", "RequestStatus", "RetentionTrigger", "ReviewOutcome", "RotationState",
-           "StatusChange"]
+           "RowOutcome", "ScanProfile", "StatusChange"]
 
 
 class RegionLevel(str, enum.Enum):
@@ -106,3 +106,26 @@ class ItemStatus(str, enum.Enum):
     destroyed = "destroyed"  # 已销毁
     held = "held"  # a hold stopped it at execution (冻结)
     skipped = "skipped"  # no longer due at execution (its class or stop date changed)
+
+
+class ScanProfile(str, enum.Enum):
+    """What a digitisation batch (批次) asks of its scans (ingest.scanquality)."""
+
+    standard = "standard"  # DA/T 31-2017's minimum: any colour mode
+    colour = "colour"  # every page in colour (red seals, photos: DA/T 31-2017 9.3)
+
+
+class BatchState(str, enum.Enum):
+    """Where a batch stands. Sampling acceptance (验收) adds its states after ``ingested``."""
+
+    running = "running"  # rows are being ingested (or the run was interrupted: run it again)
+    ingested = "ingested"  # every row has an outcome; ready for acceptance
+
+
+class RowOutcome(str, enum.Enum):
+    """What became of one row of a box's manifest (or one part of a separated scan)."""
+
+    pending = "pending"  # not reached yet
+    stored = "stored"  # ingested by this batch
+    duplicate = "duplicate"  # the same file was already in the dossier (a re-run, or twice)
+    failed = "failed"  # refused, with its sentence; nothing of it was stored

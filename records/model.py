@@ -30,9 +30,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from records.clock import utcnow
 # the kinds of stored values live in records.kinds; named here too, as before
-from records.kinds import (Area, ContainerKind, EndAction, HouseholdStatus,  # noqa: F401
-                           ItemStatus, ListStatus, RegionLevel, RequestStatus,
-                           RetentionTrigger, ReviewOutcome, RotationState, StatusChange)
+from records.kinds import (Area, BatchState, ContainerKind, EndAction,  # noqa: F401
+                           HouseholdStatus, ItemStatus, ListStatus, RegionLevel,
+                           RequestStatus, RetentionTrigger, ReviewOutcome, RotationState,
+                           RowOutcome, ScanProfile, StatusChange)
 
 
 class Base(DeclarativeBase):
@@ -230,6 +231,8 @@ class Document(Base):
     retention_class: Mapped[str | None] = mapped_column(ForeignKey("retention_class.code"))
     # set with its dossier's destruction; its wrapped data keys are then empty (b"")
     destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the digitisation batch (批次) it came in with, if any (ingest.box)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
 
     dossier: Mapped[Dossier | None] = relationship(back_populates="documents")
     volume: Mapped[Volume | None] = relationship(back_populates="documents")
@@ -748,3 +751,80 @@ class ArchiveRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID above
+
+
+# -- digitisation batches and scan quality (DA/T 31-2017; ingest.box, ingest.scanquality) ---
+class Batch(Base):
+    """批次: one digitisation run of a box (ingest.box): its source, box, ``profile``, who ran
+    it and when. Sampling acceptance (验收) hangs off it by ``id`` and ``state``."""
+
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("source", name="uq_batch_source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the directory or long scan run; a run again of the same source continues the batch
+    source: Mapped[str] = mapped_column(String(300))
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
+    profile: Mapped[ScanProfile] = mapped_column(
+        Enum(ScanProfile, native_enum=False, length=10), default=ScanProfile.standard)
+    state: Mapped[BatchState] = mapped_column(
+        Enum(BatchState, native_enum=False, length=20), default=BatchState.running, index=True)
+    operator: Mapped[str] = mapped_column(String(100))
+    # the operator's jurisdiction when it was run (None: the whole deployment)
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+
+    container: Mapped[Container | None] = relationship()
+    rows: Mapped[list[BatchRow]] = relationship(
+        back_populates="batch", order_by="BatchRow.position", cascade="all, delete-orphan")
+
+
+class BatchRow(Base):
+    """One row of a batch's manifest (or one document of a separated long scan) and what
+    became of it, with the file's own scanner tags and its document-level findings."""
+
+    __tablename__ = "batch_row"
+    __table_args__ = (UniqueConstraint("batch_id", "position", "item", name="uq_batch_row_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # the manifest's row number (header: 1)
+    item: Mapped[str] = mapped_column(String(300))  # the file, or "file#n" for a part
+    household_no: Mapped[str] = mapped_column(String(40), default="")
+    doc_type: Mapped[str] = mapped_column(String(50), default="")
+    declared_pages: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[RowOutcome] = mapped_column(
+        Enum(RowOutcome, native_enum=False, length=10), default=RowOutcome.pending)
+    message: Mapped[str] = mapped_column(Text, default="")  # the sentence of a failure
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), index=True)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    scanner_make: Mapped[str | None] = mapped_column(String(100))
+    scanner_model: Mapped[str | None] = mapped_column(String(100))
+    scanner_software: Mapped[str | None] = mapped_column(String(100))
+    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON, of the document
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    batch: Mapped[Batch] = relationship(back_populates="rows")
+
+
+class PageScan(Base):
+    """One page as scanned: process metadata (resolution, colour mode, bit depth, skew before
+    correction) and the findings of the scan-quality checks (数据质检, ingest.scanquality)."""
+
+    __tablename__ = "page_scan"
+
+    page_id: Mapped[int] = mapped_column(ForeignKey("page.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
+    dpi: Mapped[float | None] = mapped_column(Float)  # as the file states it; None: not stated
+    colour_mode: Mapped[str | None] = mapped_column(String(10))  # bitonal / greyscale / colour
+    bit_depth: Mapped[int | None] = mapped_column(Integer)
+    skew: Mapped[float | None] = mapped_column(Float)  # degrees, before correction
+    phash: Mapped[str] = mapped_column(String(64), index=True)  # perceptual hash, hex
+    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON [{"check": ..., values}]
+    flagged: Mapped[bool] = mapped_column(default=False, index=True)
+
+    page: Mapped[Page] = relationship()

@@ -75,6 +75,15 @@ def _place_things(world, archive) -> None:
                                       region=VOLUME[:12], year=2025, month=3, actor="test"))
     with archive.Session() as s:
         PLACES["volume_id"] = s.scalar(select(Volume.id))
+    # a digitisation batch of one box (ingest.box): batch 1
+    from ingest.box import from_directory, ingest_box
+
+    box = world.root / "door-box"
+    box.mkdir()
+    text_pdf(box / "door.pdf", "door box page")
+    (box / "manifest.csv").write_text(f"file,household_no,doc_type\ndoor.pdf,{world.a.number},"
+                                      "申请书\n", encoding="utf-8")
+    ingest_box(archive, operator, from_directory(box))
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +215,10 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = LISTS[0].executed
         elif arg == "dossier_id":  # a dossier on it
             values[arg] = 1
+        elif arg == "batch_id":  # the world's digitisation batch
+            values[arg] = 1
+        elif arg == "fmt":  # a batch report
+            values[arg] = "csv"
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -341,6 +354,13 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "text": [str(a.document_id)],
         "reader": [str(a.document_id), "--json"],
         "pages low-confidence": ["--below", "101"],
+        "pages findings": ["--batch", "1"],
+        "ingest-box": [str(world.root / "door-box")],
+        "separators": ["--household", a.number, "--type", "申请书", "--out",
+                       str(scan.with_name("separators.pdf"))],
+        "batch list": [],
+        "batch show": ["1"],
+        "batch report": ["1", "--format", "pdf", "--out", str(scan.with_name("batch.pdf"))],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "pages lines": [str(a.document_id), "1", "--json"],
         "pages correct": [str(a.document_id), "1", "--line", "1=门卫测试"],

@@ -24,9 +24,9 @@ from records.door import Refused
 from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
-from web import (account, admin_views, audit_views, auth, correction_views, daily_views,
-                 desk_views, destruction_views, home, household_views, location_views,
-                 report_views, retention_views, selflookup, verify_views, views)
+from web import (account, admin_views, audit_views, auth, batch_views, correction_views,
+                 daily_views, desk_views, destruction_views, home, household_views,
+                 location_views, report_views, retention_views, selflookup, verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -84,6 +84,8 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(destruction_views.api)
     app.register_blueprint(correction_views.bp)
     app.register_blueprint(correction_views.api)
+    app.register_blueprint(batch_views.bp)
+    app.register_blueprint(batch_views.api)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ingest.archive import ArchiveError
 from ingest.backup import BackupError
+from ingest.box import BoxError, RowsFailed
 from ingest.exceptions import (IngestError, NoSpace, PasswordProtected, ResourceLimit,
                                UnreadableInput)
 from ingest.ocr.base import OcrFailed, UnknownEngine
@@ -32,6 +33,7 @@ class ExitCode(enum.IntEnum):
     audit_broken = 5  # the audit chain does not verify (or no longer holds an anchor)
     verify_findings = 6  # `hudang verify` found something wrong (its report says what)
     destroyed = 7  # the record was destroyed under a destruction list (已销毁)
+    rows_failed = 8  # some rows of a box failed, each with its sentence; the others went in
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
     unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
@@ -56,6 +58,8 @@ BINDINGS: dict[type[BaseException], Binding] = {
     Conflict: Binding(ExitCode.conflict, 409),
     RecordsError: Binding(ExitCode.bad_input, 400),
     DuplicateSeq: Binding(ExitCode.conflict, 409),
+    RowsFailed: Binding(ExitCode.rows_failed, 422),
+    BoxError: Binding(ExitCode.bad_input, 400),
     PasswordProtected: Binding(ExitCode.permission, 422),
     ResourceLimit: Binding(ExitCode.temp_fail, 422),
     UnreadableInput: Binding(ExitCode.input_file, 422),

@@ -290,6 +290,25 @@ _LABELS = {
         "review": lazy_gettext("review again"),
         "transfer": lazy_gettext("transfer"),
     },
+    "row_outcome": {  # records.kinds.RowOutcome
+        "pending": lazy_gettext("not reached"),
+        "stored": lazy_gettext("stored"),
+        "duplicate": lazy_gettext("already stored"),
+        "failed": lazy_gettext("failed"),
+    },
+    "batch_state": {  # records.kinds.BatchState
+        "running": lazy_gettext("running or interrupted"),
+        "ingested": lazy_gettext("ingested"),
+    },
+    "scan_profile": {  # records.kinds.ScanProfile
+        "standard": lazy_gettext("standard"),
+        "colour": lazy_gettext("colour required"),
+    },
+    "colour_mode": {
+        "bitonal": lazy_gettext("black and white"),
+        "greyscale": lazy_gettext("greyscale"),
+        "colour": lazy_gettext("colour"),
+    },
     "hold_kind": {
         "household": lazy_gettext("household"),
         "dossier": lazy_gettext("dossier"),

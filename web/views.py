@@ -19,6 +19,7 @@ from records.policy import Action
 from records.purposes import OTHER, stated_purpose
 from search import QueryTooLong, SearchTimedOut
 from search.index import MAX_QUERY_CHARS
+from ingest import batches
 from web import reading
 from web.downloads import attachment
 from web.door import archive, guarded
@@ -196,7 +197,8 @@ def ask_purpose(key: str, subject: str, record, action: str, done: str):
 @guarded(Action.read_household, per_object=True)
 def household(number: str):
     view = reading.open_household(archive(), g.principal, number, purposes=stated_purposes())
-    return _no_store(Response(render_template("household.html", h=view)))
+    flags = batches.document_findings(archive(), [d.id for d in view.documents])
+    return _no_store(Response(render_template("household.html", h=view, scan_flags=flags)))
 
 
 # -- the viewer: the dossier reader (阅卷) ------------------------------------------------
@@ -235,7 +237,8 @@ def viewer(document_id: int, number: int):
                                  purposes=stated_purposes())
     if not 1 <= number <= reader.doc.page_count:
         abort(404)
-    return reader_page("viewer.html", reader, **READER_LINKS)
+    findings = batches.page_findings(archive(), document_id).get(number, [])
+    return reader_page("viewer.html", reader, scan_findings=findings, **READER_LINKS)
 
 
 @bp.route("/api/document/<int:document_id>/page/<int:number>")
@@ -272,8 +275,9 @@ def page_text(document_id: int, number: int):
                                     purposes=stated_purposes(), action=Action.read_text)
     text = reading.page_text(archive(), g.principal, document_id, number,
                              purposes=stated_purposes())
+    findings = batches.page_findings(archive(), document_id).get(number, [])
     return _no_store(Response(render_template("page_text.html", doc=doc, number=number,
-                                              text=text)))
+                                              text=text, scan_findings=findings)))
 
 
 @bp.route("/document/<int:document_id>/download")

@@ -8,7 +8,8 @@ a traceback. Every command that shows or changes records passes the one door
 The commands live in one module per area: ``admin`` (init, settings, regions, users,
 reindex), ``households`` (households, members, status changes, import), ``documents``
 (ingest, search, text, pages, reocr), ``corrections`` (pages lines, correct, rotate,
-replace; replace-document), ``desk`` (document types, corrections, order, reviews),
+replace; replace-document), ``box`` (ingest-box, separators, batches, pages with scan
+findings), ``desk`` (document types, corrections, order, reviews),
 ``reports`` (report, reconcile), ``locations`` (location, labels), ``daily`` (records list,
 show), ``retention`` (retention classes and the queue, holds, destruction lists),
 ``auditlog``, ``operations`` (verify, backup, restore, key), ``recovery`` (recover)
@@ -17,7 +18,7 @@ and ``serving`` (serve, demo). Each adds its commands to the root group ``main``
 from __future__ import annotations
 
 # the modules register their commands on import
-from web.cli import (admin, auditlog, corrections, daily, desk, documents,  # noqa: F401
+from web.cli import (admin, auditlog, box, corrections, daily, desk, documents,  # noqa: F401
                      households, locations, operations, recovery, reports, retention,
                      serving)
 from web.cli.root import main

@@ -1,0 +1,114 @@
+"""Digitisation batches (批次) in the browser: the list, a batch's page (each row's outcome,
+the findings of its pages, the process metadata) with its report as CSV and PDF, and the
+separator sheets to print. ``/api/batches[/<id>]`` answers the same as JSON.
+
+Every view calls ``ingest.batches`` or ``ingest.box``, which pass the one door (``ingest``
+work) and record each read.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, g, jsonify, render_template, request, url_for
+from sqlalchemy import select
+
+from ingest import batches as service
+from ingest.box import separator_sheets
+from ingest.scanquality import Finding
+from records.exceptions import Invalid
+from records.model import DocumentType
+from records.policy import Action
+from web.door import archive, guarded
+from web.forms import page_offset
+from web.i18n import _, gettext, label
+from web.report_views import _download
+
+bp = Blueprint("batches", __name__)
+api = Blueprint("batches_api", __name__, url_prefix="/api/batches")
+
+PAGE_SIZE = 50
+
+
+@bp.app_template_global("finding_text")
+def finding_text(finding: Finding) -> str:
+    """A finding's sentence in the reader's language (the rule's words stay as the standard
+    says them)."""
+    values = dict(finding.values)
+    if "mode" in values:
+        values["mode"] = label("colour_mode", values["mode"])
+    if "page" in values:  # the page a duplicate repeats
+        values["where"] = _("page %(page)s of document %(document)s", page=values["page"],
+                            document=values["document"]) if values.get("document") else \
+            _("page %(page)s of this document", page=values["page"])
+    return gettext(finding.template, **values)
+
+
+@bp.route("/batches/")
+@guarded(Action.ingest, per_object=True)
+def index():
+    page, offset = page_offset(PAGE_SIZE)
+    found = service.batches(archive(), g.principal, offset=offset, limit=PAGE_SIZE + 1)
+    more = len(found) > PAGE_SIZE
+    return render_template(
+        "batches.html", batches=found[:PAGE_SIZE], page=page,
+        prev_url=url_for("batches.index", page=page - 1) if page > 1 else None,
+        next_url=url_for("batches.index", page=page + 1) if more else None)
+
+
+@bp.route("/batches/<int:batch_id>")
+@guarded(Action.ingest, per_object=True)
+def show(batch_id: int):
+    view = service.batch(archive(), g.principal, batch_id)
+    return render_template("batch.html", batch=view)
+
+
+@bp.route("/batches/<int:batch_id>/report.<fmt>")
+@guarded(Action.ingest, per_object=True)
+def report(batch_id: int, fmt: str):
+    if fmt not in ("csv", "pdf"):
+        service.batch(archive(), g.principal, batch_id)  # knock first: no one learns more
+        abort(404)
+    return _download(service.report(archive(), g.principal, batch_id, fmt), fmt)
+
+
+@bp.route("/batches/separators", methods=["GET", "POST"])
+@guarded(Action.ingest)
+def separators():
+    """Separator sheets to print: households (one a line) and the types of their documents."""
+    with archive().Session() as s:
+        types = list(s.scalars(select(DocumentType).where(DocumentType.daily.is_(False))
+                               .order_by(DocumentType.sort_order)))
+    households = request.form.get("households", "")[:4000]
+    chosen = request.form.getlist("types")[:40]
+    error = None
+    if request.method == "POST":
+        numbers = [n.strip() for n in households.splitlines() if n.strip()][:200]
+        if not numbers or not chosen:
+            error = _("Give at least one household number and one document type.")
+        else:
+            try:
+                data, _count = separator_sheets(archive(), g.principal, numbers, chosen)
+            except Invalid as exc:
+                error = str(exc)
+            else:
+                response = Response(data, mimetype="application/pdf")
+                response.headers["Content-Disposition"] = \
+                    'attachment; filename="hudang-separators.pdf"'
+                response.headers["Cache-Control"] = "no-store"
+                return response
+    body = render_template("batch_separators.html", types=types, households=households,
+                           chosen=chosen, error=error)
+    return body, 400 if error else 200
+
+
+# -- the JSON door ------------------------------------------------------------------------------
+@api.route("")
+@guarded(Action.ingest, per_object=True)
+def list_json():
+    page, offset = page_offset(PAGE_SIZE)
+    found = service.batches(archive(), g.principal, offset=offset, limit=PAGE_SIZE)
+    return jsonify(page=page, batches=[b.summary_json() for b in found])
+
+
+@api.route("/<int:batch_id>")
+@guarded(Action.ingest, per_object=True)
+def show_json(batch_id: int):
+    return jsonify(service.batch(archive(), g.principal, batch_id).as_json())
