@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Area", "ContainerKind", "EndAction", "HouseholdStatus", "ItemStatus", "ListStatus",
+__all__ = ["Area", "ContainerKind", "EndAction", "FileOutcome", "HouseholdStatus", "ItemStatus",
+           "JobKind", "JobState", "ListStatus",
            "RegionLevel", "RequestStatus", "RetentionTrigger", "ReviewOutcome", "RotationState",
            "StatusChange"]
 
@@ -106,3 +107,27 @@ class ItemStatus(str, enum.Enum):
     destroyed = "destroyed"  # 已销毁
     held = "held"  # a hold stopped it at execution (冻结)
     skipped = "skipped"  # no longer due at execution (its class or stop date changed)
+
+
+class JobKind(str, enum.Enum):
+    """Long work a worker runs (ingest.jobs): what a job does."""
+
+    ingest = "ingest"  # files uploaded into a household's dossier
+    reindex = "reindex"  # rebuild the search index
+    verify = "verify"  # the four-property check (四性检测)
+    reocr = "reocr"  # OCR a stored document again
+
+
+class JobState(str, enum.Enum):
+    queued = "queued"  # waits for a worker (again, after a dead worker's lease ran out)
+    running = "running"  # a worker holds its lease
+    failed = "failed"  # stopped with a sentence; may be retried
+    done = "done"
+
+
+class FileOutcome(str, enum.Enum):
+    """What became of one file of an ingest job."""
+
+    stored = "stored"
+    duplicate = "duplicate"  # the same file is already in the dossier
+    refused = "refused"  # ingest refused it, with a sentence

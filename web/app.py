@@ -25,7 +25,8 @@ from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
 from web import (account, admin_views, audit_views, auth, daily_views, desk_views,
-                 destruction_views, home, household_views, location_views, report_views,
+                 destruction_views, home, household_views, jobs_views, location_views,
+                 report_views,
                  retention_views, selflookup, verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
@@ -82,6 +83,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(retention_views.api)
     app.register_blueprint(destruction_views.bp)
     app.register_blueprint(destruction_views.api)
+    app.register_blueprint(jobs_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)
