@@ -75,6 +75,15 @@ def _place_things(world, archive) -> None:
                                       region=VOLUME[:12], year=2025, month=3, actor="test"))
     with archive.Session() as s:
         PLACES["volume_id"] = s.scalar(select(Volume.id))
+    # an upload of household a's archivist, waiting for a worker (none runs here)
+    from ingest import jobs as background
+    from records.catalogue import get_user, principal_of
+
+    with archive.Session() as s:
+        archivist = principal_of(get_user(s, "d-archivist"))
+    PLACES["job_id"] = background.submit_ingest(
+        archive, archivist, background.IngestJobRequest(world.a.number, "申请书"),
+        [background.Upload("door.pdf", record.read_bytes())])
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +215,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = LISTS[0].executed
         elif arg == "dossier_id":  # a dossier on it
             values[arg] = 1
+        elif arg == "job_id":  # the archivist's waiting upload
+            values[arg] = PLACES["job_id"]
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -323,6 +334,8 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "user list": [],
         "reindex": [],
         "recover": [],
+        "jobs list": [],
+        "jobs retry": [str(PLACES["job_id"])],  # queued: exit 0, nothing done
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],
         "text": [str(a.document_id)],
