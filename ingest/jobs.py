@@ -26,12 +26,14 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingest import verify as checks
 from ingest.archive import Archive
@@ -163,7 +165,7 @@ def submit(archive: Archive, who: Principal, kind: JobKind, *, document_id: int 
         archive.admit(Knock(who, action, event=kind.value))
     elif not engine:
         raise Invalid("a re-OCR job needs an OCR engine")
-    with archive.Session() as s, s.begin():
+    with _writing(archive) as s:
         job_id = rules.create(s, kind, who, document_id=document_id,
                               params={"engine": engine} if engine else {}).id
     _enqueue(archive, job_id, queue)
@@ -183,12 +185,13 @@ def _delete_job(s, job_id: int) -> None:
 
 def retry(archive: Archive, who: Principal, job_id: int, *, queue: Queue | None = None) -> bool:
     """Queue a failed job again (only its files not yet stored); True if it was queued."""
-    with archive.Session() as s, s.begin():
+    with archive.Session() as s:  # the door first: a refusal is written in its own transaction
         job = s.get(Job, job_id)
         visible = job is not None and may_see_job(who, job.submitted_by).allowed
-        archive.admit(Knock(who, Action.jobs, Target("job", str(job_id), found=visible),
-                            event="job_retry"))
-        queued = rules.retry(s, job)
+    archive.admit(Knock(who, Action.jobs, Target("job", str(job_id), found=visible),
+                        event="job_retry"))
+    with _writing(archive) as s:
+        queued = rules.retry(s, s.get(Job, job_id))
     if queued:
         archive.record(audit.Event(actor=who.name, action="job_retry", object_type="job",
                                    object_id=str(job_id)))
@@ -265,7 +268,7 @@ class Worker:
     def sweep(self, *, waiting: bool = False) -> list[int]:
         """Renew this worker's lease; queue again the jobs of workers that died (and, with
         ``waiting``, queued jobs whose wake-up may have been lost)."""
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             if self.current is not None:
                 rules.renew(s, [self.current], self.name, self.lease)
             orphans = rules.requeue_expired(s)
@@ -278,7 +281,7 @@ class Worker:
 
     # -- one job -----------------------------------------------------------------------------
     def run(self, job_id: int) -> None:
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             if not rules.claim(s, job_id, self.name, self.lease):
                 return  # another worker has it, or it is done
         self.current = job_id
@@ -286,7 +289,7 @@ class Worker:
             summary, error = self._run(job_id)
         finally:
             self.current = None
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             ended = rules.finish(s, job_id, self.name, summary=summary, error=error)
         if not ended:
             self.log(f"job {job_id}: another worker took it over (this worker's lease ran out)")
@@ -344,7 +347,7 @@ class Worker:
                                                                 started)
                     self._settle(file_id, FileOutcome.stored if stored else
                                  FileOutcome.duplicate, document_id=result.document_id)
-            with self.archive.Session() as s, s.begin():
+            with _writing(self.archive) as s:
                 done = s.scalar(select(_count_settled(job_id)))
                 rules.progress(s, job_id, done, total)
         return _ingest_outcome(self.archive, job_id)
@@ -360,7 +363,7 @@ class Worker:
     def _unstage(self, file_id: int, path: Path):
         """Write the staged upload to ``path`` in a private work directory (as ``hudang
         ingest`` reads a scan from disk); returns when this file was first attempted."""
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             f = s.get(JobFile, file_id)
             if f.started_at is None:
                 f.started_at = utcnow()
@@ -384,13 +387,13 @@ class Worker:
         def advance(n: int) -> None:
             nonlocal done
             done += n
-            with self.archive.Session() as s, s.begin():
+            with _writing(self.archive) as s:
                 rules.file_pages(s, file_id, done)
         return advance
 
     def _page_count(self, file_id: int) -> Callable[[int], None]:
         def count(total: int) -> None:
-            with self.archive.Session() as s, s.begin():
+            with _writing(self.archive) as s:
                 rules.file_pages(s, file_id, 0, total)
         return count
 
@@ -416,14 +419,14 @@ class Worker:
         pages = reindex(self.archive)
         self.archive.record(audit.Event(actor=who.name, action="reindex",
                                         detail={"pages": pages, "job": job_id}))
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             rules.progress(s, job_id, 1, 1)
         return f"reindexed {pages} pages", None
 
     def _verify(self, job_id: int, who: Principal) -> tuple[str | None, str | None]:
         self.archive.admit(Knock(who, Action.verify, event="verify"))
         total = len(checks.document_ids(self.archive))
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             rules.progress(s, job_id, 0, total)
         done = 0
 
@@ -431,7 +434,7 @@ class Worker:
             nonlocal done
             done += n
             if done % 20 == 0 or done == total:
-                with self.archive.Session() as s, s.begin():
+                with _writing(self.archive) as s:
                     rules.progress(s, job_id, done)
         report = checks.check(self.archive, progress=advance)
         run_id = checks.record_run(self.archive, who.name, report, repair=False)
@@ -447,10 +450,20 @@ class Worker:
             job = s.get(Job, job_id)
             document_id, engine = job.document_id, rules.params_of(job)["engine"]
         result = reocr(self.archive, who, document_id, engine=engine)
-        with self.archive.Session() as s, s.begin():
+        with _writing(self.archive) as s:
             rules.progress(s, job_id, len(result.pages), len(result.pages))
         return f"re-OCR'd {len(result.pages)} pages of document {document_id} with " \
                f"{result.engine}", None
+
+
+@contextmanager
+def _writing(archive: Archive) -> Iterator[Session]:
+    """A write transaction holding SQLite's write lock from its start: a read-then-write
+    begun deferred fails at once (SQLITE_BUSY) when another worker wrote in between, instead
+    of waiting its turn."""
+    with archive.Session() as s, s.begin():
+        s.connection(execution_options={"hudang_immediate": True})
+        yield s
 
 
 def _count_settled(job_id: int):
