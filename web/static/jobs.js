@@ -37,6 +37,7 @@
           if ((was === "queued" || was === "running") && (job.state === "done" || job.state === "failed")) {
             ended = true;
           }
+          if (job.state === "running" && was === "queued") { row.setAttribute("data-state", "running"); }
           update(row, job);
         });
         if (ended) { window.location.reload(); } else { window.setTimeout(poll, 2000); }
