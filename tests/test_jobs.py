@@ -202,3 +202,18 @@ def test_the_queue_and_staged_uploads_hold_no_name_id_number_or_file_content(wor
         staged = s.scalar(select(JobFile).where(JobFile.job_id == job_id))
         assert staged.name == "王德胜-2203**********1238.tif"
         assert archive.blobs.get(staged.staged_ref, staged.staged_key) == scan.read_bytes()
+
+
+def test_a_key_rotation_rewraps_an_upload_waiting_for_its_job(world):
+    from ingest.keyrotation import rotate
+
+    root, archive = world
+    scan = write_scan(root / "waiting.tif", pages=1, variant=5)
+    job_id = background.submit_ingest(
+        archive, OPERATOR, background.IngestJobRequest(HOUSEHOLD, "申请书"),
+        [background.Upload(scan.name, scan.read_bytes())])
+    result = rotate(archive, "test")
+    with archive.Session() as s:
+        staged = s.scalar(select(JobFile).where(JobFile.job_id == job_id))
+        assert staged.key_id == result.new_key == archive.master.fingerprint()
+        assert archive.blobs.get(staged.staged_ref, staged.staged_key) == scan.read_bytes()
