@@ -150,3 +150,23 @@ def test_a_failed_upload_is_retried_from_the_jobs_page(app, world):
         worker.close()
     again = client.get("/api/jobs").get_json()[0]
     assert again["state"] == "failed" and again["attempts"] == 2
+
+
+def test_an_administrator_starts_a_verification_from_the_jobs_page(app, world):
+    from ingest.jobs import Worker
+
+    root, archive = world
+    assert sign_in(app, "archivist").post("/jobs/start", data={"kind": "verify"}).status_code == 404
+    admin = sign_in(app, "admin")
+    assert 'id="start-verify"' in admin.get("/jobs").text
+    r = admin.post("/jobs/start", data={"kind": "verify"})
+    assert r.status_code == 302
+    job_id = int(r.location.rsplit("-", 1)[1])
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+    finally:
+        worker.close()
+    job = next(j for j in admin.get("/api/jobs").get_json() if j["id"] == job_id)
+    assert job["kind"] == "verify" and job["state"] == "done", job
+    assert job["summary"].endswith("no findings")

@@ -13,7 +13,7 @@ from ingest import jobs as background
 from records.catalogue import find_household
 from records.doctypes import all_types
 from records.exceptions import Invalid, RecordsError
-from records.kinds import JobState
+from records.kinds import JobKind, JobState
 from records.policy import Action
 from web.door import archive, guarded
 from web.forms import text
@@ -49,6 +49,21 @@ def retry(job_id: int):
     else:
         flash(_("Job %(n)s is queued again.", n=job_id) if queued else
               _("Job %(n)s is queued or running already.", n=job_id))
+    return redirect(url_for("jobs.index") + f"#job-{job_id}")
+
+
+@bp.route("/jobs/start", methods=["POST"])
+@guarded(Action.jobs, event="jobs")
+def start():
+    """Start a verification or a rebuild of the index as a job (the service admits the
+    action of the work: ``verify`` or ``manage``)."""
+    kinds = {"verify": JobKind.verify, "reindex": JobKind.reindex}
+    kind = kinds.get(request.form.get("kind", ""))
+    if kind is None:
+        flash(_("Choose the work to start."))
+        return redirect(url_for("jobs.index"))
+    job_id = background.submit(archive(), g.principal, kind)
+    flash(_("Job %(n)s is queued.", n=job_id))
     return redirect(url_for("jobs.index") + f"#job-{job_id}")
 
 
