@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from records import audit, db
 from records.model import (ArchiveRecord, AuditHead, Correction, Document, Household,
-                           HouseholdCertificate, HouseholdMember, KeyRotation, Page,
+                           HouseholdCertificate, HouseholdMember, JobFile, KeyRotation, Page,
                            RotationState)
 from ingest.exceptions import full_disk_as
 from ingest.journal import keep_reserve
@@ -64,6 +64,7 @@ KEYED_COLUMNS: dict[type, tuple[str, ...]] = {
     HouseholdCertificate: ("certificate_no_index", "certificate_no_sealed"),
     ArchiveRecord: ("pdf_key",),
     Correction: ("lines_sealed",),
+    JobFile: ("staged_key",),  # an upload waiting for its ingest job
 }
 # Beside the catalogue, outside the database: where the audit log was keyed (audit_witness)
 AUDIT_WITNESS = "audit-chain.json"

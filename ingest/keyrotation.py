@@ -43,8 +43,8 @@ from ingest.archive import Archive, ArchiveError, running_rotation
 from records import audit
 from records.clock import utcnow
 from records.model import (ArchiveRecord, AuditHead, Correction, Document, FailedAttempt,
-                           Household, HouseholdCertificate, HouseholdMember, KeyRotation,
-                           Page, RotationState)
+                           Household, HouseholdCertificate, HouseholdMember, JobFile,
+                           KeyRotation, Page, RotationState)
 from storage import KeyFiles, KeyPurpose, MasterKey
 
 Progress = Callable[[int], None]
@@ -58,7 +58,8 @@ STAGES = (("households", Household, Household.id),
           ("documents", Document, Document.id),
           ("pages", Page, Page.id),
           ("records", ArchiveRecord, ArchiveRecord.id),
-          ("corrections", Correction, Correction.id))
+          ("corrections", Correction, Correction.id),
+          ("job files", JobFile, JobFile.id))
 
 
 class KeyRotationError(ArchiveError):
@@ -204,6 +205,9 @@ def _rewrap_row(archive: Archive, row) -> bool:
             row.original_key = keys.wrap(keys.unwrap(row.original_key))
     elif isinstance(row, ArchiveRecord):  # a destruction list or certificate (permanent)
         row.pdf_key = keys.wrap(keys.unwrap(row.pdf_key))
+    elif isinstance(row, JobFile):  # an upload waiting for its job; None once ingested
+        if row.staged_key is not None:
+            row.staged_key = keys.wrap(keys.unwrap(row.staged_key))
     elif isinstance(row, Page):
         row.image_key = keys.wrap(keys.unwrap(row.image_key))
         row.text_key = keys.wrap(keys.unwrap(row.text_key))

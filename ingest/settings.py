@@ -94,6 +94,16 @@ def _engine(value: str) -> str | None:
     return canonical_engine_name(value)
 
 
+def _queue_url(value: str) -> str:
+    """Where the job queue lives: empty (a SQLite file in the data home), ``sqlite:///PATH``
+    or ``redis://HOST[:PORT][/DB]`` (``rediss://`` with TLS)."""
+    value = value.strip()
+    if value and not value.startswith(("sqlite:///", "redis://", "rediss://")):
+        raise ValueError("HUDANG_QUEUE_URL must be empty (a queue in the data home), "
+                         "sqlite:///PATH or redis://HOST:PORT/DB")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One ``HUDANG_*`` variable: its default (as text) and how it is read."""
@@ -136,6 +146,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_DESTRUCTION_WAIT_DAYS", "7", _whole(0)),
     Setting("HUDANG_REGISTER_COPIES", "", _paths),
     Setting("HUDANG_SCAN_SKEW_LIMIT", "1.5", _positive),
+    Setting("HUDANG_QUEUE_URL", "", _queue_url, secret=True),  # a Redis URL may hold a password
+    Setting("HUDANG_JOB_LEASE_SECONDS", "60", _whole(3)),
+    Setting("HUDANG_UPLOAD_MAX_MB", "200", _whole(1)),
+    Setting("HUDANG_UPLOAD_MAX_FILES", "50", _whole(1)),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -171,6 +185,10 @@ class Settings:
     destruction_wait_days: int = 7
     register_copies: tuple[Path, ...] = ()
     scan_skew_limit: float = 1.5  # degrees before correction (ingest.scanquality)
+    queue_url: str = field(default="", repr=False)
+    job_lease_seconds: int = 60
+    upload_max_mb: int = 200
+    upload_max_files: int = 50
     config_file: Path | None = None
 
     @classmethod
@@ -230,6 +248,12 @@ class Settings:
     def journal_dir(self) -> Path:
         """The crash journal: one record per unit of writing in flight (ingest.journal)."""
         return self.home / "journal"
+
+    @property
+    def queue(self) -> str:
+        """The job queue's URL (ingest.jobs): HUDANG_QUEUE_URL, or a SQLite file in the data
+        home, which holds job ids only."""
+        return self.queue_url or f"sqlite:///{self.home / 'queue.sqlite'}"
 
     @property
     def register_dir(self) -> Path:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Area", "BatchState", "ContainerKind", "EndAction", "HouseholdStatus", "ItemStatus", "ListStatus",
+__all__ = ["Area", "BatchState", "ContainerKind", "EndAction", "FileOutcome", "HouseholdStatus",
+           "ItemStatus", "JobKind", "JobState", "ListStatus",
            "RegionLevel", "RequestStatus", "RetentionTrigger", "ReviewOutcome", "RotationState",
            "RowOutcome", "ScanProfile", "StatusChange"]
 
@@ -129,3 +130,27 @@ class RowOutcome(str, enum.Enum):
     stored = "stored"  # ingested by this batch
     duplicate = "duplicate"  # the same file was already in the dossier (a re-run, or twice)
     failed = "failed"  # refused, with its sentence; nothing of it was stored
+
+
+class JobKind(str, enum.Enum):
+    """Long work a worker runs (ingest.jobs): what a job does."""
+
+    ingest = "ingest"  # files uploaded into a household's dossier
+    reindex = "reindex"  # rebuild the search index
+    verify = "verify"  # the four-property check (四性检测)
+    reocr = "reocr"  # OCR a stored document again
+
+
+class JobState(str, enum.Enum):
+    queued = "queued"  # waits for a worker (again, after a dead worker's lease ran out)
+    running = "running"  # a worker holds its lease
+    failed = "failed"  # stopped with a sentence; may be retried
+    done = "done"
+
+
+class FileOutcome(str, enum.Enum):
+    """What became of one file of an ingest job."""
+
+    stored = "stored"
+    duplicate = "duplicate"  # the same file is already in the dossier
+    refused = "refused"  # ingest refused it, with a sentence

@@ -30,10 +30,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from records.clock import utcnow
 # the kinds of stored values live in records.kinds; named here too, as before
-from records.kinds import (Area, BatchState, ContainerKind, EndAction,  # noqa: F401
-                           HouseholdStatus, ItemStatus, ListStatus, RegionLevel,
-                           RequestStatus, RetentionTrigger, ReviewOutcome, RotationState,
-                           RowOutcome, ScanProfile, StatusChange)
+from records.kinds import (Area, BatchState, ContainerKind, EndAction, FileOutcome,  # noqa: F401
+                           HouseholdStatus, ItemStatus, JobKind, JobState, ListStatus,
+                           RegionLevel, RequestStatus, RetentionTrigger, ReviewOutcome,
+                           RotationState, RowOutcome, ScanProfile, StatusChange)
 
 
 class Base(DeclarativeBase):
@@ -828,3 +828,69 @@ class PageScan(Base):
     flagged: Mapped[bool] = mapped_column(default=False, index=True)
 
     page: Mapped[Page] = relationship()
+
+
+class Job(Base):
+    """Long work run in the background by a worker (``hudang worker``, ``ingest.jobs``).
+
+    The queue (Huey) carries only the job's id; everything else is here, in the catalogue,
+    so that a job's state, progress and outcome are the same for every process and machine.
+    A worker holds a running job under a lease it renews (``lease_until``); a job whose
+    lease ran out belonged to a worker that died, and goes back to the queue.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_state_lease", "state", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(Enum(JobKind, native_enum=False, length=10))
+    state: Mapped[JobState] = mapped_column(Enum(JobState, native_enum=False, length=10),
+                                            default=JobState.queued)
+    submitted_by: Mapped[str] = mapped_column(String(100), index=True)
+    # "operator" for the console user (no account); an account's rights are read again at run
+    submitted_as: Mapped[str] = mapped_column(String(100))
+    # what the job works on, as the door places it: a household number, a document id
+    household: Mapped[str | None] = mapped_column(String(40))
+    document_id: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: type, date, title, engine
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[str | None] = mapped_column(String(500))  # the outcome, one sentence
+    error: Mapped[str | None] = mapped_column(String(1000))  # why it failed, one sentence
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(100))  # host:pid holding the lease
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    files: Mapped[list[JobFile]] = relationship(
+        back_populates="job", order_by="JobFile.position", cascade="all, delete-orphan")
+
+
+class JobFile(Base):
+    """One uploaded file of an ingest job: staged as an encrypted blob until it is ingested
+    (never a plain file under the data home), then its outcome."""
+
+    __tablename__ = "job_file"
+    __table_args__ = (UniqueConstraint("job_id", "position", name="uq_job_file_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # from 1, in the order given
+    name: Mapped[str] = mapped_column(String(255))  # the file's name, ID numbers masked
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # the upload, encrypted in the blob store until ingested; None once it is
+    staged_ref: Mapped[str | None] = mapped_column(String(64))
+    staged_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    pages_total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[FileOutcome | None] = mapped_column(
+        Enum(FileOutcome, native_enum=False, length=10))
+    sentence: Mapped[str | None] = mapped_column(String(1000))  # a refusal's, from ingest
+    stored_document: Mapped[int | None] = mapped_column(Integer)  # the document it is now
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID above
+
+    job: Mapped[Job] = relationship(back_populates="files")

@@ -66,6 +66,8 @@ class Action(str, enum.Enum):
     destruction_approve = "destruction_approve"  # approve a list or return it
     destruction_witness = "destruction_witness"  # confirm a destruction as a witness (监销人)
     destruction_execute = "destruction_execute"  # carry out an approved, witnessed list
+    jobs = "jobs"  # see one's own background jobs and retry them
+    jobs_all = "jobs_all"  # see and retry everyone's background jobs
 
 
 # How a refusal names an action (records.door.Refused), in a sentence "this account may not ..."
@@ -96,6 +98,8 @@ ACTION_WORDS: dict[Action, str] = {
     Action.destruction_approve: "approve destruction lists",
     Action.destruction_witness: "witness destructions",
     Action.destruction_execute: "carry out destructions",
+    Action.jobs: "see background jobs",
+    Action.jobs_all: "see other people's background jobs",
 }
 
 # What each role may do at all; the jurisdiction check comes on top.
@@ -103,12 +107,12 @@ ACTION_WORDS: dict[Action, str] = {
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
                                    Action.report, Action.verify, Action.backup,
-                                   Action.manage_keys}),
+                                   Action.manage_keys, Action.jobs, Action.jobs_all}),
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,
                                Action.report, Action.locate, Action.retention_due,
-                               Action.set_retention, Action.hold}),
+                               Action.set_retention, Action.hold, Action.jobs}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup, Action.record_review,
                            Action.report}),
@@ -121,7 +125,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.witness: frozenset({Action.read_household, Action.destruction_view,
                              Action.destruction_witness}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household,
-                             Action.verify, Action.destruction_view}),
+                             Action.verify, Action.destruction_view, Action.jobs}),
     # the console user holds the master key and may do everything, except see ID numbers in
     # full: like every role, that needs a deployment's grant (HUDANG_GRANTS)
     Role.operator: frozenset(Action) - {Action.see_full_id},
@@ -185,6 +189,16 @@ def decide(principal: Principal, action: Action, region_code: str | None = None,
     if region_code is not None and not in_jurisdiction(principal, region_code):
         return Decision(False, "outside the user's jurisdiction")
     return Decision(True)
+
+
+def may_see_job(principal: Principal, submitted_by: str) -> Decision:
+    """A background job is its submitter's; others see it only with ``jobs_all`` (an
+    administrator: the whole deployment's work)."""
+    if not permits(principal, Action.jobs):
+        return Decision(False, "role does not permit jobs")
+    if submitted_by == principal.name or permits(principal, Action.jobs_all):
+        return Decision(True)
+    return Decision(False, "another user's job")
 
 
 def full_ids(principal: Principal, region_code: str | None, household: str | None) -> bool:

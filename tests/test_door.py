@@ -84,6 +84,15 @@ def _place_things(world, archive) -> None:
     (box / "manifest.csv").write_text(f"file,household_no,doc_type\ndoor.pdf,{world.a.number},"
                                       "申请书\n", encoding="utf-8")
     ingest_box(archive, operator, from_directory(box))
+    # an upload of household a's archivist, waiting for a worker (none runs here)
+    from ingest import jobs as background
+    from records.catalogue import get_user, principal_of
+
+    with archive.Session() as s:
+        archivist = principal_of(get_user(s, "d-archivist"))
+    PLACES["job_id"] = background.submit_ingest(
+        archive, archivist, background.IngestJobRequest(world.a.number, "申请书"),
+        [background.Upload("door.pdf", record.read_bytes())])
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +228,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = 1
         elif arg == "fmt":  # a batch report
             values[arg] = "csv"
+        elif arg == "job_id":  # the archivist's waiting upload
+            values[arg] = PLACES["job_id"]
         else:
             raise AssertionError(f"{rule.endpoint}: say here what to put in <{arg}>")
     return rule.build(values)[1]
@@ -349,6 +360,8 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "user list": [],
         "reindex": [],
         "recover": [],
+        "jobs list": [],
+        "jobs retry": [str(PLACES["job_id"])],  # queued: exit 0, nothing done
         "ingest": [str(scan), "--household", a.number, "--type", "申请书"],
         "search": [a.name],
         "text": [str(a.document_id)],

@@ -25,7 +25,7 @@ from records.exceptions import Destroyed
 from search import IndexOutOfDate
 from storage import KeyPurpose
 from web import (account, admin_views, audit_views, auth, batch_views, correction_views,
-                 daily_views, desk_views, destruction_views, home, household_views,
+                 daily_views, desk_views, destruction_views, home, household_views, jobs_views,
                  location_views, report_views, retention_views, selflookup, verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
@@ -86,6 +86,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(correction_views.api)
     app.register_blueprint(batch_views.bp)
     app.register_blueprint(batch_views.api)
+    app.register_blueprint(jobs_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
     app.jinja_env.globals.update(may=auth.may)
     _register_error_handlers(app)

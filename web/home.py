@@ -3,7 +3,7 @@
 ``/home`` is made of the panels of the reader's roles: an archivist's work (dossiers that
 lack documents, pages OCR flagged, recent ingests), a clerk's township (its villages and
 households), an administrator's users and regions, an auditor's way into the audit
-log. A reader who is only an auditor lands on the audit screen itself.
+log; and the reader's recent background jobs with each file's outcome. A reader who is only an auditor lands on the audit screen itself.
 
 ``/browse/<code>`` is the region tree (county → township → village): the region's
 subregions and a page of its households with status, review class and completeness,
@@ -17,7 +17,7 @@ import io
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
-from ingest import accounts, desk, regions
+from ingest import accounts, desk, jobs, regions
 from ingest.reocr import low_confidence_pages
 from records.policy import Action, Role, permits
 from web.audit_views import defuse
@@ -52,6 +52,8 @@ def index():
         users, total = accounts.listing(archive(), who, limit=PANEL)
         panels["admin"] = {"users": users, "user_total": total,
                            "regions": regions.browse(archive(), who, None, limit=0)}
+    if permits(who, Action.jobs):  # their own recent jobs (an administrator's: everyone's)
+        panels["jobs"] = jobs.listing(archive(), who, limit=PANEL)
     if permits(who, Action.destruction_view):
         panels["destruction"] = _destruction_panel(who)
     if not panels and not permits(who, Action.audit_view):

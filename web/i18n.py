@@ -432,6 +432,23 @@ _LABELS = {
         "closed": lazy_gettext("reading ended"),
         "rejected": lazy_gettext("declined"),
     },
+    "job_state": {  # records.kinds.JobState
+        "queued": lazy_gettext("waiting for a worker"),
+        "running": lazy_gettext("running"),
+        "failed": lazy_gettext("failed"),
+        "done": lazy_gettext("done"),
+    },
+    "job_kind": {  # records.kinds.JobKind
+        "ingest": lazy_gettext("upload"),
+        "reindex": lazy_gettext("rebuild the search index"),
+        "verify": lazy_gettext("verification"),
+        "reocr": lazy_gettext("re-OCR"),
+    },
+    "file_outcome": {  # records.kinds.FileOutcome
+        "stored": lazy_gettext("stored"),
+        "duplicate": lazy_gettext("already in the dossier"),
+        "refused": lazy_gettext("refused"),
+    },
 }
 
 

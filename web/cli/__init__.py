@@ -12,14 +12,14 @@ replace; replace-document), ``box`` (ingest-box, separators, batches, pages with
 findings), ``desk`` (document types, corrections, order, reviews),
 ``reports`` (report, reconcile), ``locations`` (location, labels), ``daily`` (records list,
 show), ``retention`` (retention classes and the queue, holds, destruction lists),
-``auditlog``, ``operations`` (verify, backup, restore, key), ``recovery`` (recover)
-and ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
+``auditlog``, ``operations`` (verify, backup, restore, key), ``recovery`` (recover),
+``jobs`` (worker, jobs) and ``serving`` (serve, demo). Each adds its commands to the root group ``main``.
 """
 from __future__ import annotations
 
 # the modules register their commands on import
 from web.cli import (admin, auditlog, box, corrections, daily, desk, documents,  # noqa: F401
-                     households, locations, operations, recovery, reports, retention,
+                     households, jobs, locations, operations, recovery, reports, retention,
                      serving)
 from web.cli.root import main
 

@@ -240,9 +240,16 @@ def user_list(c: Context, who: Principal, as_json: bool) -> None:
 
 # -- the index ---------------------------------------------------------------------
 @main.command()
+@click.option("--background", is_flag=True, help="Queue it as a job for 'hudang worker'.")
 @guarded(Action.manage, event="reindex")
-def reindex(c: Context, who: Principal) -> None:
+def reindex(c: Context, who: Principal, background: bool) -> None:
     """Rebuild the search index from the catalogue and the blob store."""
+    if background:
+        from ingest.jobs import submit
+        from records.kinds import JobKind
+
+        click.echo(f"queued as job {submit(c.archive, who, JobKind.reindex)}")
+        return
     from ingest.indexing import reindex as rebuild
 
     pages = rebuild(c.archive)

@@ -38,11 +38,14 @@ from web.narrowing import Narrowing, read_narrowing
 @click.option("--ocr-engine", metavar="NAME",
               help="OCR engine: rapidocr, tesseract or tesseract+rapidocr (alias auto); "
                    "default HUDANG_OCR_ENGINE, else rapidocr (docs/ocr.md).")
+@click.option("--background", is_flag=True,
+              help="Queue it as a job for 'hudang worker' (into a household's dossier); "
+                   "follow it with 'hudang jobs'.")
 @guarded(Action.ingest, per_object=True)
 def ingest(c: Context, who: Principal, file: Path, household_no: str | None,
            region_code: str | None, year: int | None, month: int | None, doc_type: str,
            seq: int | None, doc_date, title: str | None, as_json: bool,
-           ocr_engine: str | None) -> None:
+           ocr_engine: str | None, background: bool) -> None:
     """Ingest a scan (PDF, TIFF, JPEG or PNG) into a household's dossier (--household), or
     file a daily-management record of a region and a year (--region, --year, a daily type
     such as 花名册 or 资金台账)."""
@@ -56,6 +59,9 @@ def ingest(c: Context, who: Principal, file: Path, household_no: str | None,
     if household_no is not None and (year is not None or month is not None):
         raise click.UsageError("--year and --month go with --region, not --household")
     c.archive.admit(Knock(who, Action.ingest, _ingest_target(c, household_no, region_code)))
+    if background:
+        _queue_ingest(c, who, file, household_no, doc_type, seq, doc_date, title, as_json)
+        return
     req = IngestRequest(path=file, household=household_no, doc_type=doc_type, seq=seq,
                         date=doc_date.date() if doc_date else None, title=title,
                         actor=who.name, region=region_code, year=year, month=month)
@@ -72,6 +78,44 @@ def ingest(c: Context, who: Principal, file: Path, household_no: str | None,
     else:
         click.echo(f"ingested {file.name} as document {result.document_id} of "
                    f"{where} ({result.pages} pages)")
+
+
+def _queue_ingest(c: Context, who: Principal, file: Path, household_no: str | None,
+                  doc_type: str, seq: int | None, doc_date, title: str | None,
+                  as_json: bool) -> None:
+    from ingest import jobs
+
+    if household_no is None or seq is not None:
+        raise click.UsageError("--background takes a file for a household's dossier "
+                               "(--household), without --seq")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read '{file.name}': {exc.strerror}") from None
+    job_id = jobs.submit_ingest(
+        c.archive, who, jobs.IngestJobRequest(household_no, doc_type,
+                                              doc_date.date() if doc_date else None, title),
+        [jobs.Upload(file.name, data)])
+    if as_json:
+        click.echo(json.dumps({"job": job_id}))
+    else:
+        click.echo(f"queued {file.name} as job {job_id}; 'hudang jobs' shows how it goes")
+
+
+def _queue_reocr(c: Context, who: Principal, document_id: int, engine: str,
+                 page_numbers: tuple[int, ...]) -> None:
+    from ingest import jobs
+    from ingest.cataloguing import document_target
+    from records.kinds import JobKind
+    from records.model import Document
+
+    if page_numbers:
+        raise click.UsageError("--background re-OCRs every page; leave out --page")
+    with c.archive.Session() as s:
+        target = document_target(s.get(Document, document_id), document_id)
+    c.archive.admit(Knock(who, Action.ingest, target, event="reocr"))
+    job_id = jobs.submit(c.archive, who, JobKind.reocr, document_id=document_id, engine=engine)
+    click.echo(f"queued as job {job_id}")
 
 
 def _ingest_target(c: Context, household_no: str | None, region_code: str | None) -> Target:
@@ -276,11 +320,17 @@ def pages_low_confidence(c: Context, who: Principal, below: float, flagged: bool
 @click.option("--ocr-engine", required=True, metavar="NAME",
               help="Engine to read the pages with: rapidocr, tesseract or tesseract+rapidocr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--background", is_flag=True,
+              help="Queue it as a job for 'hudang worker' (every page).")
 @guarded(Action.ingest, per_object=True)
 def reocr(c: Context, who: Principal, document_id: int, page_numbers: tuple[int, ...],
-          ocr_engine: str, as_json: bool) -> None:
+          ocr_engine: str, as_json: bool, background: bool) -> None:
     """Re-run OCR on pages of a stored document; replaces its text layer, text and index entries."""
     from ingest.reocr import reocr as run_reocr
+
+    if background:
+        _queue_reocr(c, who, document_id, ocr_engine, page_numbers)
+        return
 
     result = run_reocr(c.archive, who, document_id, engine=ocr_engine,
                        pages=list(page_numbers) or None)

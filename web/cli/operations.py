@@ -31,9 +31,19 @@ from web.errors import ExitCode
               help="Rebuild what can be rebuilt (index entries, access images and page text "
                    "from the archival PDF) and list what cannot.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--background", is_flag=True,
+              help="Queue it as a job for 'hudang worker' (without --repair).")
 @guarded(Action.verify)
-def verify(c: Context, who: Principal, repair: bool, as_json: bool) -> None:
+def verify(c: Context, who: Principal, repair: bool, as_json: bool, background: bool) -> None:
     """Check the archive's authenticity, integrity, usability and security (四性检测)."""
+    if background:
+        from ingest.jobs import submit
+        from records.kinds import JobKind
+
+        if repair:
+            raise click.UsageError("--repair runs in the foreground only")
+        click.echo(f"queued as job {submit(c.archive, who, JobKind.verify)}")
+        return
     from ingest import repair as repairs
     from ingest import verify as checks
 

@@ -1,7 +1,7 @@
 """digitisation batches (批次), their rows, and each page's scan metadata and findings
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-01
 
 A batch is one box's digitisation run (``hudang ingest-box``); each row of its manifest
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """corrections of stored documents: OCR text, page rotation, page and document rescans
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-01
 
 One row per correction (ingest.corrections). The changed lines of a text correction are
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

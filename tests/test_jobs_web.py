@@ -1,0 +1,172 @@
+"""Uploads and jobs in the browser (issues 14, 13 and 15): an archivist uploads scans to a
+household's dossier, a worker ingests them, and the jobs page, ``/api/jobs`` and the
+archivist's home page show each file's outcome; limits are enforced with a sentence and
+store nothing; another archivist never sees the job, an administrator does.
+
+Real parts: an archive with a household, the app through Flask's test client, the worker's
+own code running the job (``ingest.jobs.Worker.run``, Tesseract on generated scans).
+"""
+from __future__ import annotations
+
+import io
+
+import markupsafe
+import pytest
+from sqlalchemy import func, select
+
+from browser_support import PASSWORD
+from conftest import make_archive
+from crash_support import HOUSEHOLD, write_scan
+from records.catalogue import add_user
+from records.model import Document, Job, JobFile
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jobs-web")
+    archive = make_archive(root)
+    archive = archive.reconfigured(archive.settings.with_values({
+        "HUDANG_UPLOAD_MAX_FILES": "3", "HUDANG_UPLOAD_MAX_MB": "1",
+        "HUDANG_OCR_ENGINE": "tesseract"}))
+    with archive.Session() as s, s.begin():
+        add_user(s, "archivist", PASSWORD, "archivist")
+        add_user(s, "other-archivist", PASSWORD, "archivist")
+        add_user(s, "admin", PASSWORD, "administrator")
+    yield root, archive
+    archive.close()
+
+
+@pytest.fixture(scope="module")
+def app(world):
+    from web.app import create_app
+
+    return create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=world[1])
+
+
+def sign_in(app, user: str):
+    client = app.test_client()
+    assert client.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
+    return client
+
+
+def _counts(archive) -> tuple[int, int]:
+    with archive.Session() as s:
+        return s.scalar(select(func.count(Job.id))), s.scalar(select(func.count(JobFile.id)))
+
+
+def test_too_many_or_too_large_files_are_refused_with_a_sentence_and_nothing_is_kept(app, world):
+    root, archive = world
+    client = sign_in(app, "archivist")
+    blobs_before = sorted(archive.blobs.iter_refs())
+    before = _counts(archive)
+    scan = write_scan(root / "small.tif", pages=1, variant=9).read_bytes()
+    four = [(io.BytesIO(scan), f"p{i}.tif") for i in range(4)]
+    r = client.post(f"/household/{HOUSEHOLD}/upload", data={"type": "application", "files": four},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400
+    assert "4 files are more than one upload may hold (3)" in r.text
+    big = [(io.BytesIO(b"\0" * (1024 * 1024 + 1)), "big.pdf")]
+    r = client.post(f"/household/{HOUSEHOLD}/upload", data={"type": "application", "files": big},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400 and "larger than 1 MB" in r.text
+    assert _counts(archive) == before
+    assert sorted(archive.blobs.iter_refs()) == blobs_before  # nothing half-stored
+
+
+def test_an_upload_runs_as_a_job_and_each_file_ends_with_its_outcome(app, world):
+    from ingest.jobs import Worker
+
+    root, archive = world
+    client = sign_in(app, "archivist")
+    first = write_scan(root / "a.tif", pages=1, variant=1)
+    second = write_scan(root / "b.tif", pages=1, variant=2)
+    files = [(io.BytesIO(first.read_bytes()), "a.tif"), (io.BytesIO(second.read_bytes()), "b.tif"),
+             (io.BytesIO(first.read_bytes()), "a-again.tif")]
+    page = client.get(f"/household/{HOUSEHOLD}/upload")
+    assert page.status_code == 200 and 'type="file" multiple' in page.text
+    assert "upload.js" in page.text and "<script>" not in page.text  # CSP: no inline script
+    r = client.post(f"/household/{HOUSEHOLD}/upload",
+                    data={"type": "application", "date": "2025-03-01", "title": "申请材料",
+                          "files": files}, content_type="multipart/form-data")
+    assert r.status_code == 302 and "/jobs#job-" in r.location
+    job_id = int(r.location.rsplit("-", 1)[1])
+    waiting = client.get("/api/jobs").get_json()
+    assert waiting[0]["id"] == job_id and waiting[0]["state"] == "queued"
+    assert [f["outcome"] for f in waiting[0]["files"]] == [None, None, None]
+
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+    finally:
+        worker.close()
+
+    done = client.get("/api/jobs").get_json()[0]
+    assert done["state"] == "done" and done["summary"] == "2 stored, 1 duplicate"
+    assert [f["outcome"] for f in done["files"]] == ["stored", "stored", "duplicate"]
+    assert done["files"][2]["document_id"] == done["files"][0]["document_id"]
+    with archive.Session() as s:
+        doc = s.get(Document, done["files"][0]["document_id"])
+        assert (doc.title, doc.date.isoformat(), doc.created_by) == \
+            ("申请材料", "2025-03-01", "archivist")
+    listing = client.get("/jobs").text
+    assert f'id="job-{job_id}"' in listing and "已存入" in listing and "已在档案中" in listing
+    home = client.get("/home").text
+    recent = home.split('id="recent-jobs"')[1].split("</table>")[0]
+    assert f'id="job-{job_id}"' in recent and "a-again.tif" in recent
+    english = client.get("/jobs?lang=en").text
+    assert "already in the dossier" in english
+
+    other = sign_in(app, "other-archivist")
+    assert other.get("/api/jobs").get_json() == []
+    assert other.post(f"/jobs/{job_id}/retry").status_code == 404
+    admin = sign_in(app, "admin")
+    assert [j["id"] for j in admin.get("/api/jobs").get_json()] == [job_id]
+
+
+def test_a_failed_upload_is_retried_from_the_jobs_page(app, world):
+    from ingest.jobs import Worker
+
+    root, archive = world
+    client = sign_in(app, "archivist")
+    files = [(io.BytesIO(b"GIF89a not really an image"), "broken.png")]
+    r = client.post(f"/household/{HOUSEHOLD}/upload", data={"type": "application", "files": files},
+                    content_type="multipart/form-data")
+    job_id = int(r.location.rsplit("-", 1)[1])
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+        failed = client.get("/api/jobs").get_json()[0]
+        assert failed["state"] == "failed" and failed["error"].startswith("cannot ingest 'broken.png'")
+        assert failed["files"][0]["outcome"] == "refused"
+        page = client.get("/jobs?lang=en").text
+        assert f'id="retry-{job_id}"' in page and str(markupsafe.escape(failed["error"])) in page
+        r = client.post(f"/jobs/{job_id}/retry?lang=en", follow_redirects=True)
+        assert f"Job {job_id} is queued again." in r.text
+        assert client.get("/api/jobs").get_json()[0]["state"] == "queued"
+        worker.run(job_id)
+    finally:
+        worker.close()
+    again = client.get("/api/jobs").get_json()[0]
+    assert again["state"] == "failed" and again["attempts"] == 2
+
+
+def test_an_administrator_starts_a_verification_from_the_jobs_page(app, world):
+    from ingest.jobs import Worker
+
+    root, archive = world
+    assert sign_in(app, "archivist").post("/jobs/start", data={"kind": "verify"}).status_code == 404
+    admin = sign_in(app, "admin")
+    assert 'id="start-verify"' in admin.get("/jobs").text
+    r = admin.post("/jobs/start", data={"kind": "verify"})
+    assert r.status_code == 302
+    job_id = int(r.location.rsplit("-", 1)[1])
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+    finally:
+        worker.close()
+    job = next(j for j in admin.get("/api/jobs").get_json() if j["id"] == job_id)
+    assert job["kind"] == "verify" and job["state"] == "done", job
+    assert job["summary"].endswith("no findings")
