@@ -107,7 +107,7 @@ def _recover_unit(archive, record: UnitRecord) -> RecoveredUnit:
 
 
 def ref_columns() -> Iterator[tuple[Column, Column | None]]:
-    """Every catalogue column holding a blob ref (named ``*_ref`` in records/model.py), with
+    """Every catalogue column holding a blob ref (named ``*_ref`` in records.model), with
     the column naming the document its row belongs to."""
     for mapper in Base.registry.mappers:
         table = mapper.local_table
