@@ -76,10 +76,13 @@ class Client:
         self.port, self.timeout = port, timeout
         self.cookies: dict[str, str] = dict(cookies or {})
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.used = False  # has the connection carried a request (and been kept alive)?
+        self.stale_retries = 0
 
     def reconnect(self) -> None:
         self.conn.close()
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self.used = False
 
     def close(self) -> None:
         self.conn.close()
@@ -96,9 +99,20 @@ class Client:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not (self.used and method == "GET"):
+                raise
+            # the server closed a kept-alive connection that sat idle past its keep-alive
+            # time before reading this request: as a browser does, send it again on a new one
+            self.stale_retries += 1
+            self.reconnect()
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
         payload = resp.read()
+        self.used = True
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie":
                 key, _, rest = value.partition("=")
