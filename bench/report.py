@@ -448,7 +448,9 @@ def sizing_rows(r: dict) -> list[tuple[str, str, str]]:
         rows.append(("blob store per 100k pages (original, archival PDF, access image, text)",
                      f"{size['blob_bytes_per_page'] * 100_000 / 1e9:.0f} GB",
                      f"viewer: the ingested generated document, "
-                     f"{size['blob_bytes_per_page'] / 1024:.0f} KB per page"))
+                     f"{size['blob_bytes_per_page'] / 1024:.0f} KB per page"
+                     + (f" for a scan of {size['scan_bytes_per_page'] / 1024:.0f} KB per page"
+                        if size.get("scan_bytes_per_page") else "")))
     multi = se.get("multi") if se.get("n") != se.get("slice") else se.get("multi_slice")
     if multi and multi.get("index_mb") and multi.get("docs"):
         rows.append(("search index (Whoosh) per 100k pages",

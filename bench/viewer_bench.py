@@ -300,6 +300,7 @@ def run(levels: list[int], seconds: float, pages: int, threads: int | None,
         log(f"viewer: catalogue size, {copies} copies of the document's rows")
         sizing = catalogue_sizing(db, result.document_id, copies)
         sizing["blob_bytes_per_page"] = blob_bytes_per_page
+        sizing["scan_bytes_per_page"] = tiff.stat().st_size / pages
 
         env = {**os.environ, "HUDANG_HOME": str(work / "home"),
                "HUDANG_MASTER_KEY_FILE": str(work / "keys" / "master.key")}

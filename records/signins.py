@@ -51,8 +51,3 @@ def end(session: Session, token: str | None, now: datetime) -> None:
                                                SignedIn.ended_at.is_(None))
                         .values(ended_at=now))
 
-
-def end_all(session: Session, user_id: int, now: datetime) -> None:
-    """Close every open session of ``user_id``."""
-    session.execute(update(SignedIn).where(SignedIn.user_id == user_id,
-                                           SignedIn.ended_at.is_(None)).values(ended_at=now))

@@ -136,7 +136,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(env: dict[str, str]):
-    """``hudang serve`` (waitress) in a subprocess; yields its base URL."""
+    """``hudang serve`` (one process per core) in a subprocess; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen([HUDANG, "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,8 +1,8 @@
 """The whole path: generate a page, ingest it, find it, read it through the web app, audit it.
 
 Everything is real: the ``hudang`` console script in a subprocess, Tesseract,
-a SQLite file, the encrypted blob store, the Whoosh index, and the waitress
-server answering HTTP on loopback.
+a SQLite file, the encrypted blob store, the Whoosh index, and ``hudang serve``
+(gunicorn, one process per core) answering HTTP on loopback.
 """
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def login(base: str, user: str, password: str) -> requests.Session:
     return s
 
 
-def test_the_server_is_waitress_not_the_flask_development_server(server):
+def test_the_server_is_a_production_server_not_the_flask_development_server(server):
     r = requests.get(server + "/login")
     assert r.headers.get("Server") == "hudang"
 
