@@ -96,6 +96,10 @@ def _processes_class():
             for key, value in self.options.items():
                 self.cfg.set(key, value)
             self.cfg.set("worker_exit", self._worker_exit)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn 25+ opens a control socket at one path per user
+                # (~/.gunicorn/gunicorn.ctl): two servers on one machine would share it
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             """Called in each worker process after the fork: its own archive and app."""
