@@ -142,7 +142,7 @@ def serve(env: dict[str, str]):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        for _ in range(600):  # a minute: on a busy machine the processes take a while
             if proc.poll() is not None:
                 raise AssertionError(f"hudang serve exited: {proc.stdout.read()}")
             try:
@@ -153,7 +153,7 @@ def serve(env: dict[str, str]):
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

@@ -152,7 +152,7 @@ def server(world):
     proc = subprocess.Popen([HUDANG, "serve", "--port", str(port)], env=world["env"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(600):  # a minute: on a busy machine the processes take a while to start
         try:
             requests.get(base + "/login", timeout=1)
             break
@@ -160,7 +160,7 @@ def server(world):
             time.sleep(0.1)
     yield base
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=30)
 
 
 def login(base: str, user: str, password: str) -> requests.Session:

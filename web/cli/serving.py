@@ -12,7 +12,9 @@ every request. ``--workers 1`` serves from this process with waitress, as before
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 import click
 
@@ -49,6 +51,8 @@ def serve(c: Context, host: str, port: int, workers: int | None, threads: int) -
     # open it once here: a data home or key that cannot be used is one sentence now, not a
     # traceback per worker; and what a killed process left is recovered once, before the fork
     c.archive.close()
+    import web.app  # noqa: F401 - imported once here, not again in every worker after the fork
+
     click.echo(f"serving hudang at http://{host}:{port}/ with {workers} processes "
                "(Ctrl-C to stop)")
     _Processes(c.settings, {
@@ -114,6 +118,15 @@ def _processes_class():
         def _worker_exit(self, _arbiter, _worker) -> None:
             if self.archive is not None:
                 self.archive.close()
+            stopping = sys.exc_info()[1]  # gunicorn calls this while the worker's exit unwinds
+            if isinstance(stopping, SystemExit) and stopping.code in (0, None):
+                # a worker told to stop leaves at once: unwinding the command's stack and
+                # freeing a heap shared with the master since the fork (every page copied
+                # as it is freed) takes seconds on a busy machine, and the master waits
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
 
     return Processes
 
