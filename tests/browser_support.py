@@ -148,7 +148,7 @@ def serve(env: dict[str, str]):
             try:
                 requests.get(base + "/login", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still starting
                 time.sleep(0.1)
         yield base
     finally:

@@ -156,7 +156,7 @@ def server(world):
         try:
             requests.get(base + "/login", timeout=1)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # listening, workers still starting
             time.sleep(0.1)
     yield base
     proc.terminate()
