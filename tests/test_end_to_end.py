@@ -152,15 +152,17 @@ def server(world):
     proc = subprocess.Popen([HUDANG, "serve", "--port", str(port)], env=world["env"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):  # a minute: on a busy machine the processes take a while to start
-        try:
-            requests.get(base + "/login", timeout=1)
-            break
-        except (requests.ConnectionError, requests.Timeout):  # listening, workers still starting
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        for _ in range(600):  # a minute: on a busy machine the processes take a while to start
+            try:
+                requests.get(base + "/login", timeout=1)
+                break
+            except (requests.ConnectionError, requests.Timeout):  # listening, workers starting
+                time.sleep(0.1)
+        yield base
+    finally:  # also when it never answered: no server left behind
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def login(base: str, user: str, password: str) -> requests.Session:
