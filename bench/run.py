@@ -26,11 +26,11 @@ AREAS = ("crypto", "search", "viewer", "ingest")
 PROFILES = {
     "quick": {"ingest": dict(households=1, pages=3, mem="6,18", mem_dpi=100),
               "search": dict(n=10_000, slice=10_000, per_class=20, budget=3.0),
-              "viewer": dict(seconds=5, levels="1,8,32", pages=3),
+              "viewer": dict(seconds=5, levels="1,8,32", pages=3, copies=500),
               "crypto": dict(reps=10)},
     "full": {"ingest": dict(households=4, pages=20, mem="50,300", mem_dpi=100),
              "search": dict(n=100_000, slice=10_000, per_class=20, budget=20.0),
-             "viewer": dict(seconds=30, levels="1,8,32", pages=5),
+             "viewer": dict(seconds=30, levels="1,8,32", pages=5, copies=2000),
              "crypto": dict(reps=30)},
 }
 
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             elif area == "viewer":
                 c = cfg["viewer"]
                 results["viewer"] = run_module("bench.viewer_bench", [
-                    "--levels", c["levels"], "--seconds", str(c["seconds"]), "--pages", str(c["pages"])])
+                    "--levels", c["levels"], "--seconds", str(c["seconds"]), "--pages", str(c["pages"]),
+                    "--copies", str(c["copies"])])
             results["durations_s"][area] = time.perf_counter() - t0
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu_now = usage.ru_utime + usage.ru_stime

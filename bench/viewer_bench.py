@@ -2,15 +2,22 @@
 
 Set-up: a fresh archive with one document of generated pages ingested through
 the real pipeline, and one archivist account per simulated user. The server
-is ``hudang serve`` exactly as it ships (waitress: ONE process, a pool of
-``--threads`` worker threads, default 8, sharing the GIL). The load generator
-is a separate process on 127.0.0.1: one thread per user, each with its own
-keep-alive connection and session cookie, requesting page images back to back
-(closed loop, no think time). Each user signs in (GET /login, csrf_token, POST
-username/password) and, when the app asks for one (GET /household/<no>
-redirects to /household/<no>/purpose), states the purpose 审核 first.
+is ``hudang serve --workers W`` exactly as it ships, for W = 1 (waitress: one
+process, ``--threads`` threads, default 8, sharing the GIL) and W = one per
+core (gunicorn: W processes of 8 threads). The load generator is a separate
+process on 127.0.0.1: one thread per user, each with its own keep-alive
+connection and session cookie, in two modes: closed loop (the next page as
+soon as the last arrived: the saturated images/s) and paced (a page every
+``--pace`` seconds, 2 by default, as a person reads: the latency a reader
+feels). Each user signs in (GET /login, csrf_token, POST username/password)
+and, when the app asks for one (GET /household/<no> redirects to
+/household/<no>/purpose), states the purpose 审核 first.
 
 The audit log must gain exactly one read_page event per image served.
+
+For sizing (docs/scale.md) it also measures the catalogue bytes per page (the
+document's rows copied ``--copies`` times), the blob-store bytes per page of the
+ingested document, and the catalogue's growth per audited read.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from bench.common import REPO, log, out_dir, profile_call, summary_ms, write_json
+from bench.common import REPO, dir_size, log, out_dir, profile_call, summary_ms, write_json
 from bench.ingest_bench import HOUSEHOLD, _archive, multipage_tiff, page_set
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -109,7 +116,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(port: int, users: list[str], paths: list[str], seconds: float) -> dict:
+def load(port: int, users: list[str], paths: list[str], seconds: float,
+         pace: float | None = None) -> dict:
+    """``users`` sign in, then each requests page images for ``seconds``: back to back
+    (closed loop, ``pace`` None), or one every ``pace`` seconds (paced: a person turning a
+    page every 2 s; a late answer does not make the next request come sooner than that)."""
     clients = []
     purpose_asked = False
     for user in users:
@@ -128,7 +139,16 @@ def load(port: int, users: list[str], paths: list[str], seconds: float) -> dict:
         mine, codes, errs = [], {}, 0
         i = k
         start_gate.wait()
-        while time.perf_counter() < stop_at[0]:
+        # paced users start spread over the first interval, as people do
+        next_at = time.perf_counter() + (pace * k / len(clients) if pace else 0.0)
+        while True:
+            if pace:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                next_at = max(next_at + pace, time.perf_counter())
+            if time.perf_counter() >= stop_at[0]:
+                break
             path = paths[i % len(paths)]
             i += 1
             t0 = time.perf_counter()
@@ -158,13 +178,87 @@ def load(port: int, users: list[str], paths: list[str], seconds: float) -> dict:
     elapsed = time.perf_counter() - began
     for c in clients:
         c.conn.close()
-    return {"users": len(users), "seconds": elapsed, "requests": len(latencies),
+    return {"users": len(users), "mode": "paced" if pace else "closed", "pace_s": pace,
+            "seconds": elapsed, "requests": len(latencies),
             "ok": statuses.get(200, 0), "rps": statuses.get(200, 0) / elapsed,
             "errors": errors[0], "statuses": {str(k): v for k, v in statuses.items()},
             "purpose_asked": purpose_asked, **summary_ms(latencies)}
 
 
-def run(levels: list[int], seconds: float, pages: int, threads: int | None) -> dict:
+def _db_bytes(db: Path) -> int:
+    """Bytes the catalogue's pages take (the WAL checkpointed first)."""
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return (con.execute("PRAGMA page_count").fetchone()[0]
+                * con.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        con.close()
+
+
+def catalogue_sizing(db: Path, document_id: int, copies: int) -> dict:
+    """Catalogue bytes per page and per document: the ingested document's rows (document,
+    pages, with their wrapped keys, refs, hashes and ID-number regions) copied ``copies``
+    times into the same SQLite catalogue, and the growth of the file divided out."""
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        doc_cols = [r[1] for r in con.execute("PRAGMA table_info(document)") if r[1] != "id"]
+        page_cols = [r[1] for r in con.execute("PRAGMA table_info(page)")
+                     if r[1] not in ("id", "document_id")]
+        pages = con.execute("SELECT count(*) FROM page WHERE document_id = ?",
+                            (document_id,)).fetchone()[0]
+        top = con.execute("SELECT max(seq) FROM document").fetchone()[0] or 0
+    finally:
+        con.close()
+    before = _db_bytes(db)
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        with con:
+            for k in range(copies):
+                values = ", ".join("? " if c in ("seq", "sha256") else c for c in doc_cols)
+                cur = con.execute(f"INSERT INTO document ({', '.join(doc_cols)}) "
+                                  f"SELECT {values} FROM document WHERE id = ?",
+                                  [top + 1 + k if c == "seq" else f"{k:064x}"
+                                   for c in doc_cols if c in ("seq", "sha256")] + [document_id])
+                con.execute(f"INSERT INTO page (document_id, {', '.join(page_cols)}) "
+                            f"SELECT ?, {', '.join(page_cols)} FROM page WHERE document_id = ?",
+                            (cur.lastrowid, document_id))
+    finally:
+        con.close()
+    grown = _db_bytes(db) - before
+    return {"copies": copies, "pages_per_document": pages, "pages_added": copies * pages,
+            "bytes_per_page": grown / (copies * pages),
+            "catalogue_mb_per_100k_pages": grown / (copies * pages) * 100_000 / 1e6}
+
+
+def _start_server(env: dict, port: int, workers: int, threads: int | None) -> subprocess.Popen:
+    cmd = [str(REPO / ".venv" / "bin" / "hudang"), "serve", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(workers)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if Client(port).request("GET", "/login")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    time.sleep(1.0 if workers > 1 else 0)  # every worker up, not only the first
+    return server
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def run(levels: list[int], seconds: float, pages: int, threads: int | None,
+        workers: list[int], pace: float, copies: int) -> dict:
     from sqlalchemy import select
 
     from ingest.pipeline import IngestRequest, Ingestor
@@ -181,6 +275,7 @@ def run(levels: list[int], seconds: float, pages: int, threads: int | None) -> d
         with Ingestor(archive) as ingestor:
             result = ingestor.ingest(IngestRequest(path=tiff, household=HOUSEHOLD,
                                                    doc_type="application", actor="bench"))
+        blob_bytes_per_page = dir_size(work / "home" / "blobs") / pages
         users = [f"bench{k:02d}" for k in range(1, max(levels) + 1)]
         with archive.Session() as s, s.begin():
             for u in users:
@@ -193,55 +288,56 @@ def run(levels: list[int], seconds: float, pages: int, threads: int | None) -> d
         from web import reading
 
         def one_image():
-            try:  # with the purpose stated, as the web view passes it
-                reading.page_image(archive, principal, result.document_id, 1,
-                                   purposes={HOUSEHOLD: "审核"})
-            except TypeError:  # before the purpose-of-use change
-                reading.page_image(archive, principal, result.document_id, 1)
+            reading.page_image(archive, principal, result.document_id, 1,
+                               purposes={HOUSEHOLD: "审核"})
 
         try:
             profile = profile_call(one_image, "viewer-page-image", repeat=10)
         except Exception as exc:  # the purpose rules may refuse an in-process read
             profile = {"error": f"{type(exc).__name__}"}
         archive.close()
+        db = work / "home" / "catalogue.sqlite"
+        log(f"viewer: catalogue size, {copies} copies of the document's rows")
+        sizing = catalogue_sizing(db, result.document_id, copies)
+        sizing["blob_bytes_per_page"] = blob_bytes_per_page
+        sizing["scan_bytes_per_page"] = tiff.stat().st_size / pages
 
-        port = _free_port()
         env = {**os.environ, "HUDANG_HOME": str(work / "home"),
                "HUDANG_MASTER_KEY_FILE": str(work / "keys" / "master.key")}
         env.pop("HUDANG_MASTER_KEY", None)
-        cmd = [str(REPO / ".venv" / "bin" / "hudang"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        if threads:
-            cmd += ["--threads", str(threads)]
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         paths = [f"/document/{result.document_id}/page/{n}/image" for n in range(1, pages + 1)]
-        db = work / "home" / "catalogue.sqlite"
-        rows = []
-        for n in levels:
-            log(f"viewer: {n} users for {seconds:.0f} s")
-            before = _audit_reads(db)
-            row = load(port, users[:n], paths, seconds)
-            time.sleep(0.5)
-            row["audit_read_page_events"] = _audit_reads(db) - before
-            row["audit_matches"] = row["audit_read_page_events"] == row["ok"]
-            rows.append(row)
-        return {"levels": rows, "pages": pages, "threads": threads or 8,
+        runs = []
+        events, event_bytes = 0, 0
+        for count in workers:
+            port = _free_port()
+            server = _start_server(env, port, count, threads)
+            rows = []
+            for mode_pace in (None, pace):
+                for n in levels:
+                    log(f"viewer: {count} process(es), {'paced' if mode_pace else 'closed loop'}, "
+                        f"{n} users for {seconds:.0f} s")
+                    before, bytes_before = _audit_reads(db), _db_bytes(db)
+                    row = load(port, users[:n], paths, seconds, mode_pace)
+                    time.sleep(0.5)
+                    row["audit_read_page_events"] = _audit_reads(db) - before
+                    row["audit_matches"] = row["audit_read_page_events"] == row["ok"]
+                    events += row["audit_read_page_events"]
+                    event_bytes += _db_bytes(db) - bytes_before
+                    rows.append(row)
+            _stop_server(server)
+            server = None
+            label = ("waitress, 1 process" if count == 1 else f"gunicorn, {count} processes") + \
+                f", {threads or 8} threads each"
+            runs.append({"workers": count, "server": f"hudang serve --workers {count} ({label})",
+                         "levels": rows})
+        sizing["audit_bytes_per_read"] = event_bytes / events if events else None
+        return {"runs": runs, "pages": pages, "threads": threads or 8, "pace_s": pace,
+                "cores": os.cpu_count() or 1,
                 "image_kb_mean": sum(image_bytes) / len(image_bytes) / 1024,
-                "server": "hudang serve (waitress, 1 process, threads=%d)" % (threads or 8),
-                "profile_page_image": profile}
+                "sizing": sizing, "profile_page_image": profile}
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            _stop_server(server)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -251,9 +347,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--pages", type=int, default=5)
     p.add_argument("--threads", type=int)
+    p.add_argument("--workers", default=f"1,{os.cpu_count() or 1}",
+                   help="server processes to measure, comma-separated (default: 1 and one per core)")
+    p.add_argument("--pace", type=float, default=2.0, help="seconds between pages, paced mode")
+    p.add_argument("--copies", type=int, default=2000,
+                   help="copies of the document's rows for the catalogue size per page")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
-    write_json(a.out, run([int(x) for x in a.levels.split(",")], a.seconds, a.pages, a.threads))
+    workers = sorted({int(x) for x in a.workers.split(",")})
+    write_json(a.out, run([int(x) for x in a.levels.split(",")], a.seconds, a.pages, a.threads,
+                          workers, a.pace, a.copies))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ comes out a :class:`SearchResult`; every error a person may see is a
 :class:`SearchError`. How the package is laid out: docs/search.md.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.exceptions import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
+from search.exceptions import IndexBusy, IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
 from search.filters import SORTS, Facets, Filters
 from search.index import SearchIndex, searchable
 from search.results import Hit, SearchResult, Total
@@ -19,6 +19,7 @@ __all__ = [
     "SORTS",
     "HanBigramTokenizer",
     "Hit",
+    "IndexBusy",
     "IndexOutOfDate",
     "PageDoc",
     "QueryTooLong",

@@ -6,7 +6,9 @@ the web app and the CLI map these classes to theirs.
 """
 from __future__ import annotations
 
-__all__ = ["SearchError", "IndexOutOfDate", "QueryTooLong", "SearchTimedOut"]
+from whoosh.index import LockError
+
+__all__ = ["SearchError", "IndexBusy", "IndexOutOfDate", "QueryTooLong", "SearchTimedOut"]
 
 
 class SearchError(Exception):
@@ -35,4 +37,16 @@ class SearchTimedOut(SearchError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the search took longer than {seconds:g} seconds and was stopped; "
                          "narrow it with more specific words")
+        self.seconds = seconds
+
+
+class IndexBusy(SearchError, LockError):
+    """Another writer (another process: an ingest, a reindex) held the index's write lock for
+    longer than this writer waits. A :class:`whoosh.index.LockError` too, so that code
+    written against Whoosh still recognises it; but it says in one sentence what happened."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        super().__init__(f"the search index in {path} was being written by another process "
+                         f"for more than {seconds:g} seconds; nothing was changed, try again "
+                         "when the ingest or reindex running now has finished")
         self.seconds = seconds

@@ -37,7 +37,7 @@ from whoosh.writing import CLEAR, SegmentWriter
 
 from search.analysis import ChineseAnalyzer
 from search.deadline import Clock, check_time, time_limit as running_within
-from search.exceptions import IndexOutOfDate, QueryTooLong
+from search.exceptions import IndexBusy, IndexOutOfDate, QueryTooLong
 from search.filters import Facets, Filters, check_sort
 from search.lookalike import APPROX_MIN_CHARS, ASKED_MIN_CHARS, approx_words
 from search.query import QueryWord, parse_query
@@ -49,7 +49,14 @@ from search.snippets import highlight_fragments
 
 __all__ = ["SearchIndex", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_TIME_LIMIT", "MAX_QUERY_CHARS", "searchable"]
 
-DEFAULT_LOCK_TIMEOUT = 30.0
+# Seconds a writer waits for another writer (another thread or process) to let go of the
+# index's write lock. Writers hold it for one commit (an ingested document, a batch of a
+# reindex), rarely more than seconds; the end of a reindex (merging into one segment) can
+# take minutes on a large index, and a writer that waits meanwhile is better than a
+# request that fails. The web server's threads do not time out while they wait.
+DEFAULT_LOCK_TIMEOUT = 300.0
+# How often a waiting writer tries the lock again.
+LOCK_RETRY_SECONDS = 0.05
 # Longest query accepted, in characters (after trimming whitespace). Longer
 # ones raise QueryTooLong before any work: nobody types more, and a pasted
 # page is not a search.
@@ -145,7 +152,8 @@ class SearchIndex:
     """A Whoosh index of pages in one directory.
 
     Writers wait up to ``lock_timeout`` seconds for another writer (another
-    thread or process) to finish, then raise ``whoosh.index.LockError``.
+    thread or process) to finish, then raise :class:`IndexBusy` (a
+    ``whoosh.index.LockError`` too).
     """
 
     def __init__(self, ix: windex.Index | None, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
@@ -257,8 +265,14 @@ class SearchIndex:
 
     # -- writing -------------------------------------------------------------
 
-    def _writer(self) -> SegmentWriter:
-        return self._require_current().writer(timeout=self._lock_timeout)
+    def _writer(self, **kwargs: Any) -> SegmentWriter:
+        """A writer, once the write lock is ours: waits up to ``lock_timeout`` seconds for
+        another writer, then raises :class:`IndexBusy` (never a bare Whoosh lock error)."""
+        ix = self._require_current()
+        try:
+            return ix.writer(timeout=self._lock_timeout, delay=LOCK_RETRY_SECONDS, **kwargs)
+        except windex.LockError:
+            raise IndexBusy(self._path, self._lock_timeout) from None
 
     def _write(self, pages: Iterable[PageDoc], *, clear: bool = False) -> int:
         writer = self._writer()
@@ -355,12 +369,11 @@ class SearchIndex:
             procs = os.cpu_count() or 1
         if procs < 1 or limitmb < 1 or batchsize < 1:
             raise ValueError("procs, limitmb and batchsize must be >= 1")
-        ix = self._require_current()
         if procs == 1:
-            writer = ix.writer(timeout=self._lock_timeout, limitmb=limitmb)
+            writer = self._writer(limitmb=limitmb)
         else:
-            writer = ix.writer(procs=procs, timeout=self._lock_timeout, limitmb=limitmb,
-                                     multisegment=True, batchsize=batchsize)
+            writer = self._writer(procs=procs, limitmb=limitmb, multisegment=True,
+                                  batchsize=batchsize)
         count = 0
         try:
             for page in pages:

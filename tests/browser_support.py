@@ -136,24 +136,24 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(env: dict[str, str]):
-    """``hudang serve`` (waitress) in a subprocess; yields its base URL."""
+    """``hudang serve`` (one process per core) in a subprocess; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen([HUDANG, "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        for _ in range(600):  # a minute: on a busy machine the processes take a while
             if proc.poll() is not None:
                 raise AssertionError(f"hudang serve exited: {proc.stdout.read()}")
             try:
                 requests.get(base + "/login", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still starting
                 time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

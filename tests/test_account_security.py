@@ -220,3 +220,15 @@ def test_hudang_user_add_gives_several_roles(env):
                                   .where(User.username.in_(["both", "both2"]))).all())
     engine.dispose()
     assert roles == {"both": "auditor,staff", "both2": "auditor,staff"}
+
+
+def test_a_copy_of_the_session_cookie_opens_nothing_once_signed_out(app):
+    client = app.test_client()
+    assert sign_in(client, "clerk", PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+    copied = client.get_cookie("hudang_session").value
+    assert client.post("/logout").status_code == 302
+    other = app.test_client()
+    other.set_cookie("hudang_session", copied)
+    r = other.get("/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]

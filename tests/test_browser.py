@@ -1,5 +1,5 @@
 """Two whole flows in a real browser (Debian's Chromium via Playwright) against the real
-server (``hudang serve``, waitress) on a real archive with really ingested pages.
+server (``hudang serve``, one process per core) on a real archive with really ingested pages.
 
 1. Staff sign in, search, state a purpose, open the dossier, read a page, sign out.
 2. A citizen asks, staff approve, the citizen reads with the one-time code and

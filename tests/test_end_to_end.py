@@ -1,8 +1,8 @@
 """The whole path: generate a page, ingest it, find it, read it through the web app, audit it.
 
 Everything is real: the ``hudang`` console script in a subprocess, Tesseract,
-a SQLite file, the encrypted blob store, the Whoosh index, and the waitress
-server answering HTTP on loopback.
+a SQLite file, the encrypted blob store, the Whoosh index, and ``hudang serve``
+(gunicorn, one process per core) answering HTTP on loopback.
 """
 from __future__ import annotations
 
@@ -152,15 +152,17 @@ def server(world):
     proc = subprocess.Popen([HUDANG, "serve", "--port", str(port)], env=world["env"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(base + "/login", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        for _ in range(600):  # a minute: on a busy machine the processes take a while to start
+            try:
+                requests.get(base + "/login", timeout=1)
+                break
+            except (requests.ConnectionError, requests.Timeout):  # listening, workers starting
+                time.sleep(0.1)
+        yield base
+    finally:  # also when it never answered: no server left behind
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def login(base: str, user: str, password: str) -> requests.Session:
@@ -173,7 +175,7 @@ def login(base: str, user: str, password: str) -> requests.Session:
     return s
 
 
-def test_the_server_is_waitress_not_the_flask_development_server(server):
+def test_the_server_is_a_production_server_not_the_flask_development_server(server):
     r = requests.get(server + "/login")
     assert r.headers.get("Server") == "hudang"
 

@@ -444,6 +444,28 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path):
     assert found(ix, "低保") == {1}
 
 
+def test_a_writer_kept_waiting_too_long_ends_in_one_sentence_and_changes_nothing(tmp_path: Path):
+    from search import IndexBusy
+
+    ix = SearchIndex.create(tmp_path / "ix", lock_timeout=0.3)
+    ix.add_pages([page(1, "低保")])
+    blocker = open_dir(str(tmp_path / "ix"), indexname=INDEX_NAME).writer()  # another process's
+    try:
+        with pytest.raises(IndexBusy) as busy:
+            ix.add_pages([page(2, "低保")])
+        with pytest.raises(IndexBusy):
+            ix.remove_document(1)
+    finally:
+        blocker.cancel()
+    assert str(busy.value) == (
+        f"the search index in {tmp_path / 'ix'} was being written by another process for more "
+        "than 0.3 seconds; nothing was changed, try again when the ingest or reindex running "
+        "now has finished")
+    assert found(ix, "低保") == {1}
+    ix.add_pages([page(2, "低保")])  # the lock let go: writing works again
+    assert found(ix, "低保") == {1, 2}
+
+
 # -- the tokenizer is the per-character definition, only faster ------------------
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
+                   url_for)
 
-from records import audit
+from records import audit, signins
 from records.catalogue import principal_of, sign_in
 from records.idnumbers import mask_in_text
 from records.model import User
@@ -19,7 +20,11 @@ bp = Blueprint("auth", __name__)
 
 
 def _end_session() -> None:
-    """Forget everything about the signed-in user; keep only the interface language."""
+    """Forget everything about the signed-in user, here and in the catalogue (so a copy of
+    the cookie opens nothing, in any server process); keep only the interface language."""
+    if session.get("token"):
+        with archive().Session() as s, s.begin():
+            signins.end(s, session.get("token"), datetime.now(timezone.utc))
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -45,7 +50,9 @@ def load_user():
         return
     with archive().Session() as s:
         user = s.get(User, user_id)
-        if user is None or not user.active:
+        # the session row, not the cookie alone: signed out elsewhere is signed out here
+        if user is None or not user.active or not signins.is_open(s, session.get("token"),
+                                                                  user_id):
             _end_session()
             return
         g.user = user.username
@@ -84,10 +91,13 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
+        now = datetime.now(timezone.utc)
         with archive().Session() as s, s.begin():
-            result = sign_in(s, username, password, now=datetime.now(timezone.utc),
+            result = sign_in(s, username, password, now=now,
                              lockout=archive().settings.sign_in_lockout,
                              attempt_key=_attempt_key(username))
+            token = signins.start(s, result.user_id, now, current_app.permanent_session_lifetime) \
+                if result.ok else None
         archive().record(audit.Event(
             actor=mask_in_text(username)[:100] or "-", action="login",
             outcome=audit.ALLOWED if result.ok else audit.REFUSED,
@@ -96,6 +106,7 @@ def login():
         if result.ok:
             _end_session()  # a new session, but the language chosen on this page stays
             session["user_id"] = result.user_id
+            session["token"] = token
             session["username"] = username
             session["seen"] = int(time.time())
             session.permanent = True

@@ -20,7 +20,7 @@ from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
 from records.door import Refused
 from records.exceptions import Conflict, Destroyed, Invalid, NotFound, RecordsError
-from search import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
+from search import IndexBusy, IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
 from storage import StorageError, WeakPassphrase, WrongPassphrase
 
 
@@ -73,6 +73,7 @@ BINDINGS: dict[type[BaseException], Binding] = {
     IndexOutOfDate: Binding(ExitCode.index_out_of_date, 503),
     QueryTooLong: Binding(ExitCode.bad_input, 400),
     SearchTimedOut: Binding(ExitCode.temp_fail, 503),
+    IndexBusy: Binding(ExitCode.temp_fail, 503),
     SearchError: Binding(ExitCode.failed, 400),
     ArchiveError: Binding(ExitCode.config, 503),
     SettingsError: Binding(ExitCode.config, 503),

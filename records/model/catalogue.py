@@ -390,6 +390,21 @@ class FailedAttempt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class SignedIn(Base):
+    """One signed-in browser session (``records.signins``): the session cookie carries a
+    random token, the catalogue its SHA-256 and whether it has ended. Every server process
+    reads the same row, so signing out (or an idle timeout) ends the session in all of
+    them, and a copy of the old cookie opens nothing."""
+
+    __tablename__ = "signed_in"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
+                                         index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # -- keys and verification (docs/operations.md) ------------------------------------------
 # KEY_ID: rows that hold data keys wrapped by the master key (document, page) or values
 # sealed or blind-indexed with its sub-keys (household, household_certificate) name that

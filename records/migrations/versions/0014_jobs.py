@@ -1,7 +1,7 @@
 """background jobs: the job table and the files of ingest jobs
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01
 
 The queue (Huey) carries only a job's id; the job's state, lease, progress and per-file
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
