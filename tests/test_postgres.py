@@ -107,7 +107,7 @@ def test_an_existing_home_whose_database_cannot_be_used(env, url, code):
     # the home was set up; later its database setting points at a server that cannot serve
     assert hudang(env, "init").returncode == 0
     env["HUDANG_DATABASE_URL"] = url
-    for args in (("household", "list"), ("serve", "--port", "1")):
+    for args in (("region", "show"), ("serve", "--port", "1")):
         proc = hudang(env, *args)
         assert proc.returncode == code, (args, proc.stderr)
         assert "'county_catalogue' on " in one_sentence(proc)
@@ -180,3 +180,20 @@ def test_the_audit_chain_stays_one_chain_with_four_processes_appending_at_once(e
         archive.close()
     verified = hudang(env, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
+
+
+# -- the suite's own switch ------------------------------------------------------------------
+@pytest.mark.skipif(not pg_support.enabled(), reason="the suite runs on SQLite")
+def test_in_postgresql_mode_every_home_s_catalogue_is_on_postgresql(env, tmp_path):
+    from conftest import make_archive
+
+    archive = make_archive(tmp_path / "in-process")
+    try:
+        assert archive.engine.dialect.name == "postgresql"
+    finally:
+        archive.close()
+    assert hudang(env, "init").returncode == 0  # a subprocess, told nothing about it
+    assert not (Path(env["HUDANG_HOME"]) / "catalogue.sqlite").exists()
+    assert hudang(env, "region", "add", "220381", "示范县").returncode == 0
+    listed = hudang(env, "region", "show")
+    assert listed.returncode == 0 and "示范县" in listed.stdout
