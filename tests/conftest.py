@@ -73,6 +73,21 @@ def catalogue_url(home: Path) -> str:
     return Settings.load({}, overrides={"HUDANG_HOME": home}).catalogue_url
 
 
+def catalogue_sql(home: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    """Run one SQL statement (named parameters, ``:name``) on the catalogue of the data home
+    ``home`` in a transaction of its own, on SQLite or PostgreSQL alike, as an outsider with
+    database access would; the rows it returns, if any."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(catalogue_url(home))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params or {})
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 def make_archive(root: Path):
     """A fresh data home under ``root`` with its key outside it, one county, township and
     village, and one household ``220381105012-0042``; returns the opened Archive."""

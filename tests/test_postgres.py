@@ -69,6 +69,25 @@ def test_a_bare_postgresql_url_means_the_driver_hudang_installs():
     assert db.normalise_url("sqlite:////tmp/c.sqlite").drivername == "sqlite"
 
 
+def test_the_migrations_build_exactly_the_models_on_postgresql(server, monkeypatch, tmp_path):
+    # test_records checks the same on the suite's catalogue (SQLite, or PostgreSQL in that
+    # mode); this one checks PostgreSQL in every run where it is installed
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from records.model import Base
+
+    monkeypatch.setenv(pg_support.SOCKET, server)
+    engine = db.make_engine(pg_support.home_url(tmp_path / "home"))
+    try:
+        db.upgrade(engine)
+        assert engine.dialect.name == "postgresql"
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
 # -- three ways a database cannot be used, on the command line and at the web app's start ---
 UNREACHABLE = f"postgresql://hudang:{PASSWORD}@127.0.0.1:1/county_catalogue"
 NO_DRIVER = f"postgresql+pg8000://hudang:{PASSWORD}@db.county.example/county_catalogue"
