@@ -73,6 +73,16 @@ def catalogue_url(home: Path) -> str:
     return Settings.load({}, overrides={"HUDANG_HOME": home}).catalogue_url
 
 
+def copy_home(source: Path, dest: Path) -> None:
+    """A private copy of the data home ``source`` at ``dest`` (the same key), its catalogue
+    included wherever it is (the SQLite file in the home, or a database of its own)."""
+    import shutil
+
+    shutil.copytree(source, dest)
+    if pg_support.enabled():
+        pg_support.copy_catalogue(source, dest)
+
+
 def catalogue_sql(home: Path, sql: str, params: dict | None = None) -> list[tuple]:
     """Run one SQL statement (named parameters, ``:name``) on the catalogue of the data home
     ``home`` in a transaction of its own, on SQLite or PostgreSQL alike, as an outsider with

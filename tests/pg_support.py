@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 ENABLE = "HUDANG_TEST_POSTGRES"  # 1: the suite runs on PostgreSQL
@@ -146,6 +147,30 @@ def home_url(home: Path | str) -> str:
                     pass  # another process of the same test made it just now
         _created.add(name)
     return url(socket_dir, name)
+
+
+def copy_catalogue(source: Path | str, dest: Path | str) -> None:
+    """Give the data home ``dest`` a copy of the catalogue of ``source`` (a test's private
+    copy of a home built once per module). The source's connections are ended first, as
+    PostgreSQL copies only a database nobody is connected to; the engines of this suite
+    reconnect (``pool_pre_ping``)."""
+    from psycopg import errors
+
+    socket_dir = os.environ[SOCKET]
+    old, new = database_name(source), database_name(dest)
+    with _admin(socket_dir) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{new}" WITH (FORCE)')
+        for attempt in range(50):
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = %s AND pid <> pg_backend_pid()", (old,))
+            try:
+                conn.execute(f'CREATE DATABASE "{new}" TEMPLATE "{old}"')
+                break
+            except errors.ObjectInUse:  # a connection came back in between
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise RuntimeError(f"cannot copy the catalogue of {source}: it stays in use")
+    _created.add(new)
 
 
 def install() -> None:
