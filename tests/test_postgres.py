@@ -93,29 +93,27 @@ UNREACHABLE = f"postgresql://hudang:{PASSWORD}@127.0.0.1:1/county_catalogue"
 NO_DRIVER = f"postgresql+pg8000://hudang:{PASSWORD}@db.county.example/county_catalogue"
 
 
-def test_an_unreachable_server_is_one_sentence_naming_host_and_database(env):
-    env["HUDANG_DATABASE_URL"] = UNREACHABLE
+def init_on(env, url: str, code: int) -> str:
+    """``hudang init`` with HUDANG_DATABASE_URL=url: exits ``code``; its one sentence."""
+    env["HUDANG_DATABASE_URL"] = url
     proc = hudang(env, "init")
-    assert proc.returncode == 69  # unavailable
-    line = one_sentence(proc)
+    assert proc.returncode == code, proc.stderr
+    return one_sentence(proc)
+
+
+def test_an_unreachable_server_is_one_sentence_naming_host_and_database(env):
+    line = init_on(env, UNREACHABLE, 69)  # unavailable
     assert "'county_catalogue' on 127.0.0.1:1 cannot be reached" in line
 
 
 def test_a_driver_that_is_not_installed_is_one_sentence(env):
-    env["HUDANG_DATABASE_URL"] = NO_DRIVER
-    proc = hudang(env, "init")
-    assert proc.returncode == 78  # config
-    line = one_sentence(proc)
+    line = init_on(env, NO_DRIVER, 78)  # config
     assert "'county_catalogue' on db.county.example" in line
     assert "driver 'postgresql+pg8000' is not installed" in line
 
 
 def test_a_refused_login_is_one_sentence(env, server):
-    env["HUDANG_DATABASE_URL"] = (f"postgresql://nobody:{PASSWORD}@/county_catalogue"
-                                  f"?host={server}")
-    proc = hudang(env, "init")
-    assert proc.returncode == 78
-    line = one_sentence(proc)
+    line = init_on(env, f"postgresql://nobody:{PASSWORD}@/county_catalogue?host={server}", 78)
     assert f"'county_catalogue' on {server} refuses the connection" in line
     assert "nobody" in line  # the server's own reason: the role does not exist
 
