@@ -16,6 +16,12 @@ STAMP  := $(VENV)/.installed-$(or $(PY_TAG),no-python)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd \
                 fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai fonts-dejavu-core \
                 chromium
+# HUDANG_TEST_POSTGRES=1 make test: the suite with every catalogue on a throw-away PostgreSQL
+# cluster that each test process starts and deletes (tests/pg_support.py); it needs
+# Debian's server binaries, and nothing else runs them.
+ifneq ($(filter-out 0,$(HUDANG_TEST_POSTGRES)),)
+APT_PACKAGES += postgresql
+endif
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key
 
@@ -25,7 +31,7 @@ demo: system venv catalogues
 	HUDANG_HOME=$(DEMO_HOME) HUDANG_MASTER_KEY_FILE=$(DEMO_KEY) $(BIN)/hudang demo
 
 # the suite on every core (pytest-xdist); a module's tests stay on one worker, so that its
-# archive is built once
+# archive is built once. With HUDANG_TEST_POSTGRES=1, on PostgreSQL (docs/postgresql.md).
 test: system venv catalogues
 	$(BIN)/python -m pytest -q -ra -n auto --dist loadfile
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +61,9 @@ class World:
 
     def copy(self, dest: Path) -> World:
         """A private copy of the data home (same key), so a test cannot disturb another."""
-        shutil.copytree(self.home, dest / "home")
+        from conftest import copy_home
+
+        copy_home(self.home, dest / "home")
         return World(dest, dest / "home", self.key_file, self.a, self.b)
 
     def open(self):

@@ -63,9 +63,9 @@ class Desk:
 
     def copy(self, dest: Path) -> Desk:
         """A private copy of the data home (same key), for a test that changes things."""
-        import shutil
+        from conftest import copy_home
 
-        shutil.copytree(self.home, dest / "home")
+        copy_home(self.home, dest / "home")
         return Desk(dest, dest / "home", self.key_file, self.documents)
 
     def cli(self) -> list[str]:

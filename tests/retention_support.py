@@ -8,7 +8,6 @@ blobs, the Whoosh index, the ingest pipeline, the status-change service.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -65,7 +64,9 @@ class Retained:
         return archive
 
     def copy(self, dest: Path) -> Retained:
-        shutil.copytree(self.home, dest / "home")
+        from conftest import copy_home
+
+        copy_home(self.home, dest / "home")
         return Retained(dest, dest / "home", self.key_file, self.documents)
 
     def cli(self) -> list[str]:

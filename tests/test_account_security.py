@@ -210,11 +210,13 @@ def test_hudang_user_add_refuses_a_weak_password_in_one_line(env, name, password
 def test_hudang_user_add_gives_several_roles(env):
     from sqlalchemy import create_engine
 
+    from conftest import catalogue_url
+
     assert hudang(env, "user", "add", "both", "--role", "staff", "--role", "auditor",
                   password=PASSWORD).returncode == 0
     assert hudang(env, "user", "add", "both2", "--role", "staff,auditor",
                   password=PASSWORD).returncode == 0
-    engine = create_engine(f"sqlite:///{env['HUDANG_HOME']}/catalogue.sqlite")
+    engine = create_engine(catalogue_url(Path(env["HUDANG_HOME"])))
     with engine.connect() as conn:
         roles = dict(conn.execute(select(User.username, User.roles)
                                   .where(User.username.in_(["both", "both2"]))).all())

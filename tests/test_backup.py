@@ -23,8 +23,10 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
+import pg_support
 from browser_support import PASSWORD, World, build_world, serve
 from ingest.archive import Archive, Settings
+from ingest.backup import PG_SNAPSHOT, SQLITE_SNAPSHOT
 from ingest.fonts import cjk_font
 from records.model import Document
 from web.cli import main
@@ -129,8 +131,8 @@ def test_a_backup_holds_no_plaintext_and_never_the_master_key(mine, tmp_path):
     plaintext = [PAGE_TEXT.encode(), PAGE_TEXT.encode("utf-16-le"), mine.a.id_number.encode(),
                  mine.b.id_number.encode(), b"%PDF", b"\x89PNG", b"JFIF"]
     files = [p for p in dest.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"hudang-backup.json", "catalogue.sqlite",
-                                       "hudang-blobstore.json"}
+    catalogue = PG_SNAPSHOT if pg_support.enabled() else SQLITE_SNAPSHOT
+    assert {p.name for p in files} >= {"hudang-backup.json", catalogue, "hudang-blobstore.json"}
     assert not (dest / "index").exists()
     for path in files:
         data = path.read_bytes()

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sqlite3
 
 import pytest
 
 from browser_support import CHROMIUM, PASSWORD, build_world, chromium, serve
+from conftest import catalogue_sql
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -79,12 +79,8 @@ def sign_in(page, base: str, username: str) -> None:
 
 
 def last_read_page(world) -> tuple:
-    db = sqlite3.connect(world.home / "catalogue.sqlite")
-    try:
-        return db.execute("SELECT actor, object_id, outcome, purpose FROM audit_event "
-                          "WHERE action = 'read_page' ORDER BY id DESC LIMIT 1").fetchone()
-    finally:
-        db.close()
+    return catalogue_sql(world.home, "SELECT actor, object_id, outcome, purpose FROM "
+                         "audit_event WHERE action = 'read_page' ORDER BY id DESC LIMIT 1")[0]
 
 
 def test_staff_search_state_a_purpose_read_a_page_and_sign_out(world, server, pages):
@@ -144,10 +140,8 @@ def test_citizen_requests_staff_approve_citizen_reads_until_the_code_expires(
     assert last_read_page(world)[2:] == ("allowed", "本人查阅")
 
     # the code's time is up (as if HUDANG_SELF_LOOKUP_HOURS had passed)
-    db = sqlite3.connect(world.home / "catalogue.sqlite")
-    with db:
-        db.execute("UPDATE self_lookup_request SET expires_at = '2000-01-01 00:00:00.000000'")
-    db.close()
+    catalogue_sql(world.home, "UPDATE self_lookup_request SET expires_at = "
+                  "'2000-01-01 00:00:00.000000'")
     citizen.reload()
     citizen.wait_for_url("**/self/read?ended=1")
     assert "已结束或已过期" in citizen.inner_text("#self-message")

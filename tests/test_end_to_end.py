@@ -10,7 +10,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import catalogue_sql
 from ingest.synthetic import generate_dossier_set
 
 HUDANG = str(Path(sys.executable).with_name("hudang"))
@@ -111,10 +111,9 @@ def test_found_by_a_chinese_word_of_its_text_by_name_and_by_household_number(wor
 
 def test_cli_reads_are_recorded_under_the_os_user_or_as_user(world):
     _search(world, world["household"].head.name, "--as", "clerk")
-    db = sqlite3.connect(Path(world["env"]["HUDANG_HOME"]) / "catalogue.sqlite")
-    actors = [r[0] for r in db.execute("SELECT actor FROM audit_event WHERE action='search' "
-                                       "ORDER BY id")]
-    db.close()
+    actors = [r[0] for r in catalogue_sql(Path(world["env"]["HUDANG_HOME"]),
+                                          "SELECT actor FROM audit_event WHERE action='search' "
+                                          "ORDER BY id")]
     assert "clerk" in actors
     assert any(a != "clerk" for a in actors)
 
@@ -221,10 +220,9 @@ def test_search_open_dossier_and_read_a_page_in_the_viewer(world, server):
     assert image.headers["Cache-Control"] == "no-store"
     assert image.content[:3] == b"\xff\xd8\xff"
     # the audit log records this very read: user, object, page, outcome
-    db = sqlite3.connect(Path(world["env"]["HUDANG_HOME"]) / "catalogue.sqlite")
-    row = db.execute("SELECT actor, object_id, page, outcome, purpose FROM audit_event "
-                     "WHERE action='read_page' ORDER BY id DESC LIMIT 1").fetchone()
-    db.close()
+    row = catalogue_sql(Path(world["env"]["HUDANG_HOME"]),
+                        "SELECT actor, object_id, page, outcome, purpose FROM audit_event "
+                        "WHERE action='read_page' ORDER BY id DESC LIMIT 1")[0]
     assert row == ("clerk", str(doc_id), 1, "allowed", "审核")
 
 
@@ -232,10 +230,9 @@ def test_a_missing_page_is_404_and_recorded_as_refused(world, server):
     s = login(server, "clerk", VILLAGE_PASSWORD)
     r = s.get(server + "/document/999999/page/1/image")
     assert r.status_code == 404
-    db = sqlite3.connect(Path(world["env"]["HUDANG_HOME"]) / "catalogue.sqlite")
-    row = db.execute("SELECT actor, outcome FROM audit_event WHERE action='read_page' "
-                     "AND object_id='999999'").fetchone()
-    db.close()
+    row = catalogue_sql(Path(world["env"]["HUDANG_HOME"]),
+                        "SELECT actor, outcome FROM audit_event WHERE action='read_page' "
+                        "AND object_id='999999'")[0]
     assert row == ("clerk", "refused")
 
 
@@ -255,12 +252,10 @@ def test_audit_verify_passes_then_fails_after_one_row_is_altered(world, server):
     # runs last in this module: it breaks the log on purpose
     ok = run(world["env"], "audit", "verify")
     assert ok.returncode == 0 and "intact" in ok.stdout
-    db = sqlite3.connect(Path(world["env"]["HUDANG_HOME"]) / "catalogue.sqlite")
-    db.execute("UPDATE audit_event SET actor='nobody' WHERE action='read_page' "
-               "AND outcome='allowed'")
-    bad_id = db.execute("SELECT min(id) FROM audit_event WHERE actor='nobody'").fetchone()[0]
-    db.commit()
-    db.close()
+    home = Path(world["env"]["HUDANG_HOME"])
+    catalogue_sql(home, "UPDATE audit_event SET actor='nobody' WHERE action='read_page' "
+                  "AND outcome='allowed'")
+    bad_id = catalogue_sql(home, "SELECT min(id) FROM audit_event WHERE actor='nobody'")[0][0]
     broken = run(world["env"], "audit", "verify", check=False)
     assert broken.returncode != 0
     assert f"event {bad_id}" in broken.stderr

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from browser_support import PASSWORD, World, build_world
+from conftest import catalogue_sql
 from ingest import keyrotation
 from ingest.archive import Archive, Settings
 from records.catalogue import add_household
@@ -117,8 +117,7 @@ def test_a_rotation_stopped_halfway_leaves_everything_readable_and_resumes(mine)
     with pytest.raises(Interrupted):
         keyrotation.rotate(archive, "op", batch=1, progress=stop_halfway)
     archive.close()
-    with sqlite3.connect(mine.home / "catalogue.sqlite") as conn:
-        state, rows_done = conn.execute("SELECT state, rows_done FROM key_rotation").fetchone()
+    state, rows_done = catalogue_sql(mine.home, "SELECT state, rows_done FROM key_rotation")[0]
     assert state == "running" and 0 < rows_done < 7
     assert (mine.key_file.parent / "master.key.next").exists()
 
@@ -181,14 +180,10 @@ def test_a_rotation_killed_with_sigkill_resumes_and_loses_nothing(mine):
     env.pop("HUDANG_MASTER_KEY", None)
     child = subprocess.Popen([HUDANG, "key", "rotate", "--batch", "1"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = mine.home / "catalogue.sqlite"
     try:
         while child.poll() is None:  # wait for the rotation to be under way, then kill it
-            try:
-                with sqlite3.connect(db, timeout=30) as conn:
-                    row = conn.execute("SELECT rows_done FROM key_rotation").fetchone()
-            except sqlite3.OperationalError:
-                row = None  # the table appears with the first open
+            rows = catalogue_sql(mine.home, "SELECT rows_done FROM key_rotation")
+            row = rows[0] if rows else None  # the row appears when the rotation starts
             if row and row[0] >= 50:
                 child.send_signal(signal.SIGKILL)
                 break
@@ -196,8 +191,7 @@ def test_a_rotation_killed_with_sigkill_resumes_and_loses_nothing(mine):
     finally:
         child.wait(timeout=600)
     assert child.returncode == -signal.SIGKILL, "the rotation ended before it could be killed"
-    with sqlite3.connect(db) as conn:
-        state, done = conn.execute("SELECT state, rows_done FROM key_rotation").fetchone()
+    state, done = catalogue_sql(mine.home, "SELECT state, rows_done FROM key_rotation")[0]
     assert state == "running" and done < 1200
     halfway = Archive.open(Settings.from_env(mine.home, mine.key_file))
     try:

@@ -18,6 +18,7 @@ from ingest.exceptions import (IngestError, NoSpace, PasswordProtected, Resource
 from ingest.ocr.base import OcrFailed, UnknownEngine
 from ingest.pipeline import DuplicateSeq
 from ingest.settings import SettingsError
+from records.db import CatalogueRefused, CatalogueUnavailable
 from records.door import Refused
 from records.exceptions import Conflict, Destroyed, Invalid, NotFound, RecordsError
 from search import IndexBusy, IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
@@ -35,7 +36,7 @@ class ExitCode(enum.IntEnum):
     destroyed = 7  # the record was destroyed under a destruction list (已销毁)
     rows_failed = 8  # some rows of a box failed, each with its sentence; the others went in
     input_file = 65  # EX_DATAERR: the scan itself is damaged, hostile or of an unknown kind
-    unavailable = 69  # EX_UNAVAILABLE: a program or its data (OCR engine, language) is missing
+    unavailable = 69  # EX_UNAVAILABLE: a program, its data or the catalogue's server is missing
     index_out_of_date = 70  # the search index must be rebuilt with 'hudang reindex'
     io_error = 74  # EX_IOERR: the disk holding the data home is full
     temp_fail = 75  # EX_TEMPFAIL: a limit was hit (time, memory, pixels); may pass with more
@@ -78,6 +79,8 @@ BINDINGS: dict[type[BaseException], Binding] = {
     ArchiveError: Binding(ExitCode.config, 503),
     SettingsError: Binding(ExitCode.config, 503),
     StorageError: Binding(ExitCode.config, 503),
+    CatalogueUnavailable: Binding(ExitCode.unavailable, 503),
+    CatalogueRefused: Binding(ExitCode.config, 503),
 }
 
 USER_ERRORS: tuple[type[BaseException], ...] = tuple(BINDINGS)

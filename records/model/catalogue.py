@@ -194,8 +194,6 @@ class Document(Base):
     # 日常管理档案: the region's volume of the year (then dossier_id is NULL)
     volume_id: Mapped[int | None] = mapped_column(ForeignKey("volume.id"), index=True)
     month: Mapped[int | None] = mapped_column(Integer)  # 1-12, for monthly records
-    # the retention class's code (issue 16 keeps the classes): "daily-5y" for daily records
-    retention_class: Mapped[str | None] = mapped_column(String(40))
     type_code: Mapped[str] = mapped_column(ForeignKey("document_type.code"))
     # the order in the dossier (顺序号, 1..n); reordering changes it (records.numbering)
     seq: Mapped[int] = mapped_column(Integer)
@@ -221,7 +219,8 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID below
-    # None: its type's class (DocumentType.retention_class); set by an archivist with a reason
+    # None: its type's class (DocumentType.retention_class); set by an archivist with a
+    # reason; "daily-5y" for daily records
     retention_class: Mapped[str | None] = mapped_column(ForeignKey("retention_class.code"))
     # set with its dossier's destruction; its wrapped data keys are then empty (b"")
     destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -579,8 +578,11 @@ class LocationMove(Base):
 
     __tablename__ = "location_move"
     __table_args__ = (
-        CheckConstraint("(dossier_id IS NOT NULL) + (volume_id IS NOT NULL) "
-                        "+ (container_id IS NOT NULL) = 1", name="ck_location_move_one_thing"),
+        # a sum of CASEs, not of booleans: PostgreSQL does not add booleans
+        CheckConstraint("(CASE WHEN dossier_id IS NULL THEN 0 ELSE 1 END) "
+                        "+ (CASE WHEN volume_id IS NULL THEN 0 ELSE 1 END) "
+                        "+ (CASE WHEN container_id IS NULL THEN 0 ELSE 1 END) = 1",
+                        name="ck_location_move_one_thing"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

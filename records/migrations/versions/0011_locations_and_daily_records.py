@@ -94,8 +94,11 @@ def upgrade() -> None:
         sa.Column("moved_by", sa.String(length=100), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("note", sa.String(length=200), nullable=False),
-        sa.CheckConstraint("(dossier_id IS NOT NULL) + (volume_id IS NOT NULL) "
-                           "+ (container_id IS NOT NULL) = 1",
+        # a sum of CASEs, not of booleans, so that PostgreSQL takes it too (SQLite
+        # catalogues made before said the same with booleans)
+        sa.CheckConstraint("(CASE WHEN dossier_id IS NULL THEN 0 ELSE 1 END) "
+                           "+ (CASE WHEN volume_id IS NULL THEN 0 ELSE 1 END) "
+                           "+ (CASE WHEN container_id IS NULL THEN 0 ELSE 1 END) = 1",
                            name="ck_location_move_one_thing"),
         sa.ForeignKeyConstraint(["dossier_id"], ["dossier.id"]),
         sa.ForeignKeyConstraint(["volume_id"], ["volume.id"]),

@@ -113,8 +113,8 @@ def upgrade() -> None:
         b.create_foreign_key("fk_dossier_destruction_list", "destruction_list",
                              ["destruction_list_id"], ["id"])
         b.create_index("ix_dossier_disposition_on", ["disposition_on"])
+    # document.retention_class itself came with 0011 (daily records); it now names a class
     with op.batch_alter_table("document") as b:
-        b.add_column(sa.Column("retention_class", sa.String(length=40), nullable=True))
         b.add_column(sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True))
         b.create_foreign_key("fk_document_retention_class", "retention_class",
                              ["retention_class"], ["code"])
@@ -246,7 +246,6 @@ def downgrade() -> None:
     with op.batch_alter_table("document") as b:
         b.drop_constraint("fk_document_retention_class", type_="foreignkey")
         b.drop_column("destroyed_at")
-        b.drop_column("retention_class")
     with op.batch_alter_table("dossier") as b:
         b.drop_index("ix_dossier_disposition_on")
         b.drop_constraint("fk_dossier_destruction_list", type_="foreignkey")
