@@ -6,7 +6,7 @@ comes out a :class:`SearchResult`; every error a person may see is a
 :class:`SearchError`. How the package is laid out: docs/search.md.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.exceptions import IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
+from search.exceptions import IndexOutOfDate, IndexUnreadable, QueryTooLong, SearchError, SearchTimedOut
 from search.index import SearchIndex
 from search.results import Hit, SearchResult, Total
 from search.schema import PageDoc
@@ -16,6 +16,7 @@ __all__ = [
     "HanBigramTokenizer",
     "Hit",
     "IndexOutOfDate",
+    "IndexUnreadable",
     "PageDoc",
     "QueryTooLong",
     "SearchError",

@@ -6,7 +6,7 @@ the web app and the CLI map these classes to theirs.
 """
 from __future__ import annotations
 
-__all__ = ["SearchError", "IndexOutOfDate", "QueryTooLong", "SearchTimedOut"]
+__all__ = ["SearchError", "IndexOutOfDate", "IndexUnreadable", "QueryTooLong", "SearchTimedOut"]
 
 
 class SearchError(Exception):
@@ -17,6 +17,12 @@ class IndexOutOfDate(SearchError):
     """The index on disk was written with another schema (an older hudang):
     it must be rebuilt (``hudang reindex``) before it can be searched or
     written."""
+
+
+class IndexUnreadable(SearchError):
+    """An index file cannot be decrypted: not a sealed file (an index of an older hudang),
+    a data key no key at hand unwraps, or a corrupt chunk. The index is a cache:
+    ``hudang reindex`` rebuilds it."""
 
 
 class QueryTooLong(SearchError):
