@@ -386,6 +386,9 @@ class SearchIndex:
         are merged at the end, one pickled posting at a time. Measured on
         10,000 pages, one writer: 256 MB -> 45 s CPU, 413 MB peak RSS;
         1024 MB -> 30 s CPU, 756 MB peak RSS (no runs at all).
+        The default, 128 MB (``BULK_LIMIT_MB``), is meant to keep the two-writer
+        100k build's process tree under 1 GB (2.8 GB at 1024 MB; not yet measured
+        to its end, docs/search.md).
         """
         if procs is None:
             procs = os.cpu_count() or 1
