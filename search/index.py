@@ -58,8 +58,8 @@ DEFAULT_LOCK_TIMEOUT = 30.0
 MAX_QUERY_CHARS = 100
 # Seconds a search may run before it is stopped (SearchTimedOut).
 DEFAULT_TIME_LIMIT = 5.0
-# Posting pool per bulk_load writer process (see bulk_load): 128 MB keeps the two-writer
-# build of 100,000 documents under 1 GB for the whole process tree (docs/search.md).
+# Posting pool per bulk_load writer process (see bulk_load): 128 MB, meant to keep the
+# two-writer build of 100,000 documents under 1 GB for the whole tree (docs/search.md).
 BULK_LIMIT_MB = 128
 
 
