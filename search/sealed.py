@@ -23,6 +23,7 @@ between files unnoticed. A key rotation re-wraps the data key in the header
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections import OrderedDict
@@ -46,6 +47,7 @@ _TAG = 16
 _SLOT = CHUNK + _NONCE + _TAG  # a full chunk on disk
 _CACHE_CHUNKS = 32  # decrypted chunks kept per open file (1 MiB)
 _SPILL_AT = 8  # a writer keeps at most this many unwritten full chunks
+_READ_BUFFER = 8 * 1024  # io.BufferedReader's buffer over a file opened for reading
 
 
 class DataKeys(Protocol):
@@ -269,6 +271,43 @@ class SealedFile:
         self.close()
 
 
+class _Raw(io.RawIOBase):
+    """A read-only :class:`SealedFile` as a raw stream, so that ``io.BufferedReader`` serves
+    Whoosh's many small reads (pickled postings, varints) from a C-level buffer."""
+
+    def __init__(self, sealed: SealedFile) -> None:
+        super().__init__()
+        self._sealed = sealed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
+        return self._sealed.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._sealed.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._sealed.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sealed.close()
+        super().close()
+
+
+class _Buffered(io.BufferedReader):
+    """No ``fileno``: Whoosh would memory-map the file (and see the ciphertext)."""
+
+    @property
+    def fileno(self):  # noqa: ANN201
+        raise AttributeError("fileno")
+
+
 class SealedStorage(FileStorage):
     """Whoosh's file storage, every file sealed (see the module's docstring). Locks are
     Whoosh's own lock files (empty), so writers in several processes still wait for each
@@ -286,7 +325,8 @@ class SealedStorage(FileStorage):
         return StructFile(SealedFile.create(self._fpath(name), self.keys, excl=excl), name=name, **kwargs)
 
     def open_file(self, name: str, **kwargs) -> StructFile:  # noqa: ANN003
-        return StructFile(SealedFile.open(self._fpath(name), self.keys), name=name, **kwargs)
+        raw = _Raw(SealedFile.open(self._fpath(name), self.keys))
+        return StructFile(_Buffered(raw, buffer_size=_READ_BUFFER), name=name, **kwargs)
 
     def file_length(self, name: str) -> int:
         """The plaintext length (what Whoosh would see in an unsealed file)."""
