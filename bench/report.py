@@ -80,6 +80,11 @@ def goal_rows(r: dict) -> list[dict]:
     if single and multi:
         add("search", f"bulk indexing, all cores ÷ single writer ({se.get('slice'):,} docs)",
             f"{multi / single:.2f}×", "≥ 2.0", multi / single >= 2.0, "search_build")
+    for key, label in (("multi", "bulk build, all cores"), ("reindex", "`hudang reindex`")):
+        x = se.get(key)
+        if x and "peak_rss_mb" in x:
+            add("search", f"peak RSS of the whole process tree, {label} ({x['docs']:,} docs)",
+                f"{x['peak_rss_mb']:.0f} MB", "< 1 GB", x["peak_rss_mb"] < 1000, "search_mem")
     n = se.get("n")
     classes = _get(se, "hudang", "classes") or {}
     for cls in CLASS_NAMES:
@@ -347,6 +352,12 @@ def _search(se: dict | None, w) -> None:
             continue
         w(f"| {label} | {x['docs']:,} | {x['seconds']:.0f} | {x['docs_per_s']:.0f} | "
           f"{x['index_mb']:.0f} MB | {x['peak_rss_mb']:.0f} MB |")
+    rx = se.get("reindex")
+    if rx and "error" not in rx:
+        w(f"| `hudang reindex` (sealed index, from catalogue and blobs) | {rx['docs']:,} | "
+          f"{rx['seconds']:.0f} | {rx['docs_per_s']:.0f} | {rx['index_mb']:.0f} MB | {rx['peak_rss_mb']:.0f} MB |")
+    elif rx:
+        w(f"| `hudang reindex` | error: {rx.get('error')} | | | | |")
     fb = _get(se, "fts5", "build")
     if fb:
         w(f"| SQLite FTS5 trigram (reference) | {fb['docs']:,} | {fb['seconds']:.0f} | "

@@ -11,6 +11,9 @@ Steps, each in its own process so memory figures are clean:
   through ``SearchIndex.search(q, region_scope=..., limit=10)`` (snippets
   and total included, as the app calls it);
 * ``fts5``  - the same corpus and queries through SQLite FTS5 (trigram);
+* ``reindex`` - catalogue the corpus in a fresh data home (text-only documents,
+  ingest/synthetic_catalogue.py), then time ``hudang reindex`` on it and sample
+  the peak RSS of its whole process tree;
 * ``lengths`` - CPU time of one search by query length (docs/search.md,
   "Long queries and the time limit"), with the 100-character cap lifted to
   see how the work grows, and the refusal of queries over the cap.
@@ -18,6 +21,7 @@ Steps, each in its own process so memory figures are clean:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -71,6 +75,17 @@ def plan(corpus: Path, n: int, seed: int, per_class: int) -> dict:
 
 # --------------------------------------------------------------------------- build
 
+def _keys(index_dir: Path):
+    """The bench index's master key (beside the index, generated once): bench indexes are
+    sealed as an archive's are (search/sealed.py)."""
+    from storage import MasterKey
+
+    path = index_dir.with_name(index_dir.name + ".key")
+    if not path.exists():
+        path.write_text(os.urandom(32).hex())
+    return MasterKey(bytes.fromhex(path.read_text().strip()), source="the bench key")
+
+
 def _pages(corpus: Path, limit: int | None):
     from search import PageDoc
 
@@ -88,7 +103,7 @@ def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: st
     with PeakRSS() as mem:
         started = time.perf_counter()
         cpu_before = _cpu_s()
-        with SearchIndex.create(index_dir) as ix:
+        with SearchIndex.create(index_dir, keys=_keys(index_dir)) as ix:
             if mode == "rebuild":
                 count = ix.rebuild(_pages(corpus, limit))
             else:
@@ -145,7 +160,7 @@ def query(index_dir: Path, plan_path: Path, budget: float, profile: bool) -> dic
     from search import SearchIndex
 
     queries = read_json(plan_path)["queries"]
-    ix = SearchIndex.open(index_dir)
+    ix = SearchIndex.open(index_dir, keys=_keys(index_dir))
 
     def run_one(q: str, scope: str | None) -> list[int]:
         return [h.document_id for h in ix.search(q, region_scope=scope, limit=10).hits]
@@ -215,6 +230,45 @@ def fts5(corpus: Path, db_path: Path, plan_path: Path, budget: float) -> dict:
             "classes": classes}
 
 
+# --------------------------------------------------------------------------- reindex
+
+def reindex(corpus: Path, home: Path, limit: int | None) -> dict:
+    """``hudang reindex`` of the corpus: catalogue it in a fresh home (timed apart), then
+    run the command and sample the RSS of its process tree."""
+    import subprocess
+    import sys
+    from datetime import date as Date
+
+    from ingest.archive import Archive, Settings
+    from ingest.synthetic_catalogue import TextDocument, add_text_documents
+
+    shutil.rmtree(home, ignore_errors=True)
+    key_file = home.with_name(home.name + ".key")
+    key_file.unlink(missing_ok=True)
+    archive = Archive.init(Settings.from_env(home, key_file))
+    started = time.perf_counter()
+    docs = (TextDocument(household=d["household"], head_name=d["head_name"], doc_type=d["doc_type"],
+                         title=d["title"], date=Date.fromisoformat(d["date"]) if d["date"] else None,
+                         text=d["text"]) for d in read_corpus(corpus, limit))
+    count = add_text_documents(archive, docs)
+    load_s = time.perf_counter() - started
+    archive.close()
+    env = {**os.environ, "HUDANG_HOME": str(home), "HUDANG_MASTER_KEY_FILE": str(key_file)}
+    env.pop("HUDANG_MASTER_KEY", None)
+    env.pop("HUDANG_DATABASE_URL", None)
+    hudang = str(Path(sys.executable).with_name("hudang"))
+    started = time.perf_counter()
+    proc = subprocess.Popen([hudang, "reindex"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with PeakRSS(pid=proc.pid) as mem:
+        out, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"hudang reindex exited with {proc.returncode}")
+    return {"docs": count, "load_s": load_s, "seconds": seconds, "docs_per_s": count / seconds,
+            "peak_rss_mb": mem.peak / 1e6, "index_mb": dir_size(home / "index") / 1e6,
+            "output": out.decode().strip()}
+
+
 # --------------------------------------------------------------------------- lengths
 
 LENGTHS = (60, 120, 252, 504, 1008)
@@ -236,7 +290,7 @@ def lengths(index_dir: Path, corpus: Path) -> dict:
     random.Random(1).shuffle(han)
     kinds = {"shuffled": "".join(han), "pasted": re.sub(r"[0-9]", "", text)}
     out: dict = {}
-    with SearchIndex.open(index_dir) as ix:
+    with SearchIndex.open(index_dir, keys=_keys(index_dir)) as ix:
         ix.search("低保", limit=10)
         cap = search_index.MAX_QUERY_CHARS
         for n in (cap + 1, 10_000):
@@ -262,7 +316,8 @@ def lengths(index_dir: Path, corpus: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("step", choices=("plan", "build", "query", "fts5", "lengths"))
+    p.add_argument("step", choices=("plan", "build", "query", "fts5", "lengths", "reindex"))
+    p.add_argument("--home", type=Path)
     p.add_argument("--corpus", type=Path)
     p.add_argument("--n", type=int)
     p.add_argument("--seed", type=int, default=20240)
@@ -285,6 +340,9 @@ def main() -> None:
     elif a.step == "query":
         log("search: hudang queries")
         res = query(a.index, a.plan, a.budget, a.profile)
+    elif a.step == "reindex":
+        log(f"search: hudang reindex of {a.limit or 'all'} documents")
+        res = reindex(a.corpus, a.home, a.limit)
     elif a.step == "lengths":
         log("search: CPU time by query length")
         res = lengths(a.index, a.corpus)

@@ -9,7 +9,8 @@ Layout of a data home (``HUDANG_HOME``, default ``./hudang-data``)::
 
     catalogue.sqlite   the catalogue (unless HUDANG_DATABASE_URL points elsewhere)
     blobs/             encrypted blobs: archival PDFs, access images, page texts
-    index/             the Whoosh index (a cache: ``hudang reindex`` rebuilds it)
+    index/             the Whoosh index, every file sealed with its own data key (a cache:
+                       ``hudang reindex`` rebuilds it)
     journal/           the crash journal: one record per write in flight (ingest.journal)
     tmp/               work space of running ingests
 
@@ -194,7 +195,7 @@ class Archive:
         engine = db.make_engine(settings.catalogue_url)
         db.upgrade(engine)
         blobs = BlobStore.create(settings.blob_dir, master)
-        index = SearchIndex.open_or_create(settings.index_dir)
+        index = SearchIndex.open_or_create(settings.index_dir, keys=blobs)
         settings.tmp_dir.mkdir(exist_ok=True)
         keep_reserve(settings.journal_dir)
         return cls(settings, KeyRing(master), engine, blobs, index)
@@ -222,7 +223,7 @@ class Archive:
             engine.dispose()
             raise ArchiveError(str(exc)) from None
         db.upgrade(engine)
-        index = SearchIndex.open_or_create(settings.index_dir)
+        index = SearchIndex.open_or_create(settings.index_dir, keys=blobs)
         settings.tmp_dir.mkdir(exist_ok=True)
         archive = cls(settings, keys, engine, blobs, index)
         archive.recover(actor)

@@ -1,16 +1,25 @@
 """Where the catalogue and the blob store meet the search index.
 
 The index is a cache: :func:`reindex` rebuilds it from the catalogue and the
-encrypted page texts, one document at a time, so memory stays bounded.
+encrypted page texts, a batch of documents at a time, so memory stays bounded, and goes
+on where it stopped when it was interrupted.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from records.model import Document
 from search import PageDoc
+
+# Documents per commit of a reindex: a commit costs a few ms plus a segment, and what a
+# kill loses (a batch is written again on resume)
+REINDEX_BATCH = 200
 
 
 def page_docs(doc: Document, texts: Mapping[int, str]) -> Iterator[PageDoc]:
@@ -66,15 +75,88 @@ def iter_catalogue(archive) -> Iterator[PageDoc]:
             yield from page_docs(doc, texts)
 
 
-def reindex(archive) -> int:
-    """Rebuild the whole index from the catalogue; returns the number of pages indexed."""
-    count = 0
+def _live_documents():
+    return select(Document.id).where(Document.destroyed_at.is_(None))
 
-    def counted() -> Iterator[PageDoc]:
-        nonlocal count
-        for doc in iter_catalogue(archive):
-            count += 1
-            yield doc
 
-    archive.index.rebuild(counted())
-    return count
+@dataclass
+class ReindexProgress:
+    """Where a reindex stands: documents done of ``total``, pages written, and whether it
+    went on from an interrupted run."""
+
+    done: int
+    total: int
+    pages: int
+    resumed: bool
+
+
+def _read_checkpoint(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text("utf-8"))
+        return state if isinstance(state.get("after"), int) and isinstance(state.get("pages"), int) else None
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError):
+        return None  # unreadable: start over (the index is a cache)
+
+
+def _write_checkpoint(path: Path, state: dict) -> None:
+    """Durably: a temporary file, fsync, rename, fsync of the folder."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def reindex(archive, *, batch: int = REINDEX_BATCH,
+            progress: Callable[[ReindexProgress], None] | None = None) -> int:
+    """Rebuild the whole index from the catalogue; returns the number of pages indexed.
+
+    Resumable: the documents go in by id, ``batch`` documents per commit, and after each
+    commit the last id done is written to the checkpoint file
+    (``settings.reindex_checkpoint``). Killed at any moment (Ctrl-C, SIGTERM, SIGKILL), a
+    second run goes on after that id; a batch committed just before the kill, its
+    checkpoint not yet written, is written again and replaces its own pages (pages are
+    keyed by document and page), so every page is in the index once. Memory is one batch
+    of pages plus Whoosh's posting pool; the end merges the segments into one.
+    ``progress`` is called at the start and after every batch."""
+    path = archive.settings.reindex_checkpoint
+    state = _read_checkpoint(path)
+    resumed = state is not None and not archive.index.needs_rebuild
+    if not resumed:
+        archive.index.clear()
+        state = {"after": 0, "pages": 0}
+        _write_checkpoint(path, state)
+    with archive.Session() as s:
+        total = s.scalar(select(func.count()).select_from(_live_documents().subquery()))
+        done = s.scalar(select(func.count()).select_from(
+            _live_documents().where(Document.id <= state["after"]).subquery()))
+        todo = list(s.scalars(_live_documents().where(Document.id > state["after"])
+                              .order_by(Document.id)))
+    if progress:
+        progress(ReindexProgress(done, total, state["pages"], resumed))
+    for start in range(0, len(todo), batch):
+        ids = todo[start:start + batch]
+        pages: list[PageDoc] = []
+        with archive.Session() as s:
+            for doc in s.scalars(select(Document).where(Document.id.in_(ids))
+                                 .where(Document.destroyed_at.is_(None))):
+                texts = {p.number: archive.blobs.get(p.text_ref, p.text_key).decode("utf-8")
+                         for p in doc.pages}
+                pages.extend(page_docs(doc, texts))
+        archive.index.add_pages(pages)
+        done += len(ids)
+        state = {"after": ids[-1], "pages": state["pages"] + len(pages)}
+        _write_checkpoint(path, state)
+        if progress:
+            progress(ReindexProgress(done, total, state["pages"], resumed))
+    archive.index.optimize()
+    path.unlink(missing_ok=True)
+    return state["pages"]

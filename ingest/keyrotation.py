@@ -16,6 +16,8 @@ What changes with the master key, and how:
 - **the audit log**: its future links are keyed with the new key's chain key from an
   ``audit_rekey`` event that attests every event before it (``records.audit.rekey``);
   history is not rewritten.
+- **the search index's files**: each file's data key, in its header, is re-wrapped under
+  the new key (``SearchIndex.rewrap``); the encrypted chunks are not rewritten.
 - **the blob store's key check** is wrapped under the new key.
 - **the session secret** is derived from the master key: a server started after the
   rotation signs everyone out. One-time self-lookup codes approved and not yet used stop
@@ -144,7 +146,8 @@ def rotate(archive: Archive, actor: str, *, batch: int = BATCH,
     # 3. short-lived keyed hashes of the old key
     with archive.Session() as s, s.begin():
         s.execute(delete(FailedAttempt))
-    # 4. the blob store's key check, then the key files
+    # 4. the search index's per-file data keys, the blob store's key check, then the key files
+    archive.index.rewrap(archive.keys)
     archive.blobs.rekey(archive.keys)
     result.retired_file = KeyFiles(archive.settings.master_key_file).promote(utcnow())
     with archive.Session() as s, s.begin():

@@ -241,6 +241,11 @@ class Settings:
         return self.home / "index"
 
     @property
+    def reindex_checkpoint(self) -> Path:
+        """Where an interrupted ``hudang reindex`` stopped (ingest.indexing.reindex)."""
+        return self.home / "reindex-checkpoint.json"
+
+    @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
 

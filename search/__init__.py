@@ -6,7 +6,8 @@ comes out a :class:`SearchResult`; every error a person may see is a
 :class:`SearchError`. How the package is laid out: docs/search.md.
 """
 from search.analysis import ChineseAnalyzer, HanBigramTokenizer
-from search.exceptions import IndexBusy, IndexOutOfDate, QueryTooLong, SearchError, SearchTimedOut
+from search.exceptions import (IndexBusy, IndexOutOfDate, IndexUnreadable, QueryTooLong,
+                               SearchError, SearchTimedOut)
 from search.filters import SORTS, Facets, Filters
 from search.index import SearchIndex, searchable
 from search.results import Hit, SearchResult, Total
@@ -21,6 +22,7 @@ __all__ = [
     "Hit",
     "IndexBusy",
     "IndexOutOfDate",
+    "IndexUnreadable",
     "PageDoc",
     "QueryTooLong",
     "SearchError",

@@ -38,7 +38,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
 
-from whoosh.analysis import CompositeAnalyzer, Token, Tokenizer
+from whoosh.analysis import Token, Tokenizer
+from whoosh.analysis.analyzers import CompositeAnalyzer
 from whoosh.fields import TEXT
 from whoosh.formats import Positions
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from whoosh.index import LockError
 
-__all__ = ["SearchError", "IndexBusy", "IndexOutOfDate", "QueryTooLong", "SearchTimedOut"]
+__all__ = ["SearchError", "IndexBusy", "IndexOutOfDate", "IndexUnreadable", "QueryTooLong",
+           "SearchTimedOut"]
 
 
 class SearchError(Exception):
@@ -19,6 +20,12 @@ class IndexOutOfDate(SearchError):
     """The index on disk was written with another schema (an older hudang):
     it must be rebuilt (``hudang reindex``) before it can be searched or
     written."""
+
+
+class IndexUnreadable(SearchError):
+    """An index file cannot be decrypted: not a sealed file (an index of an older hudang),
+    a data key no key at hand unwraps, or a corrupt chunk. The index is a cache:
+    ``hudang reindex`` rebuilds it."""
 
 
 class QueryTooLong(SearchError):

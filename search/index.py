@@ -16,8 +16,10 @@ totals, estimates nor look-alike matches ever include pages of other
 regions.
 
 The index stores page text (needed for snippets) and so holds personal data,
-including ID numbers: keep its directory wherever the rest of the protected
-data lives.
+including ID numbers. Given ``keys`` (what wraps per-file data keys: the
+archive's blob store), every file of it is sealed (search/sealed.py) and
+nothing in its directory is readable without the master key; without, it is a
+plain Whoosh index (tests of search/ alone, benchmarks of the engine).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from whoosh import index as windex
+from whoosh.filedb.filestore import FileStorage
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR, SegmentWriter
 
@@ -45,6 +48,7 @@ from search.ranking import SearchRun
 from search.restriction import Restriction, check_scope
 from search.results import Hit, SearchResult, Total
 from search.schema import INDEX_NAME, PageDoc, make_schema, page_fields, same_schema
+from search.sealed import DataKeys, SealedStorage, is_sealed
 from search.snippets import highlight_fragments
 
 __all__ = ["SearchIndex", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_TIME_LIMIT", "MAX_QUERY_CHARS", "searchable"]
@@ -63,8 +67,9 @@ LOCK_RETRY_SECONDS = 0.05
 MAX_QUERY_CHARS = 100
 # Seconds a search may run before it is stopped (SearchTimedOut).
 DEFAULT_TIME_LIMIT = 5.0
-# Posting pool per bulk_load writer process (see bulk_load).
-BULK_LIMIT_MB = 1024
+# Posting pool per bulk_load writer process (see bulk_load): 128 MB, meant to keep the
+# two-writer build of 100,000 documents under 1 GB for the whole tree (docs/search.md).
+BULK_LIMIT_MB = 128
 
 
 def searchable(query: str) -> bool:
@@ -79,26 +84,48 @@ def _batches(pages: Iterable[PageDoc], size: int) -> Iterator[list[PageDoc]]:
         yield batch
 
 
-def _toc_exists(path: str | os.PathLike[str]) -> bool:
+def _storage(path: str | os.PathLike[str], keys: DataKeys | None) -> FileStorage:
+    """The Whoosh storage of the directory: sealed when there are keys."""
+    if keys is None:
+        return FileStorage(os.fspath(path))
+    return SealedStorage(os.fspath(path), keys)
+
+
+def _toc_exists(storage: FileStorage) -> bool:
+    if not any(name.startswith(f"_{INDEX_NAME}_") for name in storage.list()):
+        return False
     try:
-        return windex.exists_in(os.fspath(path), indexname=INDEX_NAME)
+        return storage.index_exists(INDEX_NAME)
     except windex.EmptyIndexError:
         return False
-    except Exception:  # noqa: BLE001 - there is an index, but it cannot be read (old schema)
+    except Exception:  # noqa: BLE001 - there is an index, but it cannot be read (old schema, unsealed)
         return True
 
 
-def _open_dir(path: str | os.PathLike[str]) -> windex.Index | None:
-    """The index at ``path``; None if its schema cannot even be unpickled
-    (classes of an older hudang that no longer exist)."""
+def _open_dir(storage: FileStorage) -> windex.Index | None:
+    """The index in ``storage``; None if its schema cannot even be unpickled
+    (classes of an older hudang that no longer exist) or its files cannot be
+    decrypted (an unsealed index of an older hudang)."""
     try:
-        ix = windex.open_dir(os.fspath(path), indexname=INDEX_NAME)
+        ix = storage.open_index(INDEX_NAME)
         ix.schema  # noqa: B018 - reads and unpickles the schema now
     except windex.EmptyIndexError:
         raise
     except Exception:  # noqa: BLE001 - see above
         return None
     return ix
+
+
+def _fresh_index(storage: FileStorage) -> windex.Index:
+    """An empty index in ``storage``, replacing what is there. A sealed storage first
+    drops every file that is not sealed (an older hudang's readable index)."""
+    storage.create()
+    if isinstance(storage, SealedStorage):
+        for name in storage.list():
+            path = os.path.join(storage.folder, name)
+            if os.path.isfile(path) and not name.endswith("LOCK") and not is_sealed(path):
+                os.remove(path)
+    return storage.create_index(make_schema(), indexname=INDEX_NAME)
 
 
 class _ThreadSearchers:
@@ -157,12 +184,14 @@ class SearchIndex:
     """
 
     def __init__(self, ix: windex.Index | None, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 path: str | os.PathLike[str] | None = None, clock: Clock = time.monotonic) -> None:
+                 path: str | os.PathLike[str] | None = None, clock: Clock = time.monotonic,
+                 keys: DataKeys | None = None) -> None:
         if ix is None and path is None:
             raise ValueError("an index or its path is needed")
         self._ix = ix
         self._clock = clock  # what search time limits are measured on
         self._path = os.fspath(path) if path is not None else ix.storage.folder  # type: ignore[union-attr]
+        self._storage = ix.storage if ix is not None else _storage(self._path, keys)
         self._analyzer = ChineseAnalyzer()
         self._lock_timeout = lock_timeout
         self._searchers = _ThreadSearchers(ix) if ix is not None else None
@@ -176,28 +205,43 @@ class SearchIndex:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-               clock: Clock = time.monotonic) -> SearchIndex:
-        """Create an empty index at ``path`` (replacing any index there)."""
+               clock: Clock = time.monotonic, keys: DataKeys | None = None) -> SearchIndex:
+        """Create an empty index at ``path`` (replacing any index there); sealed with
+        per-file data keys wrapped by ``keys`` when given."""
         Path(path).mkdir(parents=True, exist_ok=True)
-        ix = windex.create_in(os.fspath(path), make_schema(), indexname=INDEX_NAME)
-        return cls(ix, lock_timeout=lock_timeout, path=path, clock=clock)
+        ix = _fresh_index(_storage(path, keys))
+        return cls(ix, lock_timeout=lock_timeout, path=path, clock=clock, keys=keys)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-             clock: Clock = time.monotonic) -> SearchIndex:
+             clock: Clock = time.monotonic, keys: DataKeys | None = None) -> SearchIndex:
         """Open the index at ``path``. An index written with another schema
-        (an older hudang) opens, but searching or adding pages raises
-        :class:`IndexOutOfDate` until ``rebuild`` has replaced it."""
-        return cls(_open_dir(path), lock_timeout=lock_timeout, path=path, clock=clock)
+        (an older hudang), or not sealed when ``keys`` are given, opens, but
+        searching or adding pages raises :class:`IndexOutOfDate` until
+        ``rebuild`` has replaced it."""
+        return cls(_open_dir(_storage(path, keys)), lock_timeout=lock_timeout, path=path, clock=clock,
+                   keys=keys)
 
     @classmethod
     def open_or_create(
         cls, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        clock: Clock = time.monotonic,
+        clock: Clock = time.monotonic, keys: DataKeys | None = None,
     ) -> SearchIndex:
-        if Path(path).is_dir() and _toc_exists(path):
-            return cls.open(path, lock_timeout=lock_timeout, clock=clock)
-        return cls.create(path, lock_timeout=lock_timeout, clock=clock)
+        if Path(path).is_dir() and _toc_exists(_storage(path, keys)):
+            return cls.open(path, lock_timeout=lock_timeout, clock=clock, keys=keys)
+        return cls.create(path, lock_timeout=lock_timeout, clock=clock, keys=keys)
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the index's files are encrypted."""
+        return isinstance(self._storage, SealedStorage)
+
+    def rewrap(self, keys: DataKeys) -> int:
+        """Wrap every index file's data key again with ``keys`` (a key rotation); the
+        files' contents stay as they are. Returns the number of files re-wrapped."""
+        if not isinstance(self._storage, SealedStorage):
+            return 0
+        return self._storage.rewrap(keys)
 
     @property
     def needs_rebuild(self) -> bool:
@@ -211,7 +255,7 @@ class SearchIndex:
     def _check_current(self) -> bool:
         if self._ix is None:
             try:
-                ix = _open_dir(self._path)
+                ix = _open_dir(self._storage)
             except windex.EmptyIndexError:
                 ix = None
             if ix is None:
@@ -331,7 +375,7 @@ class SearchIndex:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if not self._is_current():
-            self._set_index(windex.create_in(self._path, make_schema(), indexname=INDEX_NAME))
+            self._set_index(_fresh_index(self._storage))
         total = 0
         first = True
         for batch in _batches(pages, batch_size):
@@ -364,6 +408,9 @@ class SearchIndex:
         are merged at the end, one pickled posting at a time. Measured on
         10,000 pages, one writer: 256 MB -> 45 s CPU, 413 MB peak RSS;
         1024 MB -> 30 s CPU, 756 MB peak RSS (no runs at all).
+        The default, 128 MB (``BULK_LIMIT_MB``), is meant to keep the two-writer
+        100k build's process tree under 1 GB (2.8 GB at 1024 MB; not yet measured
+        to its end, docs/search.md).
         """
         if procs is None:
             procs = os.cpu_count() or 1
@@ -387,6 +434,22 @@ class SearchIndex:
         else:
             writer.cancel()
         return count
+
+    def clear(self) -> None:
+        """Empty the index in one commit; an index written by another version (or not
+        sealed, or sealed under keys no longer at hand) is replaced by an empty one of
+        this version. The first step of a resumable reindex (ingest/indexing.py)."""
+        with self._state_lock:
+            if not self._is_current():
+                self._set_index(_fresh_index(self._storage))
+                return
+        self._write([], clear=True)
+
+    def optimize(self) -> None:
+        """Merge every segment into one (searches open each segment's files). Memory stays
+        bounded: Whoosh merges through its posting pool, spilling sorted runs to (sealed)
+        temporary files."""
+        self._optimize()
 
     def _optimize(self) -> None:
         writer = self._writer()

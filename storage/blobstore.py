@@ -178,6 +178,16 @@ class BlobStore:
         if refresh is not None:
             self._refresh = refresh
 
+    def wrap(self, data_key: bytes) -> bytes:
+        """Wrap a data key of another sealed file (the search index's) under the current
+        master key: the store's keys serve them too."""
+        return self._master.wrap(data_key)
+
+    def unwrap(self, wrapped_key: bytes) -> bytes:
+        """Unwrap what :meth:`wrap` wrapped, with whichever key of the ring wrapped it
+        (reading the keys again if another process rotated them)."""
+        return self._unwrap(wrapped_key)
+
     def _unwrap(self, wrapped_key: bytes) -> bytes:
         try:
             return self._master.unwrap(wrapped_key)

@@ -24,6 +24,7 @@ from ingest.archive import Archive
 from ingest.exceptions import NoSpace
 from ingest.pipeline import IngestRequest, Ingestor
 from search import SearchIndex
+from search.sealed import SealedStorage
 from web.errors import binding_for, exit_code_for
 
 pytestmark = pytest.mark.slow
@@ -94,8 +95,8 @@ def test_index_locked_after_the_catalogue_commit_leaves_nothing_behind(plain):
     scan = _second(archive, 2)
     before = _state(archive)
     archive.index.close()
-    archive.index = SearchIndex.open(archive.settings.index_dir, lock_timeout=0.3)
-    holder = windex.open_dir(str(archive.settings.index_dir), indexname="pages").writer()
+    archive.index = SearchIndex.open(archive.settings.index_dir, lock_timeout=0.3, keys=archive.blobs)
+    holder = SealedStorage(str(archive.settings.index_dir), archive.blobs).open_index("pages").writer()
     try:
         with pytest.raises(windex.LockError):
             ingestor.ingest(_request(scan))

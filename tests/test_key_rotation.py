@@ -162,6 +162,12 @@ def test_a_rotation_stopped_halfway_leaves_everything_readable_and_resumes(mine)
     retired.unlink()
     checked = hudang(mine, "audit", "verify")
     assert checked.exit_code == 0, checked.output
+    # the search index's files re-wrapped too: the new key alone opens them
+    from search import SearchIndex
+
+    with SearchIndex.open(mine.home / "index", keys=new_key) as index:
+        assert not index.needs_rebuild
+        assert index.search(mine.a.number).hits
 
 
 def test_a_rotation_killed_with_sigkill_resumes_and_loses_nothing(mine):

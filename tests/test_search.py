@@ -44,7 +44,11 @@ def page(
 
 @pytest.fixture
 def ix(tmp_path: Path):
-    index = SearchIndex.create(tmp_path / "index")
+    """A sealed index, as an archive opens it (every file encrypted, search/sealed.py)."""
+    from storage import MasterKey
+
+    index = SearchIndex.create(tmp_path / "index", keys=MasterKey.generate())
+    assert index.sealed
     yield index
     index.close()
 

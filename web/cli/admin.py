@@ -16,7 +16,7 @@ from ingest.archive import Archive
 from records import audit
 from records.policy import Action, Principal, parse_roles
 from web.cli.root import main
-from web.cli.context import Context
+from web.cli.context import Context, progress
 from web.cli.door import guarded, unguarded
 from web.errors import ExitCode
 
@@ -240,18 +240,37 @@ def user_list(c: Context, who: Principal, as_json: bool) -> None:
 
 # -- the index ---------------------------------------------------------------------
 @main.command()
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Documents per commit (default 200); an interruption loses at most one batch.")
 @click.option("--background", is_flag=True, help="Queue it as a job for 'hudang worker'.")
 @guarded(Action.manage, event="reindex")
-def reindex(c: Context, who: Principal, background: bool) -> None:
-    """Rebuild the search index from the catalogue and the blob store."""
+def reindex(c: Context, who: Principal, batch: int | None, background: bool) -> None:
+    """Rebuild the search index from the catalogue and the blob store.
+
+    Interrupted (Ctrl-C, a kill, a crash), it goes on where it stopped when run again."""
     if background:
         from ingest.jobs import submit
         from records.kinds import JobKind
 
         click.echo(f"queued as job {submit(c.archive, who, JobKind.reindex)}")
         return
+    from ingest.indexing import REINDEX_BATCH, ReindexProgress
     from ingest.indexing import reindex as rebuild
 
-    pages = rebuild(c.archive)
+    with progress("reindexing", None, unit="document") as bar:
+        def show(p: ReindexProgress) -> None:
+            if bar.total != p.total:
+                if p.resumed:
+                    click.echo(f"hudang: going on with an interrupted reindex: {p.done} of "
+                               f"{p.total} documents were done", err=True)
+                bar.reset(total=p.total)
+            bar.update(p.done - bar.n)
+
+        try:
+            pages = rebuild(c.archive, batch=batch or REINDEX_BATCH, progress=show)
+        except KeyboardInterrupt:
+            click.echo("hudang: reindex interrupted; run 'hudang reindex' again to go on "
+                       "where it stopped", err=True)
+            raise SystemExit(130) from None
     c.archive.record(audit.Event(actor=who.name, action="reindex", detail={"pages": pages}))
     click.echo(f"reindexed {pages} pages")
