@@ -129,12 +129,15 @@ def _fresh_index(storage: FileStorage) -> windex.Index:
 
 
 class _ThreadSearchers:
-    """One Whoosh searcher per thread, refreshed before each use.
+    """One Whoosh searcher per thread, kept while the index is unchanged.
 
     Opening a searcher opens every segment's files (about 100 ms on a 30k-page
-    index); refreshing an unchanged one only checks the index generation, and
-    a changed one re-uses the readers of unchanged segments. Searchers are
-    per thread because a refresh may close resources of the old searcher.
+    index); checking an unchanged one only reads the index generation. A
+    changed index gets a new searcher, never ``Searcher.refresh()``: whoosh3
+    3.54's refresh re-uses the reader of a segment whose deletions changed (and
+    keeps segments a merge removed), so a replaced or removed page would still
+    be found (tests/test_search.py, "adding a page again replaces it").
+    Searchers are per thread because the old one is closed when replaced.
     """
 
     def __init__(self, ix: windex.Index) -> None:
@@ -145,11 +148,14 @@ class _ThreadSearchers:
 
     def get(self) -> Searcher:
         current: Searcher | None = getattr(self._local, "searcher", None)
-        searcher = self._ix.searcher() if current is None else current.refresh()
-        if searcher is not current:
-            self._local.searcher = searcher
-            with self._lock:
-                self._open[threading.get_ident()] = searcher
+        if current is not None and current.up_to_date():
+            return current
+        searcher = self._ix.searcher()
+        self._local.searcher = searcher
+        with self._lock:
+            self._open[threading.get_ident()] = searcher
+        if current is not None:
+            current.close()
         return searcher
 
     def close(self) -> None:
