@@ -303,3 +303,27 @@ def test_the_command_line_tells_the_same_reading_order(world):
     refused = runner.invoke(main, ["--home", str(home), "--key-file", str(key), "reader",
                                    str(first), "--as", "west-clerk"])
     assert refused.exit_code == 3
+
+
+def test_a_page_the_document_lacks_is_refused_like_a_missing_document(world, app):
+    # one rule for the browser, the JSON and the command line, and the refusal is recorded
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    archive = world["archive"]
+    third = world["docs"][2]  # three pages
+    client = login(app, "clerk")
+    before = last_event_id(archive)
+    for url in (f"/document/{third}/page/4", f"/document/{third}/page/0",
+                f"/api/document/{third}/page/4"):
+        assert client.get(url).status_code == 404, url
+    assert same(client.get(f"/document/{third}/page/4")) == \
+        same(client.get(f"/document/999999/page/4"))
+    got = CliRunner().invoke(main, ["--home", str(world["root"] / "home"), "--key-file",
+                                    str(world["root"] / "keys" / "master.key"), "reader",
+                                    str(third), "--page", "4", "--as", "clerk"])
+    assert got.exit_code == 3, got.output
+    refusals = [(e.action, e.object_id, e.page, e.outcome) for e in events_after(archive, before)]
+    assert ("read_document", str(third), 4, audit.REFUSED) in refusals
+    assert ("read_document", str(third), 0, audit.REFUSED) in refusals

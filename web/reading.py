@@ -436,10 +436,15 @@ def _load_page(archive: Archive, who: Principal, action: Action, document_id: in
 
 
 def _frame(archive: Archive, s, who: Principal, document_id: int,
-           purposes: Mapping[str, str] | None, action: Action) -> tuple[Document, str | None]:
-    """The document of a viewer frame, through the door, not destroyed, under a stated purpose."""
+           purposes: Mapping[str, str] | None, action: Action,
+           number: int | None = None) -> tuple[Document, str | None]:
+    """The document of a viewer frame, through the door, not destroyed, under a stated purpose;
+    with ``number``, a page it has (a page it lacks is refused like a document that is not
+    there)."""
     doc = s.get(Document, document_id)
-    archive.admit(Knock(who, action, _document_target(doc, document_id), event="read_document"))
+    found = doc is not None and (number is None or 1 <= number <= doc.page_count)
+    archive.admit(Knock(who, action, _document_target(doc, document_id, number, found=found),
+                        event="read_document"))
     refuse_destroyed(doc.dossier, f"document {document_id}", archive.settings.timezone)
     stated, required = _purpose(reading_key(doc), purposes, None)
     if required and stated is None:
@@ -523,26 +528,21 @@ def open_reader(archive: Archive, who: Principal, document_id: int, number: int,
     """The reader's frame around page ``number`` of a document (no page content, not a read:
     each page image and thumbnail is read, and recorded, when it is served).
 
-    The documents listed are those of the same dossier or volume that the door would let
-    this reader read, not destroyed, with pages: the arrows skip nothing else and never
-    lead to a page the reader would be refused.
+    A page the document lacks is refused by the door like a document that is not there. The
+    documents listed are the others of the same dossier or volume, not destroyed, with pages:
+    the door placed the shown one by its household and region, which its dossier's (or
+    volume's) documents share, so letting this reader in lets them read those too, and the
+    arrows never lead to a page the reader would be refused.
     """
     with archive.Session() as s:
-        doc, stated = _frame(archive, s, who, document_id, purposes, Action.read_page)
-        if doc.dossier is not None:
-            household = doc.dossier.household
-            siblings, region, number_of = doc.dossier.documents, household.region_code, \
-                household.number
-        else:
-            siblings, region, number_of = doc.volume.documents, doc.volume.region_code, None
-        show = (lambda text: shown_text(who, region, number_of, text))
-        readable = decide(who, Action.read_page, region, number_of).allowed
+        doc, stated = _frame(archive, s, who, document_id, purposes, Action.read_page, number)
+        siblings = doc.dossier.documents if doc.dossier is not None else doc.volume.documents
+        show = (lambda text: shown_text(who, doc.region_code, doc.household_number, text))
         documents = [DocumentView(d.id, d.seq, d.type.name_zh, show(d.title),
                                   d.date.isoformat() if d.date else None, d.page_count,
                                   d.item_no, type_code=d.type_code, month=d.month)
                      for d in siblings
-                     if d.id == doc.id or (readable and d.destroyed_at is None
-                                           and d.page_count > 0)]
+                     if d.id == doc.id or (d.destroyed_at is None and d.page_count > 0)]
         current = next(i for i, d in enumerate(documents) if d.id == doc.id)
         return Reader(_page_ref(who, doc, number, stated), number, documents, current)
 

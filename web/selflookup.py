@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 
 from records import audit
 from records import self_lookup as rules
@@ -327,8 +327,6 @@ def dossier():
 def viewer(document_id: int, number: int):
     # the same reader as staff have, over the citizen's own dossier
     reader = reading.open_reader(archive(), g.citizen, document_id, number)
-    if not 1 <= number <= reader.doc.page_count:
-        abort(404)
     return reader_page("self_viewer.html", reader, page_endpoint="selflookup.viewer",
                        image_endpoint="selflookup.page_image",
                        thumbnail_endpoint="selflookup.page_thumbnail")

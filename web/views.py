@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from flask import (Blueprint, Response, abort, g, jsonify, redirect, render_template,
+from flask import (Blueprint, Response, g, jsonify, redirect, render_template,
                    request, session, url_for)
 
 from records.exceptions import Invalid
@@ -235,8 +235,6 @@ READER_LINKS = {"page_endpoint": "views.viewer", "image_endpoint": "views.page_i
 def viewer(document_id: int, number: int):
     reader = reading.open_reader(archive(), g.principal, document_id, number,
                                  purposes=stated_purposes())
-    if not 1 <= number <= reader.doc.page_count:
-        abort(404)
     findings = batches.page_findings(archive(), document_id).get(number, [])
     return reader_page("viewer.html", reader, scan_findings=findings, **READER_LINKS)
 
@@ -247,8 +245,6 @@ def api_reader(document_id: int, number: int):
     """The reading order around a page (where next and previous lead), as JSON."""
     reader = reading.open_reader(archive(), g.principal, document_id, number,
                                  purposes=stated_purposes())
-    if not 1 <= number <= reader.doc.page_count:
-        abort(404)
     return _no_store(jsonify(reader.as_json()))
 
 

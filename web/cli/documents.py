@@ -262,9 +262,6 @@ def reader(c: Context, who: Principal, document_id: int, number: int, as_json: b
     and where the previous and next page and document lead, as the browser's reader shows
     them. No page content is read."""
     found = reading.open_reader(c.archive, who, document_id, number)
-    if not 1 <= number <= found.doc.page_count:
-        raise NotFound(f"document {document_id} has no page {number} "
-                       f"(it has {found.doc.page_count})")
     if as_json:
         click.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=1))
         return
