@@ -36,7 +36,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pikepdf
@@ -44,7 +44,7 @@ from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ingest import redaction
+from ingest import redaction, scanquality
 from ingest.access_image import access_image
 from ingest.archive import Archive
 from ingest.assemble import assemble
@@ -55,15 +55,16 @@ from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.pdfwrite import layer_stream, put_text_layer, to_bytes
-from ingest.pipeline import (Ingestor, _hash_file, _keep_original, _page_output,
-                             _PageOutput)
+from ingest.pipeline import (Ingestor, _delete_pages, _findings_detail, _hash_file,
+                             _keep_original, _page_output, _page_scan, _PageOutput)
 from ingest.reocr import render_pages, replace_text_layers
 from ingest.sources import normalize
 from ingest.textlayer import PageGeometry, encode_text, layer_lines, rewrite_lines
 from records import audit
 from records.door import Knock
 from records.idnumbers import mask_in_text
-from records.model import Correction, Document, Page
+from records.kinds import ScanProfile
+from records.model import Batch, Correction, Document, Page, PageScan
 from records.policy import Action, Principal, full_ids
 from records.retention import refuse_destroyed
 from storage import BlobRef
@@ -156,6 +157,8 @@ class _Target:
     sha256: str
     dossier_id: int | None
     volume_id: int | None
+    batch_id: int | None  # its digitisation batch: a rescan's scan checks are the batch's
+    profile: ScanProfile
     text_ref: str | None = None
     text_key: bytes | None = None
     text_sha256: str | None = None
@@ -190,7 +193,9 @@ def _load(archive: Archive, who: Principal, document_id: int, number: int | None
                      head_id_index=household.head_id_index if household else None,
                      type_code=doc.type_code, title=doc.title, pdf_ref=doc.pdf_ref,
                      pdf_key=doc.pdf_key, sha256=doc.sha256, dossier_id=doc.dossier_id,
-                     volume_id=doc.volume_id)
+                     volume_id=doc.volume_id, batch_id=doc.batch_id,
+                     profile=(s.get(Batch, doc.batch_id).profile if doc.batch_id
+                              else ScanProfile.standard))
         if page is not None:
             facts.update(text_ref=page.text_ref, text_key=page.text_key,
                          text_sha256=page.text_sha256, rotation=page.rotation,
@@ -380,6 +385,10 @@ def replace_page(archive: Archive, who: Principal, document_id: int, number: int
         ocr = reader._ocr(source, None)
         out = _page_output(source.pages[0], ocr.get(1))
         _check_page(archive, target, out)
+        [scan] = reader._check_scans(source, ocr, [out], batch_id=target.batch_id,
+                                     profile=target.profile,
+                                     replacing={(number, document_id)})
+        scan.number = number  # the page it becomes
         one = work / "page.pdf"
         assemble(source.base_pdf, [out.layer], one, title=target.title)
         if out.id_regions is None:
@@ -394,7 +403,8 @@ def replace_page(archive: Archive, who: Principal, document_id: int, number: int
                   "id_regions": redaction.dumps(out.id_regions)}
         return _commit_page(archive, who, target, REPLACE_PAGE, pdf=new_pdf, text=out.text,
                             image=out.access_jpeg, values=values, sealed=None, reason=reason,
-                            detail={"source_kind": source.kind})
+                            detail={"source_kind": source.kind, **_findings_detail([scan])},
+                            scan=scan)
 
 
 def _check_page(archive: Archive, target: _Target, out: _PageOutput) -> None:
@@ -448,12 +458,15 @@ def _refs(doc: Mapping, page: Mapping | None = None) -> dict:
 class _PageBefore:
     document: dict
     page: dict
+    scan: dict | None  # its page_scan row
     correction_id: int
 
 
 def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *,
                  pdf: bytes | None, text: str, image: bytes | None, values: dict,
-                 sealed: bytes | None, reason: str | None, detail: dict) -> CorrectionResult:
+                 sealed: bytes | None, reason: str | None, detail: dict,
+                 scan: scanquality.PageFacts | None = None) -> CorrectionResult:
+    """``scan``: the checks of a rescan, in place of the page's ``page_scan`` row."""
     reason = _reason(reason)
     number = target.page
     with Commit(archive, ACTIONS[kind]) as unit:
@@ -463,7 +476,11 @@ def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *
 
         def write(s: Session) -> tuple[_PageBefore, dict, dict]:
             doc, page = _locked(s, target)
-            before = _PageBefore(_snapshot(doc, _PDF_FIELDS), _snapshot(page, _PAGE_FIELDS), 0)
+            before = _PageBefore(_snapshot(doc, _PDF_FIELDS), _snapshot(page, _PAGE_FIELDS),
+                                 _scans_of(s, [page.id]).get(page.id), 0)
+            if scan is not None:
+                s.execute(delete(PageScan).where(PageScan.page_id == page.id))
+                s.add(_page_scan(page, scan, target.batch_id))
             retired = [page.text_ref]
             if new_pdf is not None:
                 retired.append(doc.pdf_ref)
@@ -482,8 +499,7 @@ def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *
                                     after=json.dumps(refs_after), lines_sealed=sealed)
             s.add(correction)
             s.flush()
-            return (_PageBefore(before.document, before.page, correction.id), refs_before,
-                    refs_after)
+            return (replace(before, correction_id=correction.id), refs_before, refs_after)
 
         def undo(s: Session, done: tuple[_PageBefore, dict, dict]) -> None:
             before = done[0]
@@ -492,6 +508,10 @@ def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *
             page = s.scalar(select(Page).where(Page.document_id == doc.id,
                                                Page.number == number))
             _put(page, before.page)
+            if scan is not None:
+                s.execute(delete(PageScan).where(PageScan.page_id == page.id))
+                if before.scan is not None:
+                    s.add(PageScan(page_id=page.id, **before.scan))
             s.execute(delete(Correction).where(Correction.id == before.correction_id))
 
         done, refs_before, refs_after = unit.catalogue(write, undo=undo)
@@ -503,6 +523,18 @@ def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *
                     "after": refs_after, **detail}))
     return CorrectionResult(done.correction_id, target.document_id, number, kind,
                             before=refs_before, after=refs_after)
+
+
+_SCAN_FIELDS = ("batch_id", "dpi", "colour_mode", "bit_depth", "skew", "phash", "findings",
+                "flagged")
+
+
+def _scans_of(s: Session, page_ids: list[int]) -> dict[int, dict]:
+    """The page_scan rows of pages (page id -> columns), read without loading them into
+    the session (a rescan deletes and re-creates them)."""
+    rows = s.execute(select(PageScan.page_id, *(getattr(PageScan, n) for n in _SCAN_FIELDS))
+                     .where(PageScan.page_id.in_(page_ids))).all()
+    return {row[0]: dict(zip(_SCAN_FIELDS, row[1:])) for row in rows}
 
 
 def _locked(s: Session, target: _Target) -> tuple[Document, Page | None]:
@@ -563,51 +595,56 @@ def replace_document(archive: Archive, who: Principal, document_id: int, path: P
         pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
         for page in pages:
             _check_page(archive, target, page)
+        scans = reader._check_scans(
+            source, ocr, pages, batch_id=target.batch_id, profile=target.profile,
+            replacing={(n, document_id) for n in range(1, target.page_count + 1)})
         pdf_path = work / "archival.pdf"
         assemble(source.base_pdf, [p.layer for p in pages], pdf_path, title=target.title,
                  subject=f"{target.household or target.region_code} {target.type_code}")
         reader._find_id_regions(pdf_path, pages)
         return _commit_document(archive, who, target, reader, path, sha256, size,
-                                source.kind, pages, pdf_path, reason)
+                                source.kind, pages, scans, pdf_path, reason)
 
 
 @dataclass(frozen=True)
 class _DocumentBefore:
     document: dict
-    pages: list[dict]
+    pages: list[tuple[dict, dict | None]]  # each page's columns and page_scan row
     correction_id: int
 
 
 def _commit_document(archive: Archive, who: Principal, target: _Target, reader: Ingestor,
                      path: Path, sha256: str, size: int, kind: str,
-                     pages: list[_PageOutput], pdf_path: Path,
-                     reason: str | None) -> CorrectionResult:
+                     pages: list[_PageOutput], scans: list[scanquality.PageFacts],
+                     pdf_path: Path, reason: str | None) -> CorrectionResult:
     with Commit(archive, ACTIONS[REPLACE_DOCUMENT]) as unit:
         stored = reader._store(unit, pdf_path, pages)
         original = _keep_original(unit, path, sha256)
 
         def write(s: Session) -> tuple[_DocumentBefore, dict, dict]:
             doc, _ = _locked(s, target)
-            old_pages = [{"number": p.number, **_snapshot(p, _PAGE_FIELDS), "key_id": p.key_id}
-                         for p in doc.pages]
+            old_scans = _scans_of(s, [p.id for p in doc.pages])
+            old_pages = [({"number": p.number, **_snapshot(p, _PAGE_FIELDS),
+                           "key_id": p.key_id}, old_scans.get(p.id)) for p in doc.pages]
             before = _snapshot(doc, _DOCUMENT_FIELDS)
             unit.retire([doc.pdf_ref, *([doc.original_ref] if doc.original_ref else []),
                          *(ref for p in doc.pages for ref in (p.image_ref, p.text_ref))])
-            s.execute(delete(Page).where(Page.document_id == doc.id))
+            _delete_pages(s, doc.id)
             s.expire(doc, ["pages"])
             _put(doc, {**_blob_values("pdf", stored.pdf, size=True), "sha256": sha256,
                        "source_kind": kind, "source_size": size,
                        "original_ref": original.ref, "original_key": original.wrapped_key,
                        "original_size": original.size, "page_count": len(pages),
                        "ocr_engine": reader.pool.engine_name})
-            for sp in stored.pages:
+            for sp, scan in zip(stored.pages, scans):
                 p = sp.output
-                s.add(Page(document_id=doc.id, number=p.number, width=p.width,
-                           height=p.height, rotation=p.rotation,
-                           **_blob_values("image", sp.image), **_blob_values("text", sp.text),
-                           text_source=p.text_source, ocr_confidence=p.confidence,
-                           ocr_engine=p.engine, flag=p.flag,
-                           id_regions=redaction.dumps(p.id_regions)))
+                page = Page(document_id=doc.id, number=p.number, width=p.width,
+                            height=p.height, rotation=p.rotation,
+                            **_blob_values("image", sp.image), **_blob_values("text", sp.text),
+                            text_source=p.text_source, ocr_confidence=p.confidence,
+                            ocr_engine=p.engine, flag=p.flag,
+                            id_regions=redaction.dumps(p.id_regions))
+                s.add_all([page, _page_scan(page, scan, target.batch_id)])
             refs_before = _refs(before)
             refs_after = _refs(_snapshot(doc, _DOCUMENT_FIELDS))
             correction = Correction(document_id=doc.id, page=None, kind=REPLACE_DOCUMENT,
@@ -621,11 +658,14 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
         def undo(s: Session, done: tuple[_DocumentBefore, dict, dict]) -> None:
             before = done[0]
             s.execute(delete(Correction).where(Correction.id == before.correction_id))
-            s.execute(delete(Page).where(Page.document_id == target.document_id))
+            _delete_pages(s, target.document_id)
             doc = s.get(Document, target.document_id)
             _put(doc, before.document)
-            for old in before.pages:
-                s.add(Page(document_id=target.document_id, **old))
+            for old, scan in before.pages:
+                page = Page(document_id=target.document_id, **old)
+                s.add(page)
+                if scan is not None:
+                    s.add(PageScan(page=page, **scan))
 
         done, refs_before, refs_after = unit.catalogue(write, undo=undo)
         unit.unindex([target.document_id])  # its old pages may be more than its new ones
@@ -634,7 +674,8 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
             actor=who.name, action=ACTIONS[REPLACE_DOCUMENT], object_type="document",
             object_id=str(target.document_id), household=target.household,
             detail={"correction": done.correction_id, "before": refs_before,
-                    "after": refs_after, "pages": len(pages), "sha256": sha256}))
+                    "after": refs_after, "pages": len(pages), "sha256": sha256,
+                    **_findings_detail(scans)}))
     return CorrectionResult(done.correction_id, target.document_id, None, REPLACE_DOCUMENT,
                             before=refs_before, after=refs_after)
 

@@ -13,7 +13,7 @@ anywhere is one sentence (``NoSpace``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -206,7 +206,8 @@ class Ingestor:
                 ocr = self._ocr(source, progress)
                 pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
                 self._check_fields(pages, target)
-                scans = self._check_scans(req, source, ocr, pages)
+                scans = self._check_scans(source, ocr, pages, batch_id=req.batch_id,
+                                          profile=req.profile)
                 pdf_path = work / "archival.pdf"
                 assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
                          title=target.title, subject=f"{req.household or target.region} "
@@ -236,13 +237,12 @@ class Ingestor:
             # on record before it counts: a document is never in without its event
             filed = ({"region": target.region, "year": target.year, "type": target.type_code}
                      if target.daily else {})
-            flagged = {str(p.number): [f.check for f in p.findings] for p in scans if p.findings}
             self.archive.record(audit.Event(
                 actor=req.actor, action="ingest", object_type="document",
                 object_id=str(document_id), household=target.household or None,
                 detail={"pages": len(pages), "sha256": sha256, **filed,
                         **({"batch": req.batch_id} if req.batch_id else {}),
-                        **({"findings": flagged} if flagged else {})}))
+                        **_findings_detail(scans)}))
         return document_id
 
     # -- stages ------------------------------------------------------------------
@@ -305,12 +305,15 @@ class Ingestor:
             page.confidence = check.adjust(page.confidence)
             page.flag = check.flag
 
-    def _check_scans(self, req: IngestRequest, source: NormalizedSource,
-                     ocr: dict[int, PageOcrResult],
-                     pages: list[_PageOutput]) -> list[scanquality.PageFacts]:
+    def _check_scans(self, source: NormalizedSource, ocr: dict[int, PageOcrResult],
+                     pages: list[_PageOutput], *, batch_id: int | None,
+                     profile: ScanProfile, replacing: Collection[tuple[int, int]] = ()
+                     ) -> list[scanquality.PageFacts]:
         """Scan quality checks (数据质检) of every page: measured on the raster as scanned,
-        compared with the document's earlier pages and the batch's other pages."""
-        earlier = self._batch_hashes(req.batch_id)
+        compared with the document's earlier pages and the batch's other pages.
+        ``replacing``: (page, document) of the batch's pages these are rescans of
+        (``ingest.corrections``), which they are not compared with."""
+        earlier = [e for e in self._batch_hashes(batch_id) if (e[1], e[2]) not in replacing]
         facts = []
         for page, output in zip(source.pages, pages):
             result = ocr.get(page.number)
@@ -323,7 +326,7 @@ class Ingestor:
                 bit_depth=page.bit_depth, skew=round(skew, 2), blank=blank or page.blank,
                 phash=phash)
             fact.findings = scanquality.check_page(
-                fact, profile=req.profile, needs_ocr=output.text_source != "pdf",
+                fact, profile=profile, needs_ocr=output.text_source != "pdf",
                 skew_limit=self.archive.settings.scan_skew_limit, earlier=earlier)
             earlier.append((phash, page.number, None))
             facts.append(fact)
@@ -496,12 +499,17 @@ def _delete_document(s: Session, document_id: int | None) -> None:
     if document_id is None:
         return
     volume_id = s.scalar(select(Document.volume_id).where(Document.id == document_id))
-    s.execute(delete(PageScan).where(PageScan.page_id.in_(
-        select(Page.id).where(Page.document_id == document_id))))
-    s.execute(delete(Page).where(Page.document_id == document_id))
+    _delete_pages(s, document_id)
     s.execute(delete(Document).where(Document.id == document_id))
     if volume_id is not None:
         cataloguing.close_empty_volume(s, volume_id)
+
+
+def _delete_pages(s: Session, document_id: int) -> None:
+    """A document's pages and their ``page_scan`` rows."""
+    s.execute(delete(PageScan).where(PageScan.page_id.in_(
+        select(Page.id).where(Page.document_id == document_id))))
+    s.execute(delete(Page).where(Page.document_id == document_id))
 
 
 def _check_page_count(req: IngestRequest, found: int) -> None:
@@ -511,6 +519,12 @@ def _check_page_count(req: IngestRequest, found: int) -> None:
     if finding is not None:
         raise PageCountMismatch(f"cannot ingest '{req.path.name}': {finding.sentence()}",
                                 finding)
+
+
+def _findings_detail(scans: list[scanquality.PageFacts]) -> dict:
+    """An audit event's record of the pages the scan checks flagged (none: nothing)."""
+    flagged = {str(p.number): [f.check for f in p.findings] for p in scans if p.findings}
+    return {"findings": flagged} if flagged else {}
 
 
 def _page_scan(page: Page, fact: scanquality.PageFacts, batch_id: int | None) -> PageScan:

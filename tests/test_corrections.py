@@ -23,7 +23,7 @@ from ingest import corrections
 from ingest.corrections import CorrectionRefused
 from ingest.exceptions import IngestError
 from ingest.pipeline import IngestRequest, Ingestor
-from records.model import AuditEvent, Correction, Document, Page
+from records.model import AuditEvent, Correction, Document, Page, PageScan
 from records.policy import Principal, Role
 
 HUDANG = str(Path(sys.executable).with_name("hudang"))
@@ -31,9 +31,9 @@ ARCHIVIST = Principal("archivist-1", frozenset({Role.archivist}))
 NEW_WORD = "鹦鹉螺"  # not on any generated page
 
 
-def _one_page(path: Path, lines: tuple[str, ...], *, turn: int = 0) -> Path:
-    """A one-page PNG scan (820 x 420 px at 150 dpi) of ``lines``, stored turned ``turn``
-    degrees counter-clockwise."""
+def _one_page(path: Path, lines: tuple[str, ...], *, turn: int = 0, dpi: int = 150) -> Path:
+    """A one-page PNG scan (820 x 420 px, stated as ``dpi``) of ``lines``, stored turned
+    ``turn`` degrees counter-clockwise."""
     from PIL import Image, ImageDraw
 
     from ingest.fonts import cjk_font
@@ -42,7 +42,7 @@ def _one_page(path: Path, lines: tuple[str, ...], *, turn: int = 0) -> Path:
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
         draw.text((30, 30 + 95 * i), line, font=cjk_font(34), fill=0)
-    image.rotate(turn, expand=True).save(path, dpi=(150, 150))
+    image.rotate(turn, expand=True).save(path, dpi=(dpi, dpi))
     return path
 
 
@@ -296,12 +296,22 @@ def test_turning_a_page_whose_text_came_with_its_file_keeps_the_text(world):
     assert broken_invariants(archive) == []
 
 
+def _scans(archive, document_id: int) -> dict[int, tuple]:
+    """Page number -> its page_scan row (resolution, hash, findings) of a document."""
+    with archive.Session() as s:
+        rows = s.execute(select(Page.number, PageScan.dpi, PageScan.phash, PageScan.findings,
+                                PageScan.flagged)
+                         .join(PageScan, PageScan.page_id == Page.id)
+                         .where(Page.document_id == document_id)).all()
+    return {number: tuple(rest) for number, *rest in rows}
+
+
 def _state(archive, document_id: int) -> dict:
     with archive.Session() as s:
         doc = s.get(Document, document_id)
         rows = (doc.pdf_ref, doc.original_ref, doc.page_count,
                 [(p.number, p.image_ref, p.text_ref) for p in doc.pages],
-                len(doc.corrections))
+                len(doc.corrections), _scans(archive, document_id))
     return {"rows": rows, "blobs": sorted(_blobs(archive)),
             "pages": archive.index.doc_count(),
             "journal": sorted(p.name for p in archive.settings.journal_dir.glob("*.wal")),
@@ -332,13 +342,16 @@ def test_a_replacement_that_fails_after_the_catalogue_changed_is_undone(world):
 
     from ingest.archive import Archive
     from search import SearchIndex
+    from search.sealed import SealedStorage
 
     root, archive, ingestor, document_id = world
     scan = _one_page(root / "locked.png", ("入户调查表", "更换页面"))
     before = _state(archive, document_id)
     archive.index.close()
-    archive.index = SearchIndex.open(archive.settings.index_dir, lock_timeout=0.3)
-    holder = windex.open_dir(str(archive.settings.index_dir), indexname="pages").writer()
+    archive.index = SearchIndex.open(archive.settings.index_dir, lock_timeout=0.3,
+                                     keys=archive.blobs)
+    holder = SealedStorage(str(archive.settings.index_dir), archive.blobs).open_index(
+        "pages").writer()
     try:
         with pytest.raises(windex.LockError):
             corrections.replace_document(archive, ARCHIVIST, document_id, scan,
@@ -377,6 +390,35 @@ def test_a_page_replaced_by_a_rescan(world):
         assert (row.kind, row.page, row.reason, row.actor) == ("replace_page", 2, "页面模糊",
                                                                ARCHIVIST.name)
         assert s.get(Document, document_id).page_count == 2
+    assert broken_invariants(archive) == []
+
+
+def test_a_page_rescan_replaces_the_pages_scan_checks(world):
+    """A page flagged by the scan checks (150 dpi, under the 200 the standard asks) and
+    rescanned at 300 dpi: its page_scan row is the rescan's, and no longer flagged; the
+    other page's row stays as it was."""
+    from PIL import Image
+
+    from ingest import scanquality
+
+    root, archive, ingestor, document_id = world
+    before = _scans(archive, document_id)
+    assert round(before[1][0]) == round(before[2][0]) == 150
+    assert "resolution" in [f.check for f in scanquality.loads(before[2][2])]
+    scan = _one_page(root / "rescan-300.png", ("入户调查表", "家庭人口三人"), dpi=300)
+    result = corrections.replace_page(archive, ARCHIVIST, document_id, 2, scan,
+                                      ingestor=ingestor, reason="分辨率不足")
+    after = _scans(archive, document_id)
+    assert after[1] == before[1]
+    dpi, phash, findings, flagged = after[2]
+    assert round(dpi) == 300 and not flagged and scanquality.loads(findings) == []
+    with Image.open(scan) as raster:
+        assert scanquality.distance(phash, scanquality.measure(raster)[1]) <= 4
+    with archive.Session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "replace_page")
+                          .order_by(AuditEvent.id.desc())).first()
+        assert json.loads(event.detail)["correction"] == result.correction_id
+        assert "findings" not in json.loads(event.detail)
     assert broken_invariants(archive) == []
 
 
@@ -420,4 +462,8 @@ def test_a_whole_document_replaced_by_a_rescan_keeps_its_place(world):
     assert result.before["page_count"] == 2 and result.after["page_count"] == 1
     assert not old & _blobs(archive)
     assert "诚信承诺" in _pdf_text(archive, document_id, 1)
+    # the rescan's scan checks, in place of the old pages' (150 dpi: flagged again)
+    scans = _scans(archive, document_id)
+    assert list(scans) == [1] and round(scans[1][0]) == 150 and scans[1][3]
+    assert json.loads(event.detail)["findings"] == {"1": ["resolution"]}
     assert broken_invariants(archive) == []
