@@ -1,9 +1,8 @@
 """Whole-box ingest (整盒数字化): a box's scans and their manifest, run as one batch (批次).
 
-:func:`ingest_box` is the service the command line (``hudang ingest-box``), the screens
-and the background jobs call. It takes a :class:`BoxInput` (a directory with its
-``manifest.csv``, a list of files with a manifest, or one long scan with separator
-sheets) and ingests every row through the one ingest pipeline
+:func:`ingest_box` is the service the command line (``hudang ingest-box``) calls. It
+takes a :class:`BoxInput` (a directory with its ``manifest.csv``, or one long scan with
+separator sheets) and ingests every row through the one ingest pipeline
 (:class:`ingest.pipeline.Ingestor`), each row on its own: a row naming an unknown
 household or type, a missing file, or a page count that does not match fails with its
 sentence, and the rest go in. Each row's outcome is written to the batch as soon as it is
@@ -37,6 +36,7 @@ from records.csvfiles import Columns, decode, read_table
 from records.doctypes import get_type
 from records.door import Knock, Target
 from records.exceptions import Invalid, RecordsError
+from records.idnumbers import mask_in_text
 from records.kinds import BatchState, ContainerKind, RowOutcome, ScanProfile
 from records.locations import find as find_container
 from records.model import Batch, BatchRow
@@ -178,20 +178,20 @@ def from_directory(directory: Path) -> BoxInput:
         raise BoxError(f"cannot ingest the box '{directory.name}': it has no {MANIFEST}")
     files = {p.name: p for p in directory.iterdir() if p.is_file() and p.name != MANIFEST}
     rows = read_manifest(manifest.read_bytes(), MANIFEST)
-    return BoxInput(str(directory.resolve())[-SOURCE_LENGTH:], rows, files)
-
-
-def from_files(files: Sequence[Path], manifest: bytes, source: str) -> BoxInput:
-    """Uploaded files and their manifest (a browser's upload, a job)."""
-    return BoxInput(source[-SOURCE_LENGTH:], read_manifest(manifest, MANIFEST),
-                    {Path(p).name: Path(p) for p in files})
+    return BoxInput(_source(str(directory.resolve())), rows, files)
 
 
 def long_scan(path: Path) -> BoxInput:
     """One long scan of a box, with a separator sheet before each document."""
     path = Path(path)
-    return BoxInput(str(path.resolve())[-SOURCE_LENGTH:], [ManifestRow(2, path.name)],
+    return BoxInput(_source(str(path.resolve())), [ManifestRow(2, path.name)],
                     {path.name: path})
+
+
+def _source(text: str) -> str:
+    """How a batch names its source in the catalogue: ID numbers masked (a folder or a file
+    may be named after a person's), the last :data:`SOURCE_LENGTH` characters."""
+    return mask_in_text(text)[-SOURCE_LENGTH:]
 
 
 def read_manifest(data: bytes, name: str = MANIFEST) -> list[ManifestRow]:
@@ -395,7 +395,11 @@ def _run_long_scan(archive: Archive, who: Principal, ingestor: Ingestor, batch_i
 def _keep_row(archive: Archive, batch_id: int, row: ManifestRow, result: RowResult,
               scanner: dict[str, str]) -> None:
     """Write the row's outcome at once (a run again continues from here). A row stored by an
-    earlier run stays "stored" in the batch; this run reports it as already stored."""
+    earlier run stays "stored" in the batch; this run reports it as already stored. The file's
+    name and the sentence (which names the file) are kept, and reported, with ID numbers
+    masked, as the jobs keep an upload's name."""
+    result.item = mask_in_text(result.item)[:300]
+    result.message = mask_in_text(result.message)
     with archive.Session() as s, s.begin():
         kept = s.scalar(select(BatchRow).where(BatchRow.batch_id == batch_id,
                                                BatchRow.position == row.position,
@@ -441,5 +445,5 @@ def separator_sheets(archive: Archive, who: Principal, households: Sequence[str]
 
 
 __all__ = ["BoxError", "BoxInput", "BoxProgress", "BoxResult", "COLUMNS", "MANIFEST",
-           "ManifestRow", "RowResult", "RowsFailed", "from_directory", "from_files",
+           "ManifestRow", "RowResult", "RowsFailed", "from_directory",
            "ingest_box", "long_scan", "read_manifest", "separator_sheets"]

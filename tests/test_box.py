@@ -362,3 +362,41 @@ def test_long_tiff_is_cut_at_its_separators_into_the_same_lossless_parts(tmp_pat
             if n == 0:
                 assert ImageChops.difference(first.convert("RGB"), colour_page).getbbox() is None
     assert frames == [("RGB", (300, 300)), ("L", (150, 150))]
+
+
+def test_batch_keeps_file_names_with_id_numbers_masked(root, tmp_path):
+    import random
+    from datetime import date
+
+    from ingest.synthetic import make_id_number
+    from records.idnumbers import mask
+    from records.model import BatchRow
+
+    number = make_id_number(random.Random(7), "220381", date(1961, 5, 4), "F")
+    folder = tmp_path / f"scans-{number}"
+    folder.mkdir()
+    sb.save_pdf(folder / f"{number}.pdf", [(_page(["个人申请书"], 60), (300, 300), "申请书")])
+    sb.write_manifest(folder / "manifest.csv", [
+        {"file": f"{number}.pdf", "household_no": B, "doc_type": "申请书", "pages": 1},
+        {"file": f"{number}-2.pdf", "household_no": B, "doc_type": "申请书"}])
+    run = hudang(root, "ingest-box", str(folder))
+    assert run.exit_code == 8, run.output
+    assert number not in run.output
+    assert f"row 3 {mask(number)}-2.pdf: failed: cannot ingest '{mask(number)}-2.pdf'" \
+        in run.output
+    archive = _archive(root)
+    try:
+        with archive.Session() as s:
+            batch = s.scalar(select(Batch).where(Batch.source.contains(mask(number))))
+            kept = [(r.item, r.message) for r in s.scalars(
+                select(BatchRow).where(BatchRow.batch_id == batch.id))]
+    finally:
+        archive.close()
+    assert number not in batch.source and batch.source.endswith(f"scans-{mask(number)}")
+    assert [item for item, _ in kept] == [f"{mask(number)}.pdf", f"{mask(number)}-2.pdf"]
+    assert not any(number in message for _, message in kept)
+    assert hudang(root, "ingest-box", str(folder)).exit_code == 8
+    listed = hudang(root, "batch", "list", "--json").output
+    assert number not in listed
+    again = [b for b in json.loads(listed) if b["id"] == batch.id]
+    assert again[0]["runs"] == 2  # a run again continues the batch of the masked source

@@ -23,7 +23,8 @@ class Batch(Base):
     __table_args__ = (UniqueConstraint("source", name="uq_batch_source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # the directory or long scan run; a run again of the same source continues the batch
+    # the directory or long scan run, ID numbers masked (records.idnumbers); a run again of
+    # the same source continues the batch
     source: Mapped[str] = mapped_column(String(300))
     container_id: Mapped[int | None] = mapped_column(ForeignKey("container.id"), index=True)
     profile: Mapped[ScanProfile] = mapped_column(
@@ -52,7 +53,8 @@ class BatchRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)  # the manifest's row number (header: 1)
-    item: Mapped[str] = mapped_column(String(300))  # the file, or "file#n" for a part
+    # the file, or "file#n" for a part; ID numbers masked, as in ``message``
+    item: Mapped[str] = mapped_column(String(300))
     household_no: Mapped[str] = mapped_column(String(40), default="")
     doc_type: Mapped[str] = mapped_column(String(50), default="")
     declared_pages: Mapped[int | None] = mapped_column(Integer)
