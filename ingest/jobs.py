@@ -313,7 +313,6 @@ class Worker:
             return None, str(exc)
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            self.close()  # a broken OCR pool, say: the next job starts a fresh one
             return None, (f"the {kind.value} job stopped on an unexpected error "
                           f"({type(exc).__name__}); see the worker's log, then retry it")
 

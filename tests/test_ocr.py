@@ -194,6 +194,27 @@ def test_pool_returns_pages_in_page_order_and_reports_each_page(tmp_path: Path):
     assert ticks == [1, 1, 1]
 
 
+def test_a_pool_whose_worker_process_was_killed_reads_the_next_pages_in_fresh_processes(
+        tmp_path: Path):
+    """A job worker keeps one pool for hours: an OCR process killed between documents (the
+    OOM killer, say) must not fail every later document with BrokenProcessPool."""
+    import os
+    import signal
+
+    image, _ = draw_page((1400, 400), (LINES[0],), top=150)
+    path = tmp_path / "page.png"
+    image.save(path)
+    with OcrPool("tesseract", workers=1) as pool:
+        pool.warm_up()
+        for pid in list(pool._executor._processes):  # the pool's own worker processes
+            os.kill(pid, signal.SIGKILL)
+        ticks: list[int] = []
+        (result,) = pool.run([(1, path)], progress=ticks.append, detect=False)
+        assert HOUSEHOLD in result.ocr.text and ticks == [1]
+        (again,) = pool.run([(2, path)], detect=False)
+        assert again.number == 2 and HOUSEHOLD in again.ocr.text
+
+
 def test_pool_rotates_a_sideways_page_upright_before_ocr(tmp_path: Path, a4_page):
     path = tmp_path / "sideways.png"
     a4_page.rotate(-90, expand=True).save(path)

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from . import canonical_engine_name, default_engine_name, get_engine
 from ..access_image import access_image
 from ..journal import work_dir
 from ..lifeline import die_with_owner
-from .base import OcrEngine, OcrPage
+from .base import OcrEngine, OcrFailed, OcrPage
 from .orientation import detect_rotation, reads_upright, rotate_clockwise
 from .preprocess import prepare
 
@@ -182,32 +183,58 @@ class OcrPool:
         # forkserver/spawn: forking a parent that may hold threads, open
         # databases or encryption keys would copy all of that into workers
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
+        self._context = multiprocessing.get_context(method)
         if method == "forkserver":
             # workers fork from a server that has imported this module once, instead of
             # each importing it for seconds (during which nothing would end an orphan)
-            context.set_forkserver_preload(["__main__", __name__])
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(os.getpid(), str(tmp_dir) if tmp_dir else None),
-        )
+            self._context.set_forkserver_preload(["__main__", __name__])
+        self._tmp_dir = str(tmp_dir) if tmp_dir else None
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
+                                   initializer=_init_worker,
+                                   initargs=(os.getpid(), self._tmp_dir))
 
     def run(self, jobs: list[tuple[int, Path]], progress: Callable[[int], None] | None = None,
             detect: bool = True, access: bool = False) -> list[PageOcrResult]:
-        """OCR (page number, raster) jobs; results in page order, progress(1) per finished page."""
-        futures: dict[Future[PageOcrResult], int] = {
-            self._executor.submit(ocr_page, number, raster, self.engine_name, detect, access): number
-            for number, raster in jobs
-        }
+        """OCR (page number, raster) jobs; results in page order, progress(1) per finished page.
+
+        A worker process that dies (the kernel's OOM killer, a crash inside the engine)
+        breaks a ``ProcessPoolExecutor`` for good: the pool starts fresh processes and reads
+        the pages not yet read once more; a second death is :class:`OcrFailed`, and the pool
+        is fresh again for the next document (a long-lived pool, as a job worker's, heals).
+        """
+        results: dict[int, PageOcrResult] = {}
+        for attempt in (1, 2):
+            try:
+                self._run(jobs, results, progress, detect, access)
+                break
+            except BrokenProcessPool:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+                if attempt == 2:
+                    raise OcrFailed("an OCR process ended unexpectedly twice (out of memory, or "
+                                    "the engine crashed on a page); try again, or with "
+                                    "another OCR engine") from None
+        return [results[number] for number in sorted(results)]
+
+    def _run(self, jobs: list[tuple[int, Path]], results: dict[int, PageOcrResult],
+             progress: Callable[[int], None] | None, detect: bool, access: bool) -> None:
+        """OCR the ``jobs`` not yet in ``results`` into it."""
+        futures: list[Future[PageOcrResult]] = []
         try:
-            results = [self._collect(future, progress) for future in as_completed(futures)]
+            for number, raster in jobs:
+                if number not in results:
+                    futures.append(self._executor.submit(ocr_page, number, raster,
+                                                         self.engine_name, detect, access))
+            for future in as_completed(futures):
+                result = self._collect(future, progress)
+                results[result.number] = result
         except BaseException:
             for future in futures:
                 future.cancel()  # do not keep burning CPU for a batch that already failed
             raise
-        return sorted(results, key=lambda result: result.number)
 
     def warm_up(self) -> None:
         """Load the engine in every worker now (the first pages would otherwise pay for it)."""
