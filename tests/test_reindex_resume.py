@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from web.errors import ExitCode
+
 N = 300
 
 
@@ -79,6 +81,7 @@ def test_an_interrupted_reindex_goes_on_where_it_stopped(home: Path, how):
     assert "Traceback" not in err
     if how == signal.SIGINT:
         assert "run 'hudang reindex' again" in err
+        assert proc.returncode == ExitCode.interrupted  # 130, from the one table
     assert checkpoint.exists()  # where it stopped, kept
     # halfway: some documents in, not all
     count, ids, _ = _indexed(home)

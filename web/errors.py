@@ -42,6 +42,7 @@ class ExitCode(enum.IntEnum):
     temp_fail = 75  # EX_TEMPFAIL: a limit was hit (time, memory, pixels); may pass with more
     permission = 77  # EX_NOPERM: a password-protected PDF, or a wrong passphrase for a key export
     config = 78  # EX_CONFIG: the data home, the master key or a setting cannot be used
+    interrupted = 130  # 128 + SIGINT: stopped by Ctrl-C; a resumable command goes on when run again
 
 
 @dataclass(frozen=True)

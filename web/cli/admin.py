@@ -271,6 +271,6 @@ def reindex(c: Context, who: Principal, batch: int | None, background: bool) -> 
         except KeyboardInterrupt:
             click.echo("hudang: reindex interrupted; run 'hudang reindex' again to go on "
                        "where it stopped", err=True)
-            raise SystemExit(130) from None
+            raise SystemExit(int(ExitCode.interrupted)) from None
     c.archive.record(audit.Event(actor=who.name, action="reindex", detail={"pages": pages}))
     click.echo(f"reindexed {pages} pages")
