@@ -79,6 +79,16 @@ def is_sealed(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset``: a write cut short (the disk filled up
+    part-way) goes on with the rest, which then fails with the disk's own error, so a
+    chunk is never left half-written and taken for written."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 class SealedFile:
     """A file-like object over one sealed file: read, write (appending, or over what was
     written), seek and tell, in plaintext positions. Not thread-safe (no Whoosh file is)."""
@@ -107,7 +117,7 @@ class SealedFile:
         file_id = os.urandom(_ID)
         header = MAGIC + file_id + struct.pack(">H", len(wrapped)) + wrapped
         try:
-            os.pwrite(fd, header, 0)
+            _pwrite_all(fd, header, 0)
         except BaseException:
             os.close(fd)
             raise
@@ -154,7 +164,7 @@ class SealedFile:
     def _write_chunk(self, i: int, plain: bytes | bytearray) -> None:
         nonce = os.urandom(_NONCE)
         sealed = nonce + self._aes.encrypt(nonce, bytes(plain), self._aad(i))
-        os.pwrite(self._fd, sealed, self._header_len + i * _SLOT)
+        _pwrite_all(self._fd, sealed, self._header_len + i * _SLOT)
 
     def _spill(self, everything: bool = False) -> None:
         """Write out the changed chunks: the full ones, or ``everything``."""

@@ -126,7 +126,7 @@ def test_ingest_killed_at_any_moment_leaves_nothing_half_done_and_no_process(wor
     for done, document_id in list(committed.items())[:2]:
         twice = run(env, *_ingest_args(done, "--json"))
         assert json.loads(twice.stdout) == {"document_id": document_id, "household": HOUSEHOLD,
-                                            "pages": 1, "duplicate": True}
+                                            "pages": 1, "duplicate": True, "findings": {}}
     assert len(_check(root, "after the re-runs")) == 2 + len(committed)
 
     killed = [k for _, _, k in kills if not k.completed]

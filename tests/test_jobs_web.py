@@ -111,7 +111,7 @@ def test_an_upload_runs_as_a_job_and_each_file_ends_with_its_outcome(app, world)
         assert (doc.title, doc.date.isoformat(), doc.created_by) == \
             ("申请材料", "2025-03-01", "archivist")
     listing = client.get("/jobs").text
-    assert f'id="job-{job_id}"' in listing and "已存入" in listing and "已在档案中" in listing
+    assert f'id="job-{job_id}"' in listing and "已入库" in listing and "已在档案中" in listing
     home = client.get("/home").text
     recent = home.split('id="recent-jobs"')[1].split("</table>")[0]
     assert f'id="job-{job_id}"' in recent and "a-again.tif" in recent
