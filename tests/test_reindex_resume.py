@@ -77,7 +77,7 @@ def test_an_interrupted_reindex_goes_on_where_it_stopped(home: Path, how):
         time.sleep(0.005)
     out, err = proc.communicate(timeout=120)
     assert done > 0, f"the reindex ended before it could be interrupted: {err}"
-    assert proc.returncode != 0, "killed, it must not report success"
+    assert proc.returncode != 0, f"killed, it must not report success: {err}"
     assert "Traceback" not in err
     if how == signal.SIGINT:
         assert "run 'hudang reindex' again" in err

@@ -6,6 +6,7 @@ each change is admitted at the door for ``manage`` and recorded in the audit log
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -239,6 +240,31 @@ def user_list(c: Context, who: Principal, as_json: bool) -> None:
 
 
 # -- the index ---------------------------------------------------------------------
+class _StopAtNextBatch:
+    """Ctrl-C during a reindex stops it after the batch at work, its checkpoint written:
+    raised from the progress callback, never from inside the index's or the catalogue's
+    own code (where a clean-up could swallow it). A second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._previous = None
+
+    def _ask(self, signum: int, frame: object) -> None:
+        self.asked = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def check(self) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _StopAtNextBatch:
+        self._previous = signal.signal(signal.SIGINT, self._ask)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
 @main.command()
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Documents per commit (default 200); an interruption loses at most one batch.")
@@ -257,7 +283,8 @@ def reindex(c: Context, who: Principal, batch: int | None, background: bool) -> 
     from ingest.indexing import REINDEX_BATCH, ReindexProgress
     from ingest.indexing import reindex as rebuild
 
-    with progress("reindexing", None, unit="document") as bar:
+    stop = _StopAtNextBatch()
+    with progress("reindexing", None, unit="document") as bar, stop:
         def show(p: ReindexProgress) -> None:
             if bar.total != p.total:
                 if p.resumed:
@@ -265,6 +292,7 @@ def reindex(c: Context, who: Principal, batch: int | None, background: bool) -> 
                                f"{p.total} documents were done", err=True)
                 bar.reset(total=p.total)
             bar.update(p.done - bar.n)
+            stop.check()
 
         try:
             pages = rebuild(c.archive, batch=batch or REINDEX_BATCH, progress=show)
