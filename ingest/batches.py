@@ -200,7 +200,7 @@ def report(archive: Archive, who: Principal, batch_id: int, fmt: str = "csv") ->
             continue
         for page in row.page_views:
             rows.append(common + [
-                str(page.number), f"{page.dpi:g}" if page.dpi else "",
+                str(page.number), f"{page.dpi:.0f}" if page.dpi else "",
                 COLOUR_NAMES.get(page.colour or "", page.colour or ""),
                 str(page.bit_depth or ""), f"{page.skew:.1f}" if page.skew is not None else "",
                 device, row.scanner.get("software", ""),
