@@ -12,7 +12,7 @@ The rules of a job's life are here, as small functions over a session:
 - a job ends *done* (with a summary) or *failed* (with one sentence saying why); a failed
   job may be retried (:func:`retry`).
 
-Who sees which job is the policy's (:func:`records.policy.may_see_job`).
+Who sees which job is the policy's (:func:`records.policy.may_see_job`, :func:`records.policy.job_scope`).
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from records.clock import as_utc, utcnow
-from records.exceptions import Invalid, NotFound
+from records.exceptions import Invalid
 from records.kinds import FileOutcome, JobKind, JobState
 from records.model import Job, JobFile
-from records.policy import Action, Principal, may_see_job, permits
+from records.policy import Principal, job_scope
 
 SENTENCE_MAX = 1000  # the error and refusal columns' width
 
@@ -145,14 +145,6 @@ def file_outcome(s: Session, file_id: int, outcome: FileOutcome, *, sentence: st
         f.pages_done = f.pages_total = max(f.pages_total, f.pages_done)
 
 
-def get_visible(s: Session, who: Principal, job_id: int) -> Job:
-    """The job, if ``who`` may see it; NotFound alike for a missing job and another's."""
-    job = s.get(Job, job_id)
-    if job is None or not may_see_job(who, job.submitted_by):
-        raise NotFound(f"there is no job {job_id}")
-    return job
-
-
 def retry(s: Session, job: Job) -> bool:
     """Queue a failed job again (its refused files too). True if it was queued; False if it
     is queued or running already. A job that is done cannot be retried."""
@@ -172,8 +164,9 @@ def listing(s: Session, who: Principal, *, states: Iterable[JobState] = (),
             limit: int = 50) -> list[Job]:
     """The jobs ``who`` may see, newest first (their files loaded)."""
     query = select(Job).order_by(Job.id.desc()).limit(limit)
-    if not permits(who, Action.jobs_all):
-        query = query.where(Job.submitted_by == who.name)
+    submitter = job_scope(who)
+    if submitter is not None:
+        query = query.where(Job.submitted_by == submitter)
     states = list(states)
     if states:
         query = query.where(or_(*(Job.state == st for st in states)))

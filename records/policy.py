@@ -196,9 +196,16 @@ def may_see_job(principal: Principal, submitted_by: str) -> Decision:
     administrator: the whole deployment's work)."""
     if not permits(principal, Action.jobs):
         return Decision(False, "role does not permit jobs")
-    if submitted_by == principal.name or permits(principal, Action.jobs_all):
+    scope = job_scope(principal)
+    if scope is None or submitted_by == scope:
         return Decision(True)
     return Decision(False, "another user's job")
+
+
+def job_scope(principal: Principal) -> str | None:
+    """The submitter every job listing by this principal is confined to (None: everyone's);
+    each job shown or retried is still checked with :func:`may_see_job`."""
+    return None if permits(principal, Action.jobs_all) else principal.name
 
 
 def full_ids(principal: Principal, region_code: str | None, household: str | None) -> bool:

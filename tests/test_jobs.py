@@ -26,7 +26,7 @@ from ingest.archive import Archive
 from ingest.settings import Settings
 from records.kinds import FileOutcome, JobState
 from records.model import Document, Job, JobFile
-from records.policy import Principal, Role
+from records.policy import Principal, Role, job_scope, may_see_job
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +87,17 @@ def world(tmp_path):
     archive = make_archive(tmp_path)
     yield tmp_path, archive
     archive.close()
+
+
+def test_a_job_is_seen_by_its_submitter_and_an_administrator_and_nobody_else():
+    """The one policy decides both a job shown or retried and the jobs a listing holds."""
+    wang = Principal("wang", frozenset({Role.archivist}))
+    admin = Principal("admin", frozenset({Role.administrator}))
+    clerk = Principal("clerk", frozenset({Role.staff}))
+    assert may_see_job(wang, "wang") and not may_see_job(wang, "li")
+    assert job_scope(wang) == "wang"
+    assert may_see_job(admin, "li") and job_scope(admin) is None
+    assert not may_see_job(clerk, "clerk")  # a clerk has no jobs at all
 
 
 @pytest.mark.timeout(1800)
