@@ -20,7 +20,7 @@ from ingest.reports import Report, _finish
 from records import audit
 from records.door import Knock, Target
 from records.model import Batch, BatchRow, Document, Page, PageScan
-from records.policy import Action, Principal, region_scope
+from records.policy import Action, Principal, decide, region_scope
 
 PROFILE_NAMES = {"standard": "标准", "colour": "彩色"}
 OUTCOME_NAMES = {"pending": "未处理", "stored": "已入库", "duplicate": "已存在",
@@ -160,15 +160,20 @@ def batches(archive: Archive, who: Principal, *, offset: int = 0,
     return found
 
 
+def _place(batch: Batch | None, batch_id: int) -> Target:
+    """A batch as the door sees it: confined to the jurisdiction it was run in, a batch of the
+    whole deployment (no region) is everyone's (``""``, as a container kept for no region),
+    which the policy opens only to a reader with no region."""
+    if batch is None:
+        return Target("batch", str(batch_id), found=False)
+    return Target("batch", str(batch_id), region=batch.region_code or "")
+
+
 def batch(archive: Archive, who: Principal, batch_id: int) -> BatchView:
     """One batch with its rows, their outcomes, findings and process metadata."""
     with archive.Session() as s:
         found = s.get(Batch, batch_id)
-        region = found.region_code if found is not None else None
-        # a batch of the whole deployment is not a township archivist's: refused as missing
-        visible = found is not None and (who.region is None or region is not None)
-        archive.admit(Knock(who, Action.ingest, Target("batch", str(batch_id), region=region,
-                                                       found=visible), event="batch_show"))
+        archive.admit(Knock(who, Action.ingest, _place(found, batch_id), event="batch_show"))
         view = _view(s, found, pages=True)
     archive.record(audit.Event(actor=who.name, action="batch_show", object_type="batch",
                                object_id=str(batch_id)))
@@ -239,17 +244,17 @@ def flagged_pages(archive: Archive, who: Principal, *, batch_id: int | None = No
                   check: str | None = None, limit: int = 500) -> list[FlaggedPage]:
     """Pages whose scan-quality checks found something, in the reader's jurisdiction."""
     archive.admit(Knock(who, Action.ingest, event="pages_findings"))
-    scope = region_scope(who)
     found: list[FlaggedPage] = []
     with archive.Session() as s:
-        query = (select(Page, PageScan).join(PageScan, PageScan.page_id == Page.id)
-                 .where(PageScan.flagged).order_by(Page.document_id, Page.number))
+        query = (select(Page, PageScan, Document)
+                 .join(PageScan, PageScan.page_id == Page.id)
+                 .join(Document, Document.id == Page.document_id)
+                 .where(PageScan.flagged, Document.destroyed_at.is_(None))
+                 .order_by(Page.document_id, Page.number))
         if batch_id is not None:
             query = query.where(PageScan.batch_id == batch_id)
-        for page, scan in s.execute(query):
-            doc = page.document
-            if doc.destroyed_at is not None or (scope is not None
-                                                and not doc.region_code.startswith(scope)):
+        for page, scan, doc in s.execute(query):
+            if not decide(who, Action.ingest, doc.region_code, doc.household_number):
                 continue
             findings = [f for f in scanquality.loads(scan.findings)
                         if check is None or f.check == check]

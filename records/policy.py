@@ -177,7 +177,9 @@ def decide(principal: Principal, action: Action, region_code: str | None = None,
 
     ``region_code`` is the household's village code for household, document
     and page objects; None for actions not tied to one household (search,
-    ingest in general, audit). ``household`` is the object's household
+    ingest in general, audit); ``""`` for an object kept for the whole deployment
+    (a container or a digitisation batch with no region), which only a principal
+    with no region reaches. ``household`` is the object's household
     number, which a citizen's access is bound to.
     """
     if not permits(principal, action):

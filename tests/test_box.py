@@ -305,6 +305,25 @@ def test_batch_screens_show_outcomes_findings_and_reports(client):
     assert [b["id"] for b in client.get("/api/batches").get_json()["batches"]] == [2, 1]
 
 
+def test_a_batch_is_confined_to_the_jurisdiction_it_was_run_in(client):
+    """The batches here were run at the console (no region): a township's archivist, a clerk
+    and an administrator are answered as if there were none."""
+    from records.catalogue import add_user
+
+    with client.application.extensions["hudang"].Session() as s, s.begin():
+        add_user(s, "box-township", "Box-password-1", "archivist", "220381105")
+        add_user(s, "box-admin", "Box-password-1", "administrator", None)
+    for name in ("box-township", "box-clerk", "box-admin"):
+        other = client.application.test_client()
+        assert other.post("/login", data={"username": name, "password": "Box-password-1"}
+                          ).status_code == 302
+        assert other.get("/batches/1").status_code == 404
+        assert other.get("/api/batches/1").status_code == 404
+        assert other.get("/batches/1/report.csv").status_code == 404
+        listing = other.get("/api/batches")
+        assert listing.status_code == 404 or listing.get_json()["batches"] == []
+
+
 def test_findings_show_on_the_page_and_in_the_dossier(client):
     data = client.get("/api/batches/1").get_json()
     low = next(r for r in data["row_list"] if r["item"] == "a.pdf" and r["document_id"])
