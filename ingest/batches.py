@@ -22,6 +22,8 @@ from records.door import Knock, Target
 from records.model import Batch, BatchRow, Document, Page, PageScan
 from records.policy import Action, Principal, decide, region_scope
 
+UPLOAD_SOURCE = "upload job {job}"  # the source of a box uploaded in the browser (ingest.jobs)
+
 PROFILE_NAMES = {"standard": "标准", "colour": "彩色"}
 OUTCOME_NAMES = {"pending": "未处理", "stored": "已入库", "duplicate": "已存在",
                  "failed": "失败"}
@@ -97,6 +99,13 @@ class BatchView:
     def name(self) -> str:
         """The source's last part (a directory's or a file's name)."""
         return self.source.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def upload_job(self) -> int | None:
+        """The background job of a box uploaded in the browser (None: run from a directory)."""
+        prefix = UPLOAD_SOURCE.format(job="")
+        tail = self.source.removeprefix(prefix)
+        return int(tail) if tail != self.source and tail.isdigit() else None
 
     def summary_json(self) -> dict:
         return {"id": self.id, "source": self.source, "box": self.box,

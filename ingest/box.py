@@ -18,6 +18,7 @@ but no household and no type is a long scan to split at its separator sheets
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from sqlalchemy import select
 
 from ingest import scanquality, separators
 from ingest.archive import Archive
-from ingest.batches import page_findings
+from ingest.batches import UPLOAD_SOURCE, page_findings
 from ingest.exceptions import IngestError, NoSpace
 from ingest.journal import work_dir
 from ingest.pipeline import IngestRequest, IngestResult, Ingestor, PageCountMismatch
@@ -188,6 +189,12 @@ def long_scan(path: Path) -> BoxInput:
                     {path.name: path})
 
 
+def uploaded(job_id: int, rows: list[ManifestRow], files: dict[str, Path]) -> BoxInput:
+    """A box uploaded in the browser and run by background job ``job_id``: its batch is
+    known by the job (a retry of the job continues the same batch)."""
+    return BoxInput(UPLOAD_SOURCE.format(job=job_id), rows, files)
+
+
 def _source(text: str) -> str:
     """How a batch names its source in the catalogue: ID numbers masked (a folder or a file
     may be named after a person's), the last :data:`SOURCE_LENGTH` characters."""
@@ -241,14 +248,20 @@ def _whole(text: str | None, column: str) -> int | None:
 # -- running a box -------------------------------------------------------------------------------
 def ingest_box(archive: Archive, who: Principal, box: BoxInput, *,
                profile: ScanProfile = ScanProfile.standard, container: str | None = None,
-               engine: str | None = None, progress: Progress | None = None) -> BoxResult:
-    """Ingest every row of ``box`` as one batch; see the module docstring."""
+               engine: str | None = None, progress: Progress | None = None,
+               ingestor: Ingestor | None = None,
+               on_batch: Callable[[int], None] | None = None) -> BoxResult:
+    """Ingest every row of ``box`` as one batch; see the module docstring. A background
+    job passes its own ``ingestor`` (its OCR processes are kept between jobs) and learns
+    the batch's id as soon as it is opened (``on_batch``)."""
     archive.admit(Knock(who, Action.ingest, event="ingest_box"))
     batch_id = _open_batch(archive, who, box.source, profile, container)
+    if on_batch is not None:
+        on_batch(batch_id)
     results: list[RowResult] = []
     separator_pages = 0
     total = len(box.rows)
-    with Ingestor(archive, engine=engine) as ingestor:
+    with nullcontext(ingestor) if ingestor else Ingestor(archive, engine=engine) as ingestor:
         for index, row in enumerate(box.rows, 1):
             step = BoxProgress(index, total, row.file)
             if row.problem is None and row.separated and row.file in box.files:
@@ -446,4 +459,4 @@ def separator_sheets(archive: Archive, who: Principal, households: Sequence[str]
 
 __all__ = ["BoxError", "BoxInput", "BoxProgress", "BoxResult", "COLUMNS", "MANIFEST",
            "ManifestRow", "RowResult", "RowsFailed", "from_directory",
-           "ingest_box", "long_scan", "read_manifest", "separator_sheets"]
+           "ingest_box", "long_scan", "read_manifest", "separator_sheets", "uploaded"]

@@ -49,7 +49,7 @@ from records.door import Knock, Target
 from records.doctypes import get_type
 from records.exceptions import Invalid, NotFound, RecordsError
 from records.idnumbers import mask_in_text
-from records.kinds import FileOutcome, JobKind, JobState
+from records.kinds import ContainerKind, FileOutcome, JobKind, JobState, RowOutcome, ScanProfile
 from records.model import Document, Job, JobFile, User
 from records.policy import Action, Principal, Role, may_see_job
 from search.exceptions import SearchError
@@ -151,6 +151,71 @@ def submit_ingest(archive: Archive, who: Principal, req: IngestJobRequest,
         job_id = unit.catalogue(
             lambda s: rules.create(s, JobKind.ingest, who, household=household.number,
                                    params=params, files=staged).id,
+            undo=_delete_job)
+    _enqueue(archive, job_id, queue)
+    return job_id
+
+
+@dataclass(frozen=True)
+class BoxJobRequest:
+    """A box uploaded in the browser: its ``manifest.csv`` (file, household_no, doc_type, seq,
+    date, title, pages), what the batch asks of the scans, and the box it came from."""
+
+    manifest: Upload
+    profile: ScanProfile = ScanProfile.standard
+    container: str | None = None
+
+
+def submit_box(archive: Archive, who: Principal, req: BoxJobRequest,
+               uploads: Sequence[Upload], *, queue: Queue | None = None) -> int:
+    """Stage a box's files and manifest encrypted and queue one job ingesting them as a batch
+    (``ingest.box``). Checked first, a refusal storing nothing: the door, a manifest that
+    cannot be read, the upload limits, and every file named by the manifest (a file the
+    manifest does not name was chosen by mistake). A row naming a household, a type or a
+    file that is not there fails in the batch with its sentence, as ``hudang ingest-box``."""
+    import hashlib
+
+    from ingest.box import read_manifest
+
+    archive.admit(Knock(who, Action.ingest, event="ingest_box"))
+    if not req.manifest.data:
+        raise Invalid("choose the box's manifest.csv (file, household_no, doc_type, seq, "
+                      "date, title, pages)")
+    rows = read_manifest(req.manifest.data, shown_name(req.manifest.name))
+    uploads = [u for u in uploads if not shown_name(u.name).startswith(".")]
+    check_uploads(archive, uploads)
+    names = [shown_name(u.name) for u in uploads]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise Invalid(f"two files are named '{twice[0]}'; a box's files need names of their "
+                      "own")
+    named = {shown_name(r.file) for r in rows if r.file}
+    unnamed = [n for n in names if n not in named]
+    if unnamed:
+        raise Invalid(f"'{unnamed[0]}' is not named in {shown_name(req.manifest.name)}"
+                      + (f" (nor are {len(unnamed) - 1} more files)" if len(unnamed) > 1
+                         else "") + "; add it to the manifest or leave it out")
+    if req.container:
+        from records.locations import find as find_container
+
+        with archive.Session() as s:
+            box = find_container(s, req.container)
+            if box is None or box.kind is not ContainerKind.box:
+                raise Invalid(f"there is no box {req.container.strip().upper()[:40]}")
+
+    def staged(unit: Commit, upload: Upload) -> rules.StagedFile:
+        blob = unit.put(upload.data)
+        return rules.StagedFile(shown_name(upload.name), len(upload.data),
+                                hashlib.sha256(upload.data).hexdigest(), blob.ref,
+                                blob.wrapped_key)
+
+    params = {"profile": req.profile.value, "box": req.container or None}
+    with Commit(archive, "upload") as unit:
+        files = [staged(unit, u) for u in uploads]
+        manifest = staged(unit, req.manifest)
+        job_id = unit.catalogue(
+            lambda s: rules.create(s, JobKind.box, who, params=params, files=files,
+                                   manifest=manifest).id,
             undo=_delete_job)
     _enqueue(archive, job_id, queue)
     return job_id
@@ -307,7 +372,8 @@ class Worker:
             with self.archive.Session() as s:
                 who = _submitter(s, s.get(Job, job_id), self.archive)
             runner = {JobKind.ingest: self._ingest, JobKind.reindex: self._reindex,
-                      JobKind.verify: self._verify, JobKind.reocr: self._reocr}[kind]
+                      JobKind.verify: self._verify, JobKind.reocr: self._reocr,
+                      JobKind.box: self._box}[kind]
             return runner(job_id, who)
         except SENTENCE_ERRORS as exc:
             return None, str(exc)
@@ -350,6 +416,96 @@ class Worker:
                 done = s.scalar(select(_count_settled(job_id)))
                 rules.progress(s, job_id, done, total)
         return _ingest_outcome(self.archive, job_id)
+
+    def _box(self, job_id: int, who: Principal) -> tuple[str | None, str | None]:
+        """A box uploaded with its manifest, as ``hudang ingest-box`` runs a directory: one
+        batch, each row on its own. Each file's outcome is settled as soon as its rows have
+        one; a retry runs the rows whose files are still staged (and those naming a file
+        that was never uploaded, which fail again with their sentence)."""
+        from ingest import box as boxes
+
+        with self.archive.Session() as s:
+            job = s.get(Job, job_id)
+            params, manifest = rules.params_of(job), rules.manifest_of(job)
+            pending = {f.name: f.id for f in rules.scans(job) if f.outcome is None}
+            uploaded = {f.name for f in rules.scans(job)}
+            total = len(rules.scans(job))
+            manifest_id, manifest_name = manifest.id, manifest.name
+        rows = boxes.read_manifest(self._staged(manifest_id), manifest_name)
+        rows = [r for r in rows if shown_name(r.file) in pending
+                or shown_name(r.file) not in uploaded]
+        with work_dir(self.archive.settings.tmp_dir, "box") as work:
+            started, paths = {}, {}
+            for name, file_id in pending.items():
+                paths[name] = work / str(file_id) / name  # its own name, in sentences
+                paths[name].parent.mkdir()
+                started[file_id] = self._unstage(file_id, paths[name])
+            files = {r.file: paths[shown_name(r.file)] for r in rows
+                     if shown_name(r.file) in paths}
+            last_row = {}  # file id -> the last row (1-based, as the progress counts) naming it
+            for index, r in enumerate(rows, 1):
+                if shown_name(r.file) in pending:
+                    last_row[pending[shown_name(r.file)]] = index
+            results: dict[int, list] = {}
+
+            def moved(step) -> None:
+                row = rows[step.row - 1]
+                file_id = pending.get(shown_name(row.file))
+                if file_id is None:
+                    return
+                if step.result is None:
+                    with _writing(self.archive) as s:
+                        rules.file_pages(s, file_id, step.pages_done, step.pages)
+                    return
+                results.setdefault(file_id, []).append(step.result)
+                if row.separated or step.row != last_row[file_id]:
+                    return  # more to come (a long scan's parts are settled at the end)
+                self._settle_box_file(file_id, results[file_id], who, started[file_id])
+                with _writing(self.archive) as s:
+                    rules.progress(s, job_id, s.scalar(select(_count_settled(job_id))),
+                                   total)
+
+            def opened(batch_id: int) -> None:
+                with _writing(self.archive) as s:
+                    rules.set_param(s, job_id, "batch", batch_id)
+
+            outcome = boxes.ingest_box(
+                self.archive, who, boxes.uploaded(job_id, rows, files),
+                profile=ScanProfile(params.get("profile", ScanProfile.standard.value)),
+                container=params.get("box"), progress=moved, ingestor=self.ingestor,
+                on_batch=opened)
+            for file_id in pending.values():  # long scans, and files of rows not reached
+                with self.archive.Session() as s:
+                    settled = s.get(JobFile, file_id).outcome is not None
+                if not settled:
+                    self._settle_box_file(file_id, results.get(file_id, []), who,
+                                          started[file_id])
+        with _writing(self.archive) as s:
+            rules.progress(s, job_id, s.scalar(select(_count_settled(job_id))), total)
+        if not outcome.failed:
+            self._settle(manifest_id, FileOutcome.stored)  # the manifest is shredded too
+            return outcome.summary(), None
+        first = next(r for r in outcome.rows if r.outcome is RowOutcome.failed)
+        return None, (f"{outcome.failed} of {len(outcome.rows)} rows of batch "
+                      f"{outcome.batch_id} failed; the first: {first.sentence()}")
+
+    def _settle_box_file(self, file_id: int, results: list, who: Principal,
+                         started) -> None:
+        failed = [r for r in results if r.outcome is RowOutcome.failed]
+        if failed or not results:
+            self._settle(file_id, FileOutcome.refused, sentence=failed[0].message if failed
+                         else "the run stopped before this file was reached")
+            return
+        ours = [r for r in results if r.outcome is RowOutcome.stored
+                or self._ours(r.document_id, who, started)]
+        self._settle(file_id, FileOutcome.stored if ours else FileOutcome.duplicate,
+                     document_id=results[0].document_id)
+
+    def _staged(self, file_id: int) -> bytes:
+        with self.archive.Session() as s:
+            f = s.get(JobFile, file_id)
+            ref, key = f.staged_ref, f.staged_key
+        return self.archive.blobs.get(ref, key)
 
     @property
     def ingestor(self):
@@ -469,7 +625,8 @@ def _count_settled(job_id: int):
     from sqlalchemy import func
 
     return (select(func.count()).select_from(JobFile)
-            .where(JobFile.job_id == job_id, JobFile.outcome.is_not(None)).scalar_subquery())
+            .where(JobFile.job_id == job_id, JobFile.outcome.is_not(None),
+                   JobFile.position != rules.MANIFEST_POSITION).scalar_subquery())
 
 
 def _ingest_outcome(archive: Archive, job_id: int) -> tuple[str | None, str | None]:
@@ -509,5 +666,5 @@ def _shown_queue(url: str) -> str:
     return url
 
 
-__all__ = ["IngestJobRequest", "Queue", "Upload", "Worker", "check_uploads", "listing",
-           "retry", "submit", "submit_ingest"]
+__all__ = ["BoxJobRequest", "IngestJobRequest", "Queue", "Upload", "Worker", "check_uploads",
+           "listing", "retry", "submit", "submit_box", "submit_ingest"]

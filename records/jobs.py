@@ -44,23 +44,47 @@ class StagedFile:
     key: bytes
 
 
+MANIFEST_POSITION = 0  # a box job's manifest.csv: staged like a file, not ingested
+
+
 def create(s: Session, kind: JobKind, who: Principal, *, household: str | None = None,
            document_id: int | None = None, params: dict | None = None,
-           files: Iterable[StagedFile] = ()) -> Job:
-    """A new queued job (flushed: its id is known); the caller commits and then enqueues."""
+           files: Iterable[StagedFile] = (), manifest: StagedFile | None = None) -> Job:
+    """A new queued job (flushed: its id is known); the caller commits and then enqueues.
+    A box job's ``manifest`` is kept as its file at :data:`MANIFEST_POSITION`."""
     job = Job(kind=kind, state=JobState.queued, submitted_by=who.name,
               submitted_as=",".join(sorted(r.value for r in who.roles)),
               household=household, document_id=document_id,
               params=json.dumps(params or {}, ensure_ascii=False), attempts=0,
               progress_done=0, progress_total=0)
     for position, f in enumerate(files, start=1):
-        job.files.append(JobFile(position=position, name=f.name[:255], size=f.size,
-                                 sha256=f.sha256, staged_ref=f.ref, staged_key=f.key,
-                                 pages_done=0, pages_total=0))
+        job.files.append(_staged(f, position))
     job.progress_total = len(job.files)
+    if manifest is not None:
+        job.files.append(_staged(manifest, MANIFEST_POSITION))
     s.add(job)
     s.flush()
     return job
+
+
+def _staged(f: StagedFile, position: int) -> JobFile:
+    return JobFile(position=position, name=f.name[:255], size=f.size, sha256=f.sha256,
+                   staged_ref=f.ref, staged_key=f.key, pages_done=0, pages_total=0)
+
+
+def scans(job: Job) -> list[JobFile]:
+    """The job's files to ingest (a box job's manifest is not one of them)."""
+    return [f for f in job.files if f.position != MANIFEST_POSITION]
+
+
+def manifest_of(job: Job) -> JobFile | None:
+    return next((f for f in job.files if f.position == MANIFEST_POSITION), None)
+
+
+def set_param(s: Session, job_id: int, name: str, value) -> None:
+    """Record what a running job learnt (a box job's batch, once it is opened)."""
+    job = s.get(Job, job_id)
+    job.params = json.dumps({**params_of(job), name: value}, ensure_ascii=False)
 
 
 def params_of(job: Job) -> dict:
@@ -154,7 +178,7 @@ def retry(s: Session, job: Job) -> bool:
         raise Invalid(f"job {job.id} is done; there is nothing to retry")
     job.state, job.error, job.worker, job.lease_until = JobState.queued, None, None, None
     job.finished_at = None
-    for f in job.files:
+    for f in scans(job):
         if f.outcome == FileOutcome.refused:
             f.outcome, f.sentence, f.pages_done = None, None, 0
     return True
@@ -180,6 +204,8 @@ def as_json(job: Job) -> dict:
         "id": job.id, "kind": job.kind.value, "state": job.state.value,
         "submitted_by": job.submitted_by, "household": job.household,
         "document_id": job.document_id, "attempts": job.attempts,
+        "batch": params_of(job).get("batch"),
+        "manifest": manifest.name if (manifest := manifest_of(job)) else None,
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "summary": job.summary, "error": job.error,
         "created_at": _iso(job.created_at),
@@ -189,7 +215,7 @@ def as_json(job: Job) -> dict:
                    "outcome": f.outcome.value if f.outcome else None,
                    "sentence": f.sentence, "document_id": f.stored_document,
                    "pages": {"done": f.pages_done, "total": f.pages_total}}
-                  for f in job.files],
+                  for f in scans(job)],
     }
 
 

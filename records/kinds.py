@@ -139,6 +139,7 @@ class JobKind(str, enum.Enum):
     reindex = "reindex"  # rebuild the search index
     verify = "verify"  # the four-property check (四性检测)
     reocr = "reocr"  # OCR a stored document again
+    box = "box"  # a box's files with their manifest, uploaded in the browser (ingest.box)
 
 
 class JobState(str, enum.Enum):

@@ -419,3 +419,49 @@ def test_batch_keeps_file_names_with_id_numbers_masked(root, tmp_path):
     assert number not in listed
     again = [b for b in json.loads(listed) if b["id"] == batch.id]
     assert again[0]["runs"] == 2  # a run again continues the batch of the masked source
+
+
+def test_a_box_queued_in_the_background_runs_as_its_own_batch_under_masked_names(root, tmp_path):
+    """``hudang ingest-box DIR --background`` stages the box as the browser's upload does; the
+    worker finds each manifest row's file by its masked name, and nothing of the box stays
+    staged once every row is stored."""
+    import random
+    from datetime import date
+
+    from ingest.jobs import Worker
+    from ingest.synthetic import make_id_number
+    from records.idnumbers import mask
+    from records.model import BatchRow, Job
+
+    number = make_id_number(random.Random(11), "220381", date(1958, 2, 3), "M")
+    folder = tmp_path / "box-bg"
+    folder.mkdir()
+    sb.save_pdf(folder / f"{number}.pdf", [(_page(["诚信承诺书", "承诺人 李秀英"], 70),
+                                            (300, 300), "诚信承诺书")])
+    sb.save_pdf(folder / "f.pdf", [(_page(["残疾证", "持证人 李秀英"], 71), (300, 300), "残疾证")])
+    sb.write_manifest(folder / "manifest.csv", [
+        {"file": f"{number}.pdf", "household_no": B, "doc_type": "诚信承诺书", "pages": 1},
+        {"file": "f.pdf", "household_no": B, "doc_type": "残疾证", "pages": 1}])
+    queued = hudang(root, "ingest-box", str(folder), "--background", "--json")
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.output)["job"]
+    archive = _archive(root)
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+        with archive.Session() as s:
+            job = s.get(Job, job_id)
+            assert (job.state.value, job.error) == ("done", None)
+            assert [(f.name, f.outcome.value) for f in job.files if f.position] == \
+                [(f"{mask(number)}.pdf", "stored"), ("f.pdf", "stored")]
+            assert all(f.staged_ref is None for f in job.files)  # the manifest too
+            batch = s.scalar(select(Batch).where(Batch.source == f"upload job {job_id}"))
+            rows = s.scalars(select(BatchRow).where(BatchRow.batch_id == batch.id)).all()
+            assert [(r.item, r.outcome.value) for r in rows] == \
+                [(f"{mask(number)}.pdf", "stored"), ("f.pdf", "stored")]
+            assert all(s.get(Document, r.document_id) is not None for r in rows)
+    finally:
+        worker.close()
+        archive.close()
+    listed = hudang(root, "jobs", "list", "--json")
+    assert number not in listed.output and f'"batch": {batch.id}' in listed.output

@@ -170,3 +170,113 @@ def test_an_administrator_starts_a_verification_from_the_jobs_page(app, world):
     job = next(j for j in admin.get("/api/jobs").get_json() if j["id"] == job_id)
     assert job["kind"] == "verify" and job["state"] == "done", job
     assert job["summary"].endswith("no findings")
+
+
+def _manifest(*rows: str) -> bytes:
+    return ("file,household_no,doc_type,seq,date,title,pages\n" + "\n".join(rows) + "\n"
+            ).encode("utf-8")
+
+
+def test_a_box_uploaded_with_its_manifest_runs_as_one_batch_and_a_retry_stores_nothing_twice(
+        app, world):
+    """Issue 15: a whole box from the browser, as ``hudang ingest-box`` runs a directory:
+    rows that fail say why and the rest go in; files the manifest does not name are refused
+    before anything is stored; a retry after the mend stores the rest and nothing twice."""
+    from ingest.jobs import Worker
+    from records.catalogue import add_household
+    from records.model import Batch, BatchRow
+
+    root, archive = world
+    client = sign_in(app, "archivist")
+    form = client.get("/batches/upload")
+    assert form.status_code == 200 and 'name="manifest"' in form.text
+    assert 'id="upload-box"' in client.get("/batches/").text
+    a = write_scan(root / "box-a.tif", pages=1, variant=21).read_bytes()
+    b = write_scan(root / "box-b.tif", pages=1, variant=22).read_bytes()
+    c = write_scan(root / "box-c.tif", pages=2, variant=23).read_bytes()
+    manifest = _manifest(f"box-a.tif,{HOUSEHOLD},application,,2025-04-01,申请书,1",
+                         "box-b.tif,220381105012-0077,application,,,,",
+                         f"box-c.tif,{HOUSEHOLD},income_certificate,,,,3",
+                         f"box-missing.tif,{HOUSEHOLD},income_certificate,,,,")
+
+    # a file the manifest does not name: refused with a sentence, nothing kept
+    blobs_before, counts_before = sorted(archive.blobs.iter_refs()), _counts(archive)
+    r = client.post("/batches/upload?lang=en", content_type="multipart/form-data", data={
+        "manifest": (io.BytesIO(manifest), "manifest.csv"),
+        "files": [(io.BytesIO(a), "box-a.tif"), (io.BytesIO(b"x" * 10), "notes.tif")]})
+    assert r.status_code == 400
+    assert "&#39;notes.tif&#39; is not named in manifest.csv" in r.text
+    r = client.post("/batches/upload?lang=en", content_type="multipart/form-data", data={
+        "files": [(io.BytesIO(a), "box-a.tif")]})
+    assert r.status_code == 400 and "Choose the box&#39;s manifest.csv" in r.text
+    assert sorted(archive.blobs.iter_refs()) == blobs_before and _counts(archive) == counts_before
+
+    # the folder's files, its manifest among them (as a folder picker sends them); the
+    # manifest is not one of the scans the limit of 3 counts
+    r = client.post("/batches/upload", content_type="multipart/form-data", data={
+        "profile": "standard",
+        "files": [(io.BytesIO(a), "box/box-a.tif"), (io.BytesIO(b), "box/box-b.tif"),
+                  (io.BytesIO(c), "box/box-c.tif"), (io.BytesIO(manifest), "box/manifest.csv")]})
+    assert r.status_code == 302 and "/jobs#job-" in r.location
+    job_id = int(r.location.rsplit("-", 1)[1])
+    queued = client.get("/api/jobs").get_json()[0]
+    assert queued["id"] == job_id and queued["kind"] == "box"
+    assert [f["name"] for f in queued["files"]] == ["box-a.tif", "box-b.tif", "box-c.tif"]
+    assert queued["manifest"] == "manifest.csv" and queued["progress"]["total"] == 3
+
+    worker = Worker(archive)
+    try:
+        worker.run(job_id)
+        failed = client.get("/api/jobs").get_json()[0]
+        assert failed["state"] == "failed", failed
+        assert failed["error"].startswith(f"3 of 4 rows of batch {failed['batch']} failed")
+        outcomes = {f["name"]: (f["outcome"], f["sentence"]) for f in failed["files"]}
+        assert outcomes["box-a.tif"] == ("stored", None)
+        assert outcomes["box-b.tif"][0] == "refused" and \
+            "220381105012-0077" in outcomes["box-b.tif"][1]
+        assert outcomes["box-c.tif"][0] == "refused"
+        assert outcomes["box-c.tif"][1].startswith(
+            "cannot ingest 'box-c.tif': 2 pages were scanned but the manifest says 3")
+        assert failed["progress"] == {"done": 3, "total": 3}
+        batch_id = failed["batch"]
+        page = client.get(f"/batches/{batch_id}?lang=zh").text
+        assert f"在网页上传，后台任务 {job_id}" in page
+        rows = page.split('id="batch-rows"')[1].split("</table>")[0]
+        assert "box-missing.tif" in rows and "box-b.tif" in rows
+        assert f'href="/batches/{batch_id}"' in client.get("/jobs").text
+        with archive.Session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch.source == f"upload job {job_id}" and batch.operator == "archivist"
+            stored_a = s.scalar(select(BatchRow.document_id).where(
+                BatchRow.batch_id == batch_id, BatchRow.item == "box-a.tif"))
+            doc = s.get(Document, stored_a)
+            assert (doc.title, doc.date.isoformat()) == ("申请书", "2025-04-01")
+            staged = {f.name: f.staged_ref for f in s.get(Job, job_id).files}
+        assert staged["box-a.tif"] is None  # stored: its staged copy is shredded
+        assert staged["box-b.tif"] and staged["manifest.csv"]  # kept for the retry
+
+        # the household is added; the retry stores b, fails c again, and a is not run again
+        with archive.Session() as s, s.begin():
+            add_household(s, "220381105012-0077", "李四", "220381105012")
+        docs_before = _document_count(archive)
+        assert client.post(f"/jobs/{job_id}/retry").status_code == 302
+        worker.run(job_id)
+    finally:
+        worker.close()
+    again = client.get("/api/jobs").get_json()[0]
+    assert again["state"] == "failed" and again["batch"] == batch_id
+    assert again["error"].startswith(f"2 of 3 rows of batch {batch_id} failed"), again["error"]
+    outcomes = {f["name"]: f["outcome"] for f in again["files"]}
+    assert outcomes == {"box-a.tif": "stored", "box-b.tif": "stored", "box-c.tif": "refused"}
+    assert _document_count(archive) == docs_before + 1
+    with archive.Session() as s:
+        rows = s.scalars(select(BatchRow).where(BatchRow.batch_id == batch_id)).all()
+        assert sorted((r.item, r.outcome.value) for r in rows) == [
+            ("box-a.tif", "stored"), ("box-b.tif", "stored"), ("box-c.tif", "failed"),
+            ("box-missing.tif", "failed")]
+        assert s.get(Batch, batch_id).runs == 2
+
+
+def _document_count(archive) -> int:
+    with archive.Session() as s:
+        return s.scalar(select(func.count(Document.id)))

@@ -7,17 +7,21 @@ work) and record each read.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, jsonify, render_template, request, url_for
+from flask import (Blueprint, Response, abort, flash, g, jsonify, redirect, render_template,
+                   request, url_for)
 from sqlalchemy import select
 
 from ingest import batches as service
-from ingest.box import separator_sheets
+from ingest import jobs as background
+from ingest.box import MANIFEST, BoxError, separator_sheets
+from ingest.exceptions import IngestError
 from ingest.scanquality import Finding
-from records.exceptions import Invalid
+from records.exceptions import Invalid, RecordsError
+from records.kinds import ScanProfile
 from records.model import DocumentType
 from records.policy import Action
 from web.door import archive, guarded
-from web.forms import page_offset
+from web.forms import page_offset, text
 from web.i18n import _, gettext, label
 from web.report_views import _download
 
@@ -51,6 +55,47 @@ def index():
         "batches.html", batches=found[:PAGE_SIZE], page=page,
         prev_url=url_for("batches.index", page=page - 1) if page > 1 else None,
         next_url=url_for("batches.index", page=page + 1) if more else None)
+
+
+@bp.route("/batches/upload", methods=["GET", "POST"])
+@guarded(Action.ingest, event="ingest_box")
+def upload():
+    """A box in the browser: its scans and its manifest.csv (chosen on their own, or among the
+    files of a folder), run as one batch by a background job, as ``hudang ingest-box``."""
+    settings = archive().settings
+    values = {"profile": ScanProfile.standard.value, "box": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {"profile": text("profile", 20), "box": text("box", 40)}
+        files = [f for f in request.files.getlist("files") if f and f.filename]
+        given = request.files.get("manifest")
+        if given is not None and given.filename:
+            manifest = background.Upload(given.filename, given.read())
+        else:  # a folder's files, its manifest among them
+            found = [f for f in files if background.shown_name(f.filename) == MANIFEST]
+            manifest = background.Upload(MANIFEST, found[0].read()) if found else \
+                background.Upload(MANIFEST, b"")
+            files = [f for f in files if f not in found]
+        uploads = [background.Upload(f.filename, f.read()) for f in files]
+        try:
+            profile = ScanProfile(values["profile"]) if values["profile"] in \
+                ScanProfile.__members__ else ScanProfile.standard
+            job_id = background.submit_box(
+                archive(), g.principal,
+                background.BoxJobRequest(manifest, profile, values["box"] or None), uploads)
+        except (IngestError, RecordsError) as exc:
+            sentence = str(exc)
+            field = "box" if sentence.startswith("there is no box") else \
+                "manifest" if isinstance(exc, BoxError) or "manifest" in sentence else "files"
+            errors[field] = sentence[:1].upper() + sentence[1:]
+        else:
+            flash(_("%(n)s files are queued as job %(job)s.", n=len(uploads), job=job_id))
+            return redirect(url_for("jobs.index") + f"#job-{job_id}")
+    profiles = [(p.value, label("scan_profile", p.value)) for p in ScanProfile]
+    body = render_template("batch_upload.html", values=values, errors=errors,
+                           profiles=profiles, max_mb=settings.upload_max_mb,
+                           max_files=settings.upload_max_files)
+    return body, 400 if errors else 200
 
 
 @bp.route("/batches/<int:batch_id>")

@@ -443,6 +443,7 @@ _LABELS = {
         "reindex": lazy_gettext("rebuild the search index"),
         "verify": lazy_gettext("verification"),
         "reocr": lazy_gettext("re-OCR"),
+        "box": lazy_gettext("box upload"),
     },
     "file_outcome": {  # records.kinds.FileOutcome
         "stored": lazy_gettext("stored"),

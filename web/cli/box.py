@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ingest import batches as service
-from ingest.box import RowsFailed, from_directory, ingest_box, long_scan
+from ingest.box import MANIFEST, RowsFailed, from_directory, ingest_box, long_scan
 from ingest.scanquality import RULES
 from records.kinds import ScanProfile
 from records.policy import Action, Principal
@@ -32,13 +32,20 @@ from web.cli.root import main
               help="The box (盒) the papers came from (hudang location).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--ocr-engine", metavar="NAME", help="OCR engine (default: the deployment's).")
+@click.option("--background", is_flag=True,
+              help="Queue the directory's files and manifest as a job for 'hudang worker', "
+                   "as the browser's box upload does; follow it with 'hudang jobs'.")
 @guarded(Action.ingest, per_object=True)
 def ingest_box_command(c: Context, who: Principal, path: Path, profile: str,
-                       container: str | None, as_json: bool, ocr_engine: str | None) -> None:
+                       container: str | None, as_json: bool, ocr_engine: str | None,
+                       background: bool) -> None:
     """Ingest a box as one batch: PATH is a directory with manifest.csv (file, household_no,
     doc_type, seq, date, title, pages), or one long scan (PDF or TIFF) with a separator
     sheet before each document. Run it again after an interruption: nothing is stored
     twice. Exits with code 8 when rows failed (the others went in)."""
+    if background:
+        _queue_box(c, who, path, ScanProfile(profile), container, as_json)
+        return
     box = long_scan(path) if path.is_file() else from_directory(path)
     with progress("box", total=len(box.rows), unit="row") as bar:
         def moved(step) -> None:
@@ -62,6 +69,24 @@ def ingest_box_command(c: Context, who: Principal, path: Path, profile: str,
     if result.failed:
         raise RowsFailed(f"{result.failed} of {len(result.rows)} rows of batch "
                          f"{result.batch_id} failed; mend them and run it again")
+
+
+def _queue_box(c: Context, who: Principal, path: Path, profile: ScanProfile,
+               container: str | None, as_json: bool) -> None:
+    from ingest import jobs
+
+    box = from_directory(path)  # the same sentences for a missing or unreadable manifest
+    manifest = jobs.Upload(MANIFEST, (path / MANIFEST).read_bytes())
+    named = {r.file for r in box.rows}
+    uploads = [jobs.Upload(name, box.files[name].read_bytes())
+               for name in sorted(box.files) if name in named]
+    job_id = jobs.submit_box(c.archive, who, jobs.BoxJobRequest(manifest, profile, container),
+                             uploads)
+    if as_json:
+        click.echo(json.dumps({"job": job_id}))
+    else:
+        click.echo(f"queued {len(uploads)} files of '{path.name}' as job {job_id}; follow it "
+                   "with 'hudang jobs'")
 
 
 @main.command()
