@@ -117,3 +117,21 @@ def test_times_are_shown_in_the_offices_time_zone(app, zone, expected):
         shown = local_time(datetime(2026, 11, 30, 14, 5, tzinfo=timezone.utc), "short")
         stored = local_time("2026-11-30T14:05:00.000000+00:00", "short")
     assert shown == stored == expected
+
+
+def test_a_services_sentence_is_shown_in_chinese_and_an_unknown_one_as_it_was_said(app):
+    """web.sentences: the stored English refusal, nested in a row's failure and a job's error,
+    reads as Chinese on a Chinese page; English pages and sentences no form knows are left as
+    they were said (never dropped)."""
+    from web.sentences import in_language
+
+    said = ("2 of 5 rows of batch 7 failed; the first: row 3 a.pdf: failed: cannot ingest "
+            "'a.pdf': the PDF is password-protected; remove the password and try again")
+    with app.test_request_context("/?lang=zh"):
+        assert in_language(said) == ("批次 7 的 5 行中有 2 行失败；第一处：第 3 行 a.pdf：失败："
+                                     "无法入库“a.pdf”：PDF 设有密码；请去掉密码后重试")
+        assert in_language("cannot ingest 'b.tif': something new went wrong") == \
+            "无法入库“b.tif”：something new went wrong"
+        assert in_language(None) == ""
+    with app.test_request_context("/?lang=en"):
+        assert in_language(said) == said

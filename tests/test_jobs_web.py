@@ -66,11 +66,11 @@ def test_too_many_or_too_large_files_are_refused_with_a_sentence_and_nothing_is_
     r = client.post(f"/household/{HOUSEHOLD}/upload", data={"type": "application", "files": four},
                     content_type="multipart/form-data")
     assert r.status_code == 400
-    assert "4 files are more than one upload may hold (3)" in r.text
+    assert "4 个文件超过了一次上传的上限（3 个）" in r.text  # web.sentences, in Chinese
     big = [(io.BytesIO(b"\0" * (1024 * 1024 + 1)), "big.pdf")]
     r = client.post(f"/household/{HOUSEHOLD}/upload", data={"type": "application", "files": big},
                     content_type="multipart/form-data")
-    assert r.status_code == 400 and "larger than 1 MB" in r.text
+    assert r.status_code == 400 and "“big.pdf”大于 1 MB" in r.text
     assert _counts(archive) == before
     assert sorted(archive.blobs.iter_refs()) == blobs_before  # nothing half-stored
 
@@ -243,6 +243,14 @@ def test_a_box_uploaded_with_its_manifest_runs_as_one_batch_and_a_retry_stores_n
         assert f"在网页上传，后台任务 {job_id}" in page
         rows = page.split('id="batch-rows"')[1].split("</table>")[0]
         assert "box-missing.tif" in rows and "box-b.tif" in rows
+        # the refusals in the reader's language (web.sentences), as the CLI says them in English
+        assert "无法入库“box-missing.tif”：盒中没有这个文件" in rows
+        assert "未找到低保户 220381105012-0077" in rows
+        assert "扫描了 2 页，清单为 3 页" in rows and "cannot ingest" not in rows
+        jobs_zh = client.get("/jobs").text.split(f'id="job-{job_id}"')[1].split("</tr>")[0]
+        assert f"批次 {batch_id} 的 4 行中有 3 行失败；第一处：第 3 行 box-b.tif：失败：" \
+            "未找到低保户 220381105012-0077" in jobs_zh
+        assert "cannot ingest" not in jobs_zh and "was not found" not in jobs_zh
         assert f'href="/batches/{batch_id}"' in client.get("/jobs").text
         with archive.Session() as s:
             batch = s.get(Batch, batch_id)

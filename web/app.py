@@ -26,7 +26,8 @@ from search import IndexOutOfDate
 from storage import KeyPurpose
 from web import (account, admin_views, audit_views, auth, batch_views, correction_views,
                  daily_views, desk_views, destruction_views, home, household_views, jobs_views,
-                 location_views, report_views, retention_views, selflookup, verify_views, views)
+                 location_views, report_views, retention_views, selflookup, sentences,
+                 verify_views, views)
 from web.errors import USER_ERRORS, binding_for
 from web.i18n import _, init_app as init_i18n
 from web.reading import PurposeRequired
@@ -88,7 +89,7 @@ def create_app(test_config: dict | None = None, archive: Archive | None = None) 
     app.register_blueprint(batch_views.api)
     app.register_blueprint(jobs_views.bp)
     # templates ask the one policy too: {% if may('download', region, household) %}
-    app.jinja_env.globals.update(may=auth.may)
+    app.jinja_env.globals.update(may=auth.may, in_language=sentences.in_language)
     _register_error_handlers(app)
 
     @app.after_request

@@ -23,6 +23,7 @@ from records.policy import Action
 from web.door import archive, guarded
 from web.forms import page_offset, text
 from web.i18n import _, gettext, label
+from web.sentences import for_form
 from web.report_views import _download
 
 bp = Blueprint("batches", __name__)
@@ -87,7 +88,7 @@ def upload():
             sentence = str(exc)
             field = "box" if sentence.startswith("there is no box") else \
                 "manifest" if isinstance(exc, BoxError) or "manifest" in sentence else "files"
-            errors[field] = sentence[:1].upper() + sentence[1:]
+            errors[field] = for_form(sentence)
         else:
             flash(_("%(n)s files are queued as job %(job)s.", n=len(uploads), job=job_id))
             return redirect(url_for("jobs.index") + f"#job-{job_id}")

@@ -18,6 +18,7 @@ from records.policy import Action
 from web.door import archive, guarded
 from web.forms import text
 from web.i18n import _, current_language
+from web.sentences import for_form
 
 bp = Blueprint("jobs", __name__)
 
@@ -96,7 +97,7 @@ def upload(number: str):
         except RecordsError as exc:
             field = "files" if "file" in str(exc) or "upload" in str(exc) else \
                 "date" if "date" in str(exc) else "type"
-            errors[field] = _sentence(exc)
+            errors[field] = for_form(str(exc))
         else:
             flash(_("%(n)s files are queued as job %(job)s.", n=len(uploads), job=job_id))
             return redirect(url_for("jobs.index") + f"#job-{job_id}")
@@ -112,8 +113,3 @@ def _date(value: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise Invalid(f"the date '{value[:20]}' is not a date like 2026-03-01") from None
-
-
-def _sentence(exc: Exception) -> str:
-    sentence = str(exc)
-    return sentence[:1].upper() + sentence[1:]

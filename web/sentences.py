@@ -1,0 +1,145 @@
+"""The services' sentences, as stored and shown, in the reader's language.
+
+A refused file of a job (``JobFile.sentence``), a job's error and a batch row's failure
+(``BatchRow.message``) are kept as the one English sentence the service said (the command
+line prints the same). Where the interface speaks Chinese they are shown through this table:
+each known sentence's form, as a pattern with its values, and the template of its words
+(``N_``-marked, so ``make translations`` gathers it). A sentence may hold another (a row's
+failure holds the file's refusal): those parts are translated in turn. A sentence no pattern
+knows is shown as it was said, never dropped.
+
+Keep a pattern beside each new refusal a user meets often; tests/test_jobs_web.py checks the
+batch and jobs screens show the ones of a failed box in Chinese.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.scanquality import RULES
+from records.problems import N_
+from web.i18n import current_language, gettext
+
+@dataclass(frozen=True)
+class Form:
+    pattern: re.Pattern
+    template: str  # N_-marked, with the pattern's group names as %(name)s
+    nested: tuple[str, ...] = ()  # groups that are sentences themselves
+
+
+def _form(pattern: str, template: str, *nested: str) -> Form:
+    return Form(re.compile(pattern + r"\Z", re.S), template, nested)
+
+
+FORMS: tuple[Form, ...] = (
+    # a job's error: the first of its failures
+    _form(r"(?P<failed>\d+) of (?P<rows>\d+) rows of batch (?P<batch>\d+) failed; the first: "
+          r"(?P<first>.+)",
+          N_("%(failed)s of %(rows)s rows of batch %(batch)s failed; the first: %(first)s"),
+          "first"),
+    _form(r"(?P<refused>\d+) of (?P<files>\d+) files were refused; the first: (?P<first>.+)",
+          N_("%(refused)s of %(files)s files were refused; the first: %(first)s"), "first"),
+    # a row of a box (ingest.box)
+    _form(r"row (?P<row>\d+) (?P<item>.+?): failed: (?P<why>.+)",
+          N_("row %(row)s %(item)s: failed: %(why)s"), "why"),
+    _form(r"row (?P<row>\d+) the (?P<column>\w+) “(?P<value>.*)” is not a whole number from 1",
+          N_("row %(row)s: the %(column)s “%(value)s” is not a whole number from 1")),
+    _form(r"row (?P<row>\d+) the date “(?P<value>.*)” is not YYYY-MM-DD",
+          N_("row %(row)s: the date “%(value)s” is not YYYY-MM-DD")),
+    _form(r"row (?P<row>\d+) names no file", N_("row %(row)s names no file")),
+    _form(r"row (?P<row>\d+) gives a household without a type or a type without a household .*",
+          N_("row %(row)s gives a household without a type or a type without a household "
+             "(give both, or neither for a long scan with separator sheets)")),
+    # a file refused by ingest (ingest.pipeline, ingest.sources, ingest.box, ingest.separators)
+    _form(r"cannot ingest '(?P<name>.+?)': (?P<why>.+)",
+          N_("cannot ingest '%(name)s': %(why)s"), "why"),
+    _form(r"no such file in the box", N_("no such file in the box")),
+    _form(r"no such file", N_("no such file")),
+    _form(r"the file is empty", N_("the file is empty")),
+    _form(r"it is not a PDF, TIFF, JPEG or PNG file", N_("it is not a PDF, TIFF, JPEG or PNG file")),
+    _form(r"it is (?P<what>.+), not a PDF, TIFF, JPEG or PNG file",
+          N_("it is %(what)s, not a PDF, TIFF, JPEG or PNG file")),
+    _form(r"the image file is damaged or uses a variant that cannot be read",
+          N_("the image file is damaged or uses a variant that cannot be read")),
+    _form(r"the image data is truncated", N_("the image data is truncated")),
+    _form(r"the PDF has no pages", N_("the PDF has no pages")),
+    _form(r"the PDF is password-protected; remove the password and try again",
+          N_("the PDF is password-protected; remove the password and try again")),
+    _form(r"it is not a readable PDF \(no document structure found; the file may be "
+          r"truncated\)", N_("it is not a readable PDF (no document structure found; the file "
+                             "may be truncated)")),
+    _form(r"(?P<found>\d+) pages were scanned but the manifest says (?P<declared>\d+); the page "
+          r"count must agree with the catalogue \(DA/T 31-2017 数据质检\)",
+          RULES["page_count"].message),
+    _form(r"document number (?P<seq>\d+) is already used in household (?P<number>\S+)",
+          N_("document number %(seq)s is already used in household %(number)s")),
+    _form(r"pages (?P<pages>[\d, ]+) come before the first separator sheet; scan a separator "
+          r"before them",
+          N_("pages %(pages)s come before the first separator sheet; scan a separator before "
+             "them")),
+    _form(r"separator (?P<n>\d+) is followed by no pages",
+          N_("separator %(n)s is followed by no pages")),
+    _form(r"no separator sheet was found in the scan; .*",
+          N_("no separator sheet was found in the scan; print them with 'hudang separators' "
+             "and scan one before each document")),
+    _form(r"the file changed while it was being ingested; ingest it again once it is complete",
+          N_("the file changed while it was being ingested; ingest it again once it is "
+             "complete")),
+    # an upload's limits and its manifest (ingest.jobs)
+    _form(r"choose at least one file to upload", N_("choose at least one file to upload")),
+    _form(r"(?P<n>\d+) files are more than one upload may hold \((?P<most>\d+)\); upload them "
+          r"in parts", N_("%(n)s files are more than one upload may hold (%(most)s); upload "
+                          "them in parts")),
+    _form(r"'(?P<name>.+?)' is larger than (?P<mb>\d+) MB, the most one file may be",
+          N_("'%(name)s' is larger than %(mb)s MB, the most one file may be")),
+    _form(r"'(?P<name>.+?)' is empty", N_("'%(name)s' is empty")),
+    _form(r"choose the box's manifest.csv .*",
+          N_("choose the box's manifest.csv (file, household_no, doc_type, seq, date, title, "
+             "pages)")),
+    _form(r"two files are named '(?P<name>.+?)'; a box's files need names of their own",
+          N_("two files are named '%(name)s'; a box's files need names of their own")),
+    _form(r"'(?P<name>.+?)' is not named in (?P<manifest>\S+) \(nor are (?P<more>\d+) more "
+          r"files\); add it to the manifest or leave it out",
+          N_("'%(name)s' is not named in %(manifest)s (nor are %(more)s more files); add it "
+             "to the manifest or leave it out")),
+    _form(r"'(?P<name>.+?)' is not named in (?P<manifest>\S+); add it to the manifest or leave "
+          r"it out", N_("'%(name)s' is not named in %(manifest)s; add it to the manifest or "
+                        "leave it out")),
+    _form(r"there is no box (?P<code>.+)", N_("there is no box %(code)s")),
+    _form(r"the date '(?P<value>.*)' is not a date like 2026-03-01",
+          N_("the date '%(value)s' is not a date like 2026-03-01")),
+    _form(r"cannot read (?P<name>\S+): (?P<why>.+)", N_("cannot read %(name)s: %(why)s")),
+    # the door, the vocabulary
+    _form(r"household (?P<number>\S+) was not found", N_("household %(number)s was not found")),
+    _form(r"unknown document type '(?P<type>.+?)'; use a code or one of: (?P<names>.+)",
+          N_("unknown document type '%(type)s'; use a code or one of: %(names)s")),
+    _form(r"the run stopped before this file was reached",
+          N_("the run stopped before this file was reached")),
+)
+
+
+def in_language(sentence: str | None) -> str:
+    """``sentence`` as the reader's language says it (English: as it was said)."""
+    if not sentence or current_language() == "en":
+        return sentence or ""
+    return _translate(sentence)
+
+
+def _translate(sentence: str, depth: int = 0) -> str:
+    if depth > 4:
+        return sentence
+    for form in FORMS:
+        match = form.pattern.match(sentence)
+        if match is None:
+            continue
+        values = match.groupdict()
+        for name in form.nested:
+            values[name] = _translate(values[name], depth + 1)
+        return gettext(form.template, **values)
+    return sentence
+
+
+def for_form(sentence: str) -> str:
+    """A refusal shown beside a form's field: in the reader's language, begun as a sentence."""
+    shown = in_language(sentence)
+    return shown[:1].upper() + shown[1:]
