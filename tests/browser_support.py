@@ -129,6 +129,16 @@ def build_world(root: Path) -> World:
     return World(root, home, key_file, *people)
 
 
+def sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    """Sign ``page`` in as ``username`` on the sign-in form."""
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("#current-user")
+    assert page.inner_text("#current-user") == username
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

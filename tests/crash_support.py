@@ -61,6 +61,17 @@ def start(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=out, start_new_session=True)
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End what :func:`start` started, with its session: SIGTERM, then SIGKILL after 60 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 # -- processes ---------------------------------------------------------------------------
 
 def session_processes(sid: int) -> list[tuple[int, str]]:

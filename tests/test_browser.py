@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from browser_support import CHROMIUM, PASSWORD, build_world, chromium, serve
+from browser_support import CHROMIUM, PASSWORD, build_world, chromium, serve, sign_in
 from conftest import catalogue_sql
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -68,14 +68,6 @@ def pages(browser, tmp_path):
                 page.screenshot(path=str(tmp_path / f"page-{i}.png"), full_page=True)
             page.context.close()
 
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_selector("#current-user")
-    assert page.inner_text("#current-user") == username
 
 
 def last_read_page(world) -> tuple:

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from browser_support import CHROMIUM, PASSWORD, build_world, chromium, serve
+from browser_support import CHROMIUM, PASSWORD, build_world, chromium, serve, sign_in
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -50,14 +50,6 @@ def _up(base: str) -> None:
     raise AssertionError(f"the server at {base} never answered")
 
 
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_selector("#current-user")
-
-
 def test_an_archivist_corrects_one_line_and_finds_the_word_by_search(world, tmp_path):
     a = world.a
     with serve(world.env()) as base, chromium() as browser:
@@ -66,7 +58,7 @@ def test_an_archivist_corrects_one_line_and_finds_the_word_by_search(world, tmp_
         page.set_default_timeout(20_000)
         try:
             _up(base)
-            _sign_in(page, base, "keeper")
+            sign_in(page, base, "keeper")
             page.goto(base + f"/document/{a.document_id}/page/1/correct")
             # no purpose stated yet: the purpose form comes first, then the screen
             page.wait_for_url(f"**/household/{a.number}/purpose")

@@ -8,14 +8,12 @@ by search.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
-import subprocess
 
 import pytest
 
-from browser_support import CHROMIUM, HUDANG, PASSWORD, _page, build_world, chromium, serve
+from browser_support import CHROMIUM, PASSWORD, _page, build_world, chromium, serve, sign_in
+from crash_support import start, stop
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -45,29 +43,13 @@ def world(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def worker(env: dict[str, str]):
-    """``hudang worker`` in its own process group (its OCR processes stop with it)."""
-    proc = subprocess.Popen([HUDANG, "worker", "--ocr-engine", "tesseract"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def worker(env: dict[str, str], log):
+    """``hudang worker`` in a session of its own (its OCR processes stop with it)."""
+    proc = start(env, "worker", "--ocr-engine", "tesseract", log=log)
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_selector("#current-user")
+        stop(proc)
 
 
 def _job_of(page) -> int:
@@ -99,13 +81,13 @@ def test_upload_a_box_accept_it_correct_a_line_and_find_it(world, tmp_path):
         f"pledge.png,{a.number},诚信承诺书,诚信承诺书,1\n"
         f"survey.png,{a.number},入户调查表,入户调查表,1\n", encoding="utf-8")
 
-    with serve(world.env()) as base, worker(world.env()) as work, chromium() as browser:
+    with serve(world.env()) as base, worker(world.env(), tmp_path / "worker.log") as work, chromium() as browser:
         keeper = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900},
                                      accept_downloads=True)
         page = keeper.new_page()
         page.set_default_timeout(30_000)
         try:
-            _sign_in(page, base, "keeper")
+            sign_in(page, base, "keeper")
             # 1. three files into the dossier, as one job; a bar per file
             page.goto(base + f"/household/{a.number}/upload")
             page.set_input_files("#f-files", [str(f) for f in files])
@@ -141,7 +123,7 @@ def test_upload_a_box_accept_it_correct_a_line_and_find_it(world, tmp_path):
             inspector = qc.new_page()
             inspector.set_default_timeout(30_000)
             try:
-                _sign_in(inspector, base, "qc")
+                sign_in(inspector, base, "qc")
                 inspector.goto(batch_url)
                 accept_batch(inspector)
                 assert inspector.evaluate("document.documentElement.scrollWidth") <= 390

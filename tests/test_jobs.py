@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import make_archive
-from crash_support import HOUSEHOLD, hudang_env, run, start, survivors, write_scan
+from crash_support import HOUSEHOLD, hudang_env, run, start, stop, survivors, write_scan
 from ingest import jobs as background
 from ingest.archive import Archive
 from ingest.settings import Settings
@@ -66,16 +66,6 @@ def _wait(archive: Archive, ready, what: str, workers: list[subprocess.Popen]):
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}: "
                          f"{[(j.id, j.state.value, j.worker) for j in _jobs(archive)]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def _sha(path: Path) -> str:
@@ -134,7 +124,7 @@ def test_two_workers_one_killed_mid_job_store_every_document_once_and_verify_is_
                                              for j in js), "every job to end", workers[1:])
     finally:
         for w in workers:
-            _stop(w)
+            stop(w)
 
     assert [(j.id, j.state, j.error) for j in jobs if j.state != JobState.done] == []
     again = next(j for j in jobs if j.id == killed)
@@ -184,7 +174,7 @@ def test_an_unreadable_upload_fails_its_job_with_a_sentence_and_can_be_retried(w
         assert again.state == JobState.failed and again.error == failed.error
         assert run(env, "jobs", "retry", str(done.id)).returncode != 0  # done: nothing to retry
     finally:
-        _stop(worker)
+        stop(worker)
     # the refused upload waits, encrypted, for another retry; nothing else was stored
     with archive.Session() as s:
         assert s.scalar(select(JobFile.staged_ref).where(JobFile.job_id == failed.id))
