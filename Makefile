@@ -16,11 +16,12 @@ STAMP  := $(VENV)/.installed-$(or $(PY_TAG),no-python)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd \
                 fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-uming fonts-arphic-ukai fonts-dejavu-core \
                 chromium
-# HUDANG_TEST_POSTGRES=1 make test: the suite with every catalogue on a throw-away PostgreSQL
-# cluster that each test process starts and deletes (tests/pg_support.py); it needs
-# Debian's server binaries, and nothing else runs them.
+# HUDANG_TEST_POSTGRES=1 make test: the suite as a province runs it, every catalogue on a
+# throw-away PostgreSQL cluster that each test process starts and deletes
+# (tests/pg_support.py), and the several-worker test's job queue on a throw-away Redis
+# (tests/redis_support.py); it needs Debian's server binaries, and nothing else runs them.
 ifneq ($(filter-out 0,$(HUDANG_TEST_POSTGRES)),)
-APT_PACKAGES += postgresql
+APT_PACKAGES += postgresql redis-server
 endif
 DEMO_HOME ?= demo-data
 DEMO_KEY  ?= $(HOME)/.config/hudang/demo.key

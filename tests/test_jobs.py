@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from conftest import make_archive
 from crash_support import HOUSEHOLD, hudang_env, run, start, stop, survivors, write_scan
+from redis_support import job_queue, redis_server
 from ingest import jobs as background
 from ingest.archive import Archive
 from ingest.settings import Settings
@@ -92,8 +93,22 @@ def test_a_job_is_seen_by_its_submitter_and_an_administrator_and_nobody_else():
 
 @pytest.mark.timeout(1800)
 def test_two_workers_one_killed_mid_job_store_every_document_once_and_verify_is_clean(world):
+    """On the suite's PostgreSQL run the queue is on Redis, as a province runs it (workers on
+    several machines); on SQLite it is the data home's own."""
     root, archive = world
-    env = _env(root, archive)
+    with job_queue(root / "redis") as queue_url:
+        if queue_url:
+            archive = archive.reconfigured(archive.settings.with_values(
+                {"HUDANG_QUEUE_URL": queue_url}))
+            assert background.queue_of(archive).huey.__class__.__name__ == "RedisHuey"
+        _two_workers_one_killed(root, archive, {**_env(root, archive),
+                                                **({"HUDANG_QUEUE_URL": queue_url}
+                                                   if queue_url else {})})
+    shown = (queue_url or f"sqlite:///{root / 'home' / 'queue.sqlite'}").rsplit("/", 1)[0]
+    assert f"waiting for jobs ({shown}" in (root / "worker2.log").read_text()
+
+
+def _two_workers_one_killed(root: Path, archive: Archive, env: dict[str, str]) -> None:
     scans = [write_scan(root / f"scan{i}.tif", pages=2, variant=i) for i in range(10)]
     # ten jobs: the first as an archivist's script would submit it, the rest by the same
     # service in this process (a command's start-up is slow on a loaded machine)
