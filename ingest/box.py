@@ -201,6 +201,14 @@ def _source(text: str) -> str:
     return mask_in_text(text)[-SOURCE_LENGTH:]
 
 
+def manifest_template() -> str:
+    """A blank ``manifest.csv`` to fill in: the header in Chinese (each column's first name)
+    and one example row; with a byte-order mark, so that a spreadsheet reads it as UTF-8."""
+    header = ",".join(names[0] for names in COLUMNS.names.values())
+    return (f"\ufeff{header}\r\n"
+            "0001.pdf,220381105012-0042,申请书,1,2024-03-01,个人申请书,2\r\n")
+
+
 def read_manifest(data: bytes, name: str = MANIFEST) -> list[ManifestRow]:
     try:
         table = read_table(decode(data, name), COLUMNS, name)
@@ -459,4 +467,5 @@ def separator_sheets(archive: Archive, who: Principal, households: Sequence[str]
 
 __all__ = ["BoxError", "BoxInput", "BoxProgress", "BoxResult", "COLUMNS", "MANIFEST",
            "ManifestRow", "RowResult", "RowsFailed", "from_directory",
-           "ingest_box", "long_scan", "read_manifest", "separator_sheets", "uploaded"]
+           "ingest_box", "long_scan", "manifest_template", "read_manifest", "separator_sheets",
+           "uploaded"]

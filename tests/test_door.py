@@ -373,6 +373,7 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
                        str(scan.with_name("separators.pdf"))],
         "batch list": [],
         "batch show": ["1"],
+        "batch manifest-template": ["--out", str(scan.with_name("manifest.csv"))],
         "batch report": ["1", "--format", "pdf", "--out", str(scan.with_name("batch.pdf"))],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "pages lines": [str(a.document_id), "1", "--json"],

@@ -191,6 +191,10 @@ def test_a_box_uploaded_with_its_manifest_runs_as_one_batch_and_a_retry_stores_n
     form = client.get("/batches/upload")
     assert form.status_code == 200 and 'name="manifest"' in form.text
     assert 'id="upload-box"' in client.get("/batches/").text
+    blank = client.get("/batches/manifest.csv")  # the form links a blank manifest to fill in
+    assert blank.status_code == 200 and "attachment" in blank.headers["Content-Disposition"]
+    assert blank.data.decode("utf-8-sig").startswith("文件,户号,材料类别,顺序号,日期,题名,页数")
+    assert 'id="manifest-template"' in form.text
     a = write_scan(root / "box-a.tif", pages=1, variant=21).read_bytes()
     b = write_scan(root / "box-b.tif", pages=1, variant=22).read_bytes()
     c = write_scan(root / "box-c.tif", pages=2, variant=23).read_bytes()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ingest import batches as service
 from ingest import jobs as background
-from ingest.box import MANIFEST, BoxError, separator_sheets
+from ingest.box import MANIFEST, BoxError, manifest_template, separator_sheets
 from ingest.exceptions import IngestError
 from ingest.scanquality import Finding
 from records.exceptions import Invalid, RecordsError
@@ -21,6 +21,7 @@ from records.kinds import ScanProfile
 from records.model import DocumentType
 from records.policy import Action
 from web.door import archive, guarded
+from web.downloads import attachment
 from web.forms import page_offset, text
 from web.i18n import _, gettext, label
 from web.sentences import for_form
@@ -97,6 +98,13 @@ def upload():
                            profiles=profiles, max_mb=settings.upload_max_mb,
                            max_files=settings.upload_max_files)
     return body, 400 if errors else 200
+
+
+@bp.route("/batches/manifest.csv")
+@guarded(Action.ingest, event="manifest_template")
+def manifest():
+    """A blank manifest.csv to fill in (the columns of ingest.box, an example row)."""
+    return attachment(manifest_template(), "text/csv", MANIFEST)
 
 
 @bp.route("/batches/<int:batch_id>")

@@ -113,6 +113,18 @@ def batch() -> None:
     """Digitisation batches (批次): outcomes, findings, process metadata, reports."""
 
 
+@batch.command("manifest-template")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The CSV file to write (manifest.csv).")
+@guarded(Action.ingest, event="manifest_template")
+def batch_manifest_template(c: Context, who: Principal, out: Path) -> None:
+    """Write a blank manifest.csv to fill in: its columns (in Chinese) and an example row."""
+    from ingest.box import manifest_template
+
+    out.write_text(manifest_template(), encoding="utf-8", newline="")
+    click.echo(f"wrote a blank manifest to {out}")
+
+
 @batch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
 @guarded(Action.ingest, per_object=True)
