@@ -283,12 +283,11 @@ def check_execute(archive: Archive, who: Principal, number: int,
     now = now or utcnow()
     admit_list(archive, who, number, Action.destruction_execute, "destruction_execute")
     with archive.Session() as s:
-        try:
-            rules.check_step(s.get(DestructionList, number), Step.execute, who.name, now,
-                             archive.settings.timezone)
-        except rules.OutOfTurn as exc:
-            _refused(archive, who, number, exc)
-            raise
+        refused = rules.refusal(s.get(DestructionList, number), Step.execute, who.name, now,
+                                archive.settings.timezone)
+    if refused is not None:
+        _refused(archive, who, number, refused)
+        raise refused
 
 
 def execute(archive: Archive, who: Principal, number: int, now: datetime | None = None,
