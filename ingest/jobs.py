@@ -17,7 +17,9 @@ A worker killed mid-job (SIGKILL) stops renewing its lease; when the lease has r
 next worker's heartbeat queues the job again, and the worker that takes it first lets the
 crash journal (``ingest.recovery``) finish or roll back what the dead one was writing. The
 retry then ingests each file again: a file whose document the dead worker had committed is
-found as that document (the SHA-256 of the upload), so every document is stored once.
+found as that document (the SHA-256 of the upload), so every document is stored once. A
+destruction list's job (``JobKind.destroy``) runs ``ingest.shredding.execute`` again, which
+finishes a list a crash interrupted: each dossier is destroyed once.
 """
 from __future__ import annotations
 
@@ -237,6 +239,34 @@ def submit(archive: Archive, who: Principal, kind: JobKind, *, document_id: int 
     return job_id
 
 
+def submit_destruction(archive: Archive, who: Principal, number: int, *,
+                       queue: Queue | None = None) -> int:
+    """Queue one job carrying out destruction list ``number`` (销毁清册), as
+    ``hudang destruction execute N`` does in the foreground. Checked first, as the execution
+    checks it (``ingest.shredding.check_execute``: the door, then approved and witnessed by
+    two, or executing after a crash), a refusal recorded the same way and no job stored; a
+    list whose job is queued or running already is refused with a sentence (one job a list)."""
+    from ingest.shredding import check_execute
+    from records.destruction import being_executed
+
+    check_execute(archive, who, number)
+    with _writing(archive) as s:  # the check and the new row in one write: never two jobs
+        running = rules.destroying(s, number)
+        if running is not None:
+            raise being_executed(number, running.id)
+        job_id = rules.create(s, JobKind.destroy, who, params={"list": number}).id
+    _enqueue(archive, job_id, queue)
+    return job_id
+
+
+def destruction_job(archive: Archive, number: int) -> dict | None:
+    """``{"id": J, "state": "queued"|"running"}`` of list ``number``'s job carrying it out
+    now, or None (for the list's page, which the door has admitted)."""
+    with archive.Session() as s:
+        job = rules.destroying(s, number)
+        return {"id": job.id, "state": job.state.value} if job is not None else None
+
+
 def _enqueue(archive: Archive, job_id: int, queue: Queue | None) -> None:
     # a lost wake-up is not a lost job: a worker queues waiting jobs again when it starts
     (queue or queue_of(archive)).enqueue(job_id)
@@ -373,7 +403,7 @@ class Worker:
                 who = _submitter(s, s.get(Job, job_id), self.archive)
             runner = {JobKind.ingest: self._ingest, JobKind.reindex: self._reindex,
                       JobKind.verify: self._verify, JobKind.reocr: self._reocr,
-                      JobKind.box: self._box}[kind]
+                      JobKind.box: self._box, JobKind.destroy: self._destroy}[kind]
             return runner(job_id, who)
         except SENTENCE_ERRORS as exc:
             return None, str(exc)
@@ -610,6 +640,34 @@ class Worker:
         return f"re-OCR'd {len(result.pages)} pages of document {document_id} with " \
                f"{result.engine}", None
 
+    def _destroy(self, job_id: int, who: Principal) -> tuple[str, None]:
+        """Carry out a destruction list with ``ingest.shredding.execute``, as the submitter
+        (who passes the door and the four-eyes rules again), the progress counting the
+        list's dossiers. A worker killed mid-list leaves each dossier destroyed or untouched
+        and the list ``executing``; the retry (the next worker, once the lease has run out,
+        or ``hudang jobs retry``) runs ``execute`` again, which finishes a list a crash
+        interrupted: the dossiers already destroyed are not destroyed twice."""
+        from ingest import shredding
+        from records.model import DestructionList
+
+        with self.archive.Session() as s:
+            number = rules.params_of(s.get(Job, job_id))["list"]
+            found = s.get(DestructionList, number)
+            total = len(found.items) if found is not None else 0
+        with _writing(self.archive) as s:
+            rules.progress(s, job_id, 0, total)
+        done = 0
+
+        def told(_position: int, _household: str, _status: str) -> None:
+            nonlocal done
+            done += 1
+            with _writing(self.archive) as s:
+                rules.progress(s, job_id, done)
+        executed = shredding.execute(self.archive, who, number, on_item=told)
+        counts = ", ".join(f"{n} {k}" for k, n in executed.counts.items() if n) or "no dossiers"
+        return (f"list {number} was executed before: {counts}" if executed.already
+                else f"list {number}: {counts}"), None
+
 
 @contextmanager
 def _writing(archive: Archive) -> Iterator[Session]:
@@ -667,4 +725,5 @@ def _shown_queue(url: str) -> str:
 
 
 __all__ = ["BoxJobRequest", "IngestJobRequest", "Queue", "Upload", "Worker", "check_uploads",
-           "listing", "retry", "submit", "submit_box", "submit_ingest"]
+           "destruction_job", "listing", "retry", "submit", "submit_box", "submit_destruction",
+           "submit_ingest"]

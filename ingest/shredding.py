@@ -268,6 +268,28 @@ def _decide(list_id: int, item_id: int, day: date, at: datetime):
     return decide
 
 
+def _refused(archive: Archive, who: Principal, number: int, exc: rules.OutOfTurn) -> None:
+    archive.record(audit.Event(actor=who.name, action="destruction_execute",
+                               outcome=audit.REFUSED, object_type="destruction_list",
+                               object_id=str(number), detail={"reason": str(exc)}))
+
+
+def check_execute(archive: Archive, who: Principal, number: int,
+                  now: datetime | None = None) -> None:
+    """Raise what :func:`execute` would refuse with at its start (the door, then the list's
+    state and the four-eyes rules: approved and witnessed twice, or executing after a
+    crash), recording the refusal the same way, and change nothing.
+    ``ingest.jobs.submit_destruction`` asks this before it queues a job."""
+    now = now or utcnow()
+    admit_list(archive, who, number, Action.destruction_execute, "destruction_execute")
+    with archive.Session() as s:
+        refused = rules.refusal(s.get(DestructionList, number), Step.execute, who.name, now,
+                                archive.settings.timezone)
+    if refused is not None:
+        _refused(archive, who, number, refused)
+        raise refused
+
+
 def execute(archive: Archive, who: Principal, number: int, now: datetime | None = None,
             on_item: Callable[[int, str, str], None] | None = None) -> Executed:
     """Carry out an approved, witnessed list (or finish one a crash interrupted).
@@ -278,9 +300,7 @@ def execute(archive: Archive, who: Principal, number: int, now: datetime | None 
     try:
         first = _start(archive, who, number, now)
     except rules.OutOfTurn as exc:
-        archive.record(audit.Event(actor=who.name, action="destruction_execute",
-                                   outcome=audit.REFUSED, object_type="destruction_list",
-                                   object_id=str(number), detail={"reason": str(exc)}))
+        _refused(archive, who, number, exc)
         raise
     if first:
         archive.record(audit.Event(actor=who.name, action="destruction_execute",

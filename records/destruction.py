@@ -53,6 +53,12 @@ def out_of_turn(message: str, **params) -> OutOfTurn:
     return OutOfTurn([Problem("step", message, params)])
 
 
+def being_executed(n: int, job: int) -> OutOfTurn:
+    """A second request to carry out a list while its job is queued or running."""
+    return out_of_turn(N_("list %(n)s is being carried out already, by job %(job)s; the jobs "
+                          "page shows its progress"), n=n, job=job)
+
+
 def _names(lst: DestructionList) -> set[str]:
     return {n for n in (lst.drafted_by, lst.submitted_by) if n}
 

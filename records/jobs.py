@@ -91,6 +91,14 @@ def params_of(job: Job) -> dict:
     return json.loads(job.params or "{}")
 
 
+def destroying(s: Session, number: int) -> Job | None:
+    """The destroy job of destruction list ``number`` that is queued or running, if any."""
+    jobs = s.scalars(select(Job).where(Job.kind == JobKind.destroy,
+                                       Job.state.in_((JobState.queued, JobState.running)))
+                     .order_by(Job.id))
+    return next((job for job in jobs if params_of(job).get("list") == number), None)
+
+
 def claim(s: Session, job_id: int, worker: str, lease: timedelta) -> bool:
     """Take a queued job for ``worker``; False if another worker has it, or it is not queued."""
     now = utcnow()
@@ -204,7 +212,7 @@ def as_json(job: Job) -> dict:
         "id": job.id, "kind": job.kind.value, "state": job.state.value,
         "submitted_by": job.submitted_by, "household": job.household,
         "document_id": job.document_id, "attempts": job.attempts,
-        "batch": params_of(job).get("batch"),
+        "batch": params_of(job).get("batch"), "list": params_of(job).get("list"),
         "manifest": manifest.name if (manifest := manifest_of(job)) else None,
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "summary": job.summary, "error": job.error,

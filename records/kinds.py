@@ -140,6 +140,7 @@ class JobKind(str, enum.Enum):
     verify = "verify"  # the four-property check (四性检测)
     reocr = "reocr"  # OCR a stored document again
     box = "box"  # a box's files with their manifest, uploaded in the browser (ingest.box)
+    destroy = "destroy"  # carry out an approved, witnessed destruction list (ingest.shredding)
 
 
 class JobState(str, enum.Enum):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -50,6 +51,22 @@ def login(app, name: str, lang: str = "en"):
 
 def _list_no(location: str) -> int:
     return int(re.search(r"/destruction/(\d+)", location).group(1))
+
+
+def _queued_job(page: str) -> int:
+    """The job carrying out the list, as its page names it."""
+    return int(re.search(r'id="destroy-job" data-job="(\d+)"', page).group(1))
+
+
+def _work(archive, job_id: int) -> None:
+    """Run a job with the worker's own code, in this process (as ``hudang worker`` would)."""
+    from ingest.jobs import Worker
+
+    worker = Worker(archive, log=lambda _line: None)
+    try:
+        worker.run(job_id)
+    finally:
+        worker.close()
 
 
 def test_the_review_queue_lists_due_dossiers_on_screen_csv_and_json(app):
@@ -183,8 +200,15 @@ def test_a_list_from_draft_to_certificate_with_four_people(app, archive):
     assert auditor.get(f"/destruction/{n}/execute").status_code == 404
     assert clerk.get(f"/destruction/{n}").status_code == 404
 
-    assert reviewer.post(f"/destruction/{n}/execute").status_code == 302
+    # carrying it out is queued as a job (the list's page says so); a worker runs it
+    r = reviewer.post(f"/destruction/{n}/execute")
+    assert r.status_code == 302 and r.location.endswith(f"/destruction/{n}")
+    queued = reviewer.get(r.location).text
+    job_id = _queued_job(queued)
+    assert f"Carrying out list {n} runs as job {job_id}; the jobs page" in queued
+    _work(archive, job_id)
     done = reviewer.get(f"/destruction/{n}")
+    assert 'id="destroy-job"' not in done.text
     assert 'id="certificate-pdf"' in done.text
     data = auditor.get(f"/api/destruction/{n}").get_json()
     assert data["status"] == "executed"
@@ -212,3 +236,85 @@ def test_a_list_from_draft_to_certificate_with_four_people(app, archive):
     assert download.status_code == 410 and f"list {n}" in download.text
     # search finds nothing of it
     assert STOPPED[0] not in reviewer.get("/?q=zhangsan").text
+
+
+def _job_rows(archive) -> int:
+    from sqlalchemy import func
+
+    from records.model import Job
+    with archive.Session() as s:
+        return s.scalar(select(func.count(Job.id)))
+
+
+def test_carrying_out_a_list_is_one_background_job_that_its_executor_follows(app, archive):
+    """The dossiers still due (after the walk above: the one it took off) on a list: a
+    submission before the second witness is refused with the rules' sentence and stores no
+    job; queued from the console with --background, a second submission (browser or
+    service) is refused; the list's page shows the job instead of the button; the reviewer
+    who executes it follows it in /api/jobs to the end."""
+    from click.testing import CliRunner
+
+    from ingest.jobs import submit_destruction
+    from records.destruction import OutOfTurn
+    from records.model import AuditEvent
+    from retention_support import principal
+    from web.cli import main
+
+    both, approver, reviewer = login(app, "both"), login(app, "approver"), login(app, "reviewer")
+    r = both.post("/destruction/new", data={"region": EAST, "due_within": "0"})
+    n = _list_no(r.location)
+    dossiers = len(reviewer.get(f"/api/destruction/{n}").get_json()["items"])
+    assert dossiers >= 1
+    assert both.post(f"/destruction/{n}/submit").status_code == 302
+    assert approver.post(f"/destruction/{n}/approve").status_code == 302
+    assert login(app, "witness-a").post(f"/destruction/{n}/witness").status_code == 302
+
+    # one witness: refused at submission, with the sentence execute says, recorded; no job
+    before = _job_rows(archive)
+    with pytest.raises(OutOfTurn, match=r"two witnesses before it is executed \(1 of 2"):
+        submit_destruction(archive, principal(archive, "reviewer"), n)
+    assert reviewer.post(f"/destruction/{n}/execute").status_code == 409
+    assert _job_rows(archive) == before
+    with archive.Session() as s:
+        refused = s.scalar(select(AuditEvent).where(
+            AuditEvent.action == "destruction_execute", AuditEvent.outcome == "refused",
+            AuditEvent.object_id == str(n), AuditEvent.actor == "reviewer"))
+    assert refused is not None and "two witnesses" in refused.detail
+
+    # queued from the console as the reviewer: one job, and only one
+    assert login(app, "witness-b").post(f"/destruction/{n}/witness").status_code == 302
+    console = ["--home", str(archive.settings.home), "--key-file",
+               str(archive.settings.master_key_file), "destruction", "execute", str(n),
+               "--background", "--as", "reviewer"]
+    queued = CliRunner().invoke(main, [*console, "--json"])
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.output)["job"]
+    again = CliRunner().invoke(main, console)
+    assert again.exit_code == 4 and f"list {n} is being carried out already, by job {job_id}" \
+        in again.output
+    with pytest.raises(OutOfTurn, match=f"by job {job_id}"):
+        submit_destruction(archive, principal(archive, "approver"), n)
+    confirm = reviewer.get(f"/destruction/{n}/execute")
+    assert f"by job {job_id}" in confirm.text and 'id="confirm"' not in confirm.text
+    assert reviewer.post(f"/destruction/{n}/execute").status_code == 409
+    assert _job_rows(archive) == before + 1
+    page = reviewer.get(f"/destruction/{n}").text
+    assert _queued_job(page) == job_id and f"/jobs#job-{job_id}" in page
+    assert 'id="execute-list"' not in page
+    assert "正在执行本清册的销毁" in login(app, "reviewer", "zh").get(f"/destruction/{n}").text
+
+    # the executor sees it (the reviewer holds `jobs` for this), waiting, then done
+    mine = reviewer.get("/api/jobs").get_json()
+    assert [(j["id"], j["kind"], j["state"], j["list"]) for j in mine[:1]] == [
+        (job_id, "destroy", "queued", n)]
+    _work(archive, job_id)
+    job = reviewer.get("/api/jobs").get_json()[0]
+    assert job["state"] == "done", job
+    assert job["progress"] == {"done": dossiers, "total": dossiers}
+    assert job["summary"] == f"list {n}: {dossiers} destroyed"
+    assert f"/destruction/{n}" in reviewer.get("/jobs").text
+    assert reviewer.get(f"/api/destruction/{n}").get_json()["status"] == "executed"
+    shown = reviewer.get(f"/destruction/{n}").text
+    assert 'id="destroy-job"' not in shown and 'id="certificate-pdf"' in shown
+    # another reviewer's job is not the approver's to see
+    assert all(j["id"] != job_id for j in approver.get("/api/jobs").get_json())

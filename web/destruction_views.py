@@ -1,19 +1,22 @@
 """Destruction lists (销毁清册) in the browser: the lists, drafting one, a list with its rows
 and history, and each step on its own page that names what it will do and asks once
-(submit, withdraw, take a dossier off, approve, return with a comment, witness, execute);
-the list and the certificate as PDF, and the list as JSON.
+(submit, withdraw, take a dossier off, approve, return with a comment, witness, execute:
+queued as a background job); the list and the certificate as PDF, and the list as JSON.
 
 Each view declares its step's action at the door; ``ingest.destruction`` and
-``ingest.shredding`` admit the list and check its state and the four-eyes rules again when
-the step is taken. A step the rules refuse is shown at the top of its page, with why.
+``ingest.shredding`` (through ``ingest.jobs.submit_destruction`` and the worker) admit the
+list and check its state and the four-eyes rules again when the step is taken. A step the
+rules refuse is shown at the top of its page, with why.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, flash, g, jsonify, redirect, render_template, request,
+                   url_for)
 
-from ingest import destruction, shredding
+from ingest import destruction
+from ingest import jobs as background
 from records import destruction as rules
 from records.destruction import Step
 from records.door import NOTHING, Knock
@@ -85,7 +88,8 @@ def _list_row(number: int) -> DestructionList:
 def show(list_no: int):
     view = destruction.show(archive(), g.principal, list_no)
     return render_template("destruction_list.html", lst=view, now=_now(),
-                           done=request.args.get("done", ""))
+                           done=request.args.get("done", ""),
+                           job=background.destruction_job(archive(), list_no))
 
 
 @api.route("/<int:list_no>")
@@ -115,7 +119,9 @@ def certificate_pdf(list_no: int):
 
 # -- the steps: each names what it will do and asks once ----------------------------------------
 def _step(list_no: int, step: Step, action: Action, do, *, comment: bool = False,
-          dossier_id: int | None = None):
+          dossier_id: int | None = None, then=None):
+    """The step's page; its POST runs ``do(comment)``, then shows the list (or returns
+    ``then(what do returned)``)."""
     destruction.admit_list(archive(), g.principal, list_no, action,
                            f"destruction_{step.value}")
     view = destruction.show(archive(), g.principal, list_no)
@@ -123,13 +129,18 @@ def _step(list_no: int, step: Step, action: Action, do, *, comment: bool = False
     values = {"comment": ""}
     refused = rules.refusal(_list_row(list_no), step, g.principal.name, _now(),
                             archive().settings.timezone)
+    if refused is None and step is Step.execute:
+        job = background.destruction_job(archive(), list_no)
+        refused = rules.being_executed(list_no, job["id"]) if job else None
     if request.method == "POST" and refused is None:
         values["comment"] = text("comment", rules.COMMENT_LENGTH)
         try:
-            do(values["comment"])
+            done = do(values["comment"])
         except Problems as exc:
             errors = field_errors(exc)
         else:
+            if then is not None:
+                return then(done)
             return redirect(url_for("destruction.show", list_no=list_no, done=step.value))
     if refused is not None:
         errors = {"step": say(refused.problems[0])}
@@ -189,5 +200,13 @@ def witness(list_no: int):
 @bp.route("/<int:list_no>/execute", methods=["GET", "POST"])
 @guarded(Action.destruction_execute, per_object=True)
 def execute(list_no: int):
+    """Carrying out the list runs as a background job (``ingest.jobs.submit_destruction``):
+    the list's page shows the job, with a link to it on the jobs page, until it ends."""
+    def queued(job_id: int):
+        flash(_("Carrying out list %(n)s runs as job %(job)s; the jobs page shows its "
+                "progress.", n=list_no, job=job_id))
+        return redirect(url_for("destruction.show", list_no=list_no))
+
     return _step(list_no, Step.execute, Action.destruction_execute,
-                 lambda _c: shredding.execute(archive(), g.principal, list_no))
+                 lambda _c: background.submit_destruction(archive(), g.principal, list_no),
+                 then=queued)

@@ -444,6 +444,7 @@ _LABELS = {
         "verify": lazy_gettext("verification"),
         "reocr": lazy_gettext("re-OCR"),
         "box": lazy_gettext("box upload"),
+        "destroy": lazy_gettext("carry out a destruction"),
     },
     "file_outcome": {  # records.kinds.FileOutcome
         "stored": lazy_gettext("stored"),

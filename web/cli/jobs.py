@@ -57,7 +57,7 @@ def jobs_list(c: Context, who: Principal, states: tuple[str, ...] = (), limit: i
     zone = c.settings.timezone
     for job in found:
         what = job["household"] or (f"document {job['document_id']}" if job["document_id"]
-                                    else "")
+                                    else f"list {job['list']}" if job["list"] else "")
         progress = job["progress"]
         click.echo(f"job {job['id']}  {job['kind']} {what}".rstrip()
                    + f"  {job['state']}  {progress['done']}/{progress['total']}  "

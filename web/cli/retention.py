@@ -287,9 +287,25 @@ def destruction_witness(c: Context, who: Principal, number: int) -> None:
                + ("; it may be executed" if count == 2 else ""))
 
 
-@_list_command("execute", Action.destruction_execute,
-               "Destroy the dossiers of an approved, witnessed list (resumes after a crash).")
-def destruction_execute(c: Context, who: Principal, number: int) -> None:
+@destruction_group.command("execute")
+@click.argument("number", type=int)
+@click.option("--background", is_flag=True,
+              help="Queue it as a job for 'hudang worker' (as the browser does); prints the "
+                   "job's number; follow it with 'hudang jobs'.")
+@click.option("--json", "as_json", is_flag=True, help="With --background: print {\"job\": J}.")
+@guarded(Action.destruction_execute, per_object=True)
+def destruction_execute(c: Context, who: Principal, number: int, background: bool,
+                        as_json: bool) -> None:
+    """Destroy the dossiers of an approved, witnessed list (resumes after a crash), here
+    and now, one line per dossier; with --background, as a job."""
+    if background:
+        from ingest.jobs import submit_destruction
+
+        job_id = submit_destruction(c.archive, who, number)
+        click.echo(json.dumps({"job": job_id}) if as_json else
+                   f"list {number} queued as job {job_id}; follow it with 'hudang jobs'")
+        return
+
     def told(position: int, household: str, status: str) -> None:
         click.echo(f"{position} {household} {status}")
         sys.stdout.flush()
