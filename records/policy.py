@@ -221,8 +221,8 @@ def job_scope(principal: Principal) -> str | None:
 
 
 def may_judge_batch(principal: Principal, batch_operator: str) -> Decision:
-    """Separation of duties (验收): the account that ran a digitisation batch does not draw
-    or judge its sample; someone else checks its work."""
+    """Separation of duties (验收): the account that ran a digitisation batch does not
+    judge its sample; someone else checks its work."""
     if not permits(principal, Action.accept):
         return Decision(False, "role does not permit accept")
     if principal.name == batch_operator:
