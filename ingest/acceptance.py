@@ -199,8 +199,9 @@ def _view(archive: Archive, s: Session, batch: Batch) -> BatchAcceptance:
                            [_round_view(s, a) for a in _rounds(s, batch.id)])
 
 
-def _admit(archive: Archive, who: Principal, batch_id: int, action: Action,
-           event: str) -> None:
+def admit(archive: Archive, who: Principal, batch_id: int, action: Action,
+          event: str) -> None:
+    """Pass the door for ``action`` on the batch (refused like a missing batch, recorded)."""
     with archive.Session() as s:
         batch = s.get(Batch, batch_id)
         archive.admit(Knock(who, action, _place(batch, batch_id), event=event))
@@ -208,7 +209,7 @@ def _admit(archive: Archive, who: Principal, batch_id: int, action: Action,
 
 def show(archive: Archive, who: Principal, batch_id: int) -> BatchAcceptance:
     """A batch's acceptance, for whoever may see the batch."""
-    _admit(archive, who, batch_id, Action.batches, "accept_show")
+    admit(archive, who, batch_id, Action.batches, "accept_show")
     with archive.Session() as s:
         view = _view(archive, s, s.get(Batch, batch_id))
     archive.record(audit.Event(actor=who.name, action="accept_show", object_type="batch",
@@ -242,7 +243,7 @@ def draw(archive: Archive, who: Principal, batch_id: int,
          now: datetime | None = None) -> RoundView:
     """Draw a random sample of the batch's stored documents: the batch is then ``sampling``."""
     now = now or utcnow()
-    _admit(archive, who, batch_id, Action.accept, "accept_draw")
+    admit(archive, who, batch_id, Action.accept, "accept_draw")
     rate = archive.settings.accept_sample_percent
     try:
         with archive.Session() as s, s.begin():
@@ -307,7 +308,7 @@ def judge(archive: Archive, who: Principal, batch_id: int, document_id: int,
     now = now or utcnow()
     verdict = parse_verdict(verdict)
     reason = _reason(verdict, reason)
-    _admit(archive, who, batch_id, Action.accept, "accept_judge")
+    admit(archive, who, batch_id, Action.accept, "accept_judge")
     with archive.Session() as s:
         operator = s.get(Batch, batch_id).operator
     allowed = may_judge_batch(who, operator)
@@ -436,7 +437,7 @@ def _store_report(archive: Archive, who: Principal, acceptance_id: int) -> None:
 def report(archive: Archive, who: Principal, batch_id: int,
            round_no: int | None = None) -> bytes:
     """The stored acceptance report of the batch's latest decided round (or ``round_no``)."""
-    _admit(archive, who, batch_id, Action.batches, "accept_report")
+    admit(archive, who, batch_id, Action.batches, "accept_report")
     with archive.Session() as s:
         decided = [a for a in _rounds(s, batch_id) if a.outcome is not None
                    and (round_no is None or a.round == round_no)]
@@ -459,7 +460,7 @@ def rework(archive: Archive, who: Principal, batch_id: int, document_id: int, pa
            reason: str | None = None, ingestor=None) -> ItemView:
     """Replace a failed sampled document with its rescan (the archivist's ``ingest`` work):
     a correction records before and after, the old blobs are shredded, the item is done."""
-    _admit(archive, who, batch_id, Action.ingest, "accept_rework")
+    admit(archive, who, batch_id, Action.ingest, "accept_rework")
     with archive.Session() as s:
         acc = (_rounds(s, batch_id) or [None])[-1]
         item = next((i for i in acc.items if i.document_id == document_id
@@ -488,7 +489,7 @@ def pending_rework(archive: Archive, who: Principal,
                    batch_id: int | None = None) -> list[ItemView]:
     """Failed sampled documents waiting for their rescan, in the reader's jurisdiction."""
     if batch_id is not None:
-        _admit(archive, who, batch_id, Action.ingest, "accept_rework_list")
+        admit(archive, who, batch_id, Action.ingest, "accept_rework_list")
     else:
         archive.admit(Knock(who, Action.ingest, event="accept_rework_list"))
     with archive.Session() as s:

@@ -112,8 +112,7 @@ ACTION_WORDS: dict[Action, str] = {
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.administrator: frozenset({Action.manage, Action.search, Action.read_household,
                                    Action.report, Action.verify, Action.backup,
-                                   Action.manage_keys, Action.jobs, Action.jobs_all,
-                                   Action.batches}),
+                                   Action.manage_keys, Action.jobs, Action.jobs_all}),
     Role.archivist: frozenset({Action.ingest, Action.edit_household, Action.search,
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,

@@ -35,6 +35,11 @@ STAFF = Principal("staff-1", frozenset({Role.staff}))
 FAIL_REASON = "第1页倾斜严重，字迹不清"
 
 
+@pytest.fixture(autouse=True)
+def _env(no_hudang_env):
+    pass
+
+
 def _scan(path, lines, seed):
     sb.save_pdf(path, [(sb.note_page(lines, seed=seed), (300, 300), " ".join(lines))])
     return path
@@ -174,3 +179,85 @@ def test_a_sampling_acceptance_with_one_failure_and_its_rework(world, tmp_path):
     # a new round can be drawn now
     again = acceptance.draw(archive, INSPECTOR, batch_id)
     assert again.round == 2 and len(again.items) == 3
+
+
+# -- the browser, the JSON and the command line ------------------------------------------------
+PASSWORD = "Accept-password-1"
+
+
+@pytest.fixture(scope="module")
+def web_batch(world):
+    """A second batch of the same box's files under another source, for the screens."""
+    root, archive, _batch_id = world
+    folder = root / "box2"
+    folder.mkdir()
+    rows = []
+    for n, (name, doc_type, lines) in enumerate([
+            ("d.pdf", "申请书", ["个人申请书", "申请人 王德胜", "二"]),
+            ("e.pdf", "收入证明", ["收入证明", "月收入 200 元"])]):
+        _scan(folder / name, lines, 50 + n)
+        rows.append({"file": name, "household_no": A, "doc_type": doc_type, "pages": 1})
+    sb.write_manifest(folder / "manifest.csv", rows)
+    return ingest_box(archive, ARCHIVIST, from_directory(folder)).batch_id
+
+
+def _signed_in(app, name: str):
+    client = app.test_client()
+    assert client.post("/login", data={"username": name, "password": PASSWORD}
+                       ).status_code == 302
+    return client
+
+
+def test_an_inspector_draws_and_judges_in_the_browser_and_staff_are_refused(world, web_batch):
+    from records.catalogue import add_user
+    from web.app import create_app
+
+    _root, archive, _first = world
+    with archive.Session() as s, s.begin():
+        add_user(s, "qc-1", PASSWORD, "inspector", None)
+        add_user(s, "clerk-1", PASSWORD, "staff", None)
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
+    inspector = _signed_in(app, "qc-1")
+    page = inspector.get(f"/batches/{web_batch}?lang=en")
+    assert page.status_code == 200 and "Draw a sample" in page.text
+    assert "验收" in inspector.get(f"/batches/{web_batch}?lang=zh").text
+    assert inspector.post(f"/batches/{web_batch}/acceptance/draw").status_code == 302
+    sample = inspector.get(f"/api/batches/{web_batch}/acceptance").get_json()
+    assert sample["state"] == "sampling"
+    items = [i["document_id"] for i in sample["rounds"][-1]["items"]]
+    assert len(items) == 2  # 100 % of two stored documents
+    # a failure without a reason is refused beside its document, with a sentence
+    missing = inspector.post(f"/batches/{web_batch}/acceptance/judge?lang=en",
+                             data={f"verdict-{items[0]}": "fail"})
+    assert missing.status_code == 400 and "say why the document fails" in missing.text.lower()
+    judged = inspector.post(f"/batches/{web_batch}/acceptance/judge",
+                            data={f"verdict-{d}": "pass" for d in items})
+    assert judged.status_code == 302
+    done = inspector.get(f"/api/batches/{web_batch}/acceptance").get_json()
+    assert done["state"] == "accepted" and done["rounds"][-1]["pass_rate"] == 100
+    report = inspector.get(f"/batches/{web_batch}/acceptance/report.pdf")
+    assert report.status_code == 200 and report.data.startswith(b"%PDF")
+    # JSON: the same service; nothing more to draw on an accepted batch (a conflict)
+    again = inspector.post(f"/api/batches/{web_batch}/acceptance/draw")
+    assert again.status_code == 409 and "accepted already" in again.get_json()["error"]
+    # a staff member may not see batches or their acceptance: the same 404 as a missing one
+    clerk = _signed_in(app, "clerk-1")
+    for url in (f"/batches/{web_batch}", f"/api/batches/{web_batch}/acceptance",
+                f"/batches/{web_batch}/acceptance/report.pdf"):
+        assert clerk.get(url).status_code == 404, url
+    assert clerk.post(f"/batches/{web_batch}/acceptance/draw").status_code == 404
+    refused = _events(archive, "accept_draw", "refused")
+    assert "clerk-1" in [e.actor for e in refused]
+
+
+def test_accept_show_prints_json_on_the_command_line(world, web_batch):
+    from web.cli import main
+
+    root, archive, _first = world
+    result = CliRunner().invoke(main, ["--home", str(root / "home"), "--key-file",
+                                       str(root / "keys" / "master.key"),
+                                       "accept", "show", str(web_batch), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["batch"] == web_batch and shown["state"] == "accepted"
+    assert shown["rounds"][0]["outcome"] == "accepted"
