@@ -218,6 +218,8 @@ def test_an_inspector_draws_and_judges_in_the_browser_and_staff_are_refused(worl
         add_user(s, "clerk-1", PASSWORD, "staff", None)
     app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, archive=archive)
     inspector = _signed_in(app, "qc-1")
+    home = inspector.get("/home?lang=en").text  # the inspector lands on the batches to accept
+    assert "Batches awaiting acceptance" in home and f"/batches/{web_batch}#acceptance" in home
     page = inspector.get(f"/batches/{web_batch}?lang=en")
     assert page.status_code == 200 and "Draw a sample" in page.text
     assert "验收" in inspector.get(f"/batches/{web_batch}?lang=zh").text
