@@ -411,27 +411,33 @@ def _store_report(archive: Archive, who: Principal, acceptance_id: int) -> None:
         outcome, batch_id = acc.outcome.value, acc.batch_id
         counts = {"sample": len(acc.items),
                   "passes": sum(1 for i in acc.items if i.verdict is Verdict.passed)}
-    with Commit(archive, "accept_report") as unit:
-        blob = unit.put(data)
+    try:
+        with Commit(archive, "accept_report") as unit:
+            blob = unit.put(data)
 
-        def write(s: Session) -> None:
-            acc = s.get(Acceptance, acceptance_id, with_for_update=True)
-            if acc.report_ref is not None:
-                raise _refused(N_("the report of batch %(n)s was stored meanwhile"),
-                               n=batch_id)
-            acc.report_ref, acc.report_key = blob.ref, blob.wrapped_key
-            acc.report_sha256 = hashlib.sha256(data).hexdigest()
+            def write(s: Session) -> None:
+                acc = s.get(Acceptance, acceptance_id, with_for_update=True)
+                if acc.report_ref is not None:
+                    raise _StoredMeanwhile  # the unit shreds the blob it just stored
+                acc.report_ref, acc.report_key = blob.ref, blob.wrapped_key
+                acc.report_sha256 = hashlib.sha256(data).hexdigest()
 
-        def undo(s: Session, _done: None) -> None:
-            acc = s.get(Acceptance, acceptance_id)
-            acc.report_ref = acc.report_key = acc.report_sha256 = None
+            def undo(s: Session, _done: None) -> None:
+                acc = s.get(Acceptance, acceptance_id)
+                acc.report_ref = acc.report_key = acc.report_sha256 = None
 
-        unit.catalogue(write, undo=undo)
-        archive.record(audit.Event(
-            actor=who.name, action="accept_decide", object_type="batch",
-            object_id=str(batch_id),
-            detail={"acceptance": acceptance_id, "outcome": outcome, **counts,
-                    "fails": counts["sample"] - counts["passes"]}))
+            unit.catalogue(write, undo=undo)
+            archive.record(audit.Event(
+                actor=who.name, action="accept_decide", object_type="batch",
+                object_id=str(batch_id),
+                detail={"acceptance": acceptance_id, "outcome": outcome, **counts,
+                        "fails": counts["sample"] - counts["passes"]}))
+    except _StoredMeanwhile:
+        return
+
+
+class _StoredMeanwhile(Exception):
+    """Another process stored the round's report first: one report per round stands."""
 
 
 def report(archive: Archive, who: Principal, batch_id: int,
@@ -508,21 +514,6 @@ def pending_rework(archive: Archive, who: Principal,
                                detail={"shown": len(found),
                                        **({"batch": batch_id} if batch_id else {})}))
     return found
-
-
-def rework_count(archive: Archive, who: Principal) -> int:
-    """How many failed documents wait for rework in the reader's jurisdiction (a desk's
-    count: no document is shown, so nothing is recorded beyond the door)."""
-    archive.admit(Knock(who, Action.ingest, event="accept_rework_list"))
-    with archive.Session() as s:
-        query = (select(func.count(AcceptanceItem.id))
-                 .join(Acceptance, Acceptance.id == AcceptanceItem.acceptance_id)
-                 .join(Batch, Batch.id == Acceptance.batch_id)
-                 .where(AcceptanceItem.rework == ReworkState.pending))
-        scope = region_scope(who)
-        if scope is not None:
-            query = query.where(Batch.region_code.startswith(scope))
-        return s.scalar(query) or 0
 
 
 def awaiting(archive: Archive, who: Principal) -> list[tuple[int, str, str]]:
