@@ -43,9 +43,9 @@ from sqlalchemy import Engine, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import audit, db
-from records.model import (ArchiveRecord, AuditHead, Correction, Document, Household,
-                           HouseholdCertificate, HouseholdMember, JobFile, KeyRotation, Page,
-                           RotationState)
+from records.model import (Acceptance, ArchiveRecord, AuditHead, Correction, Document,
+                           Household, HouseholdCertificate, HouseholdMember, JobFile,
+                           KeyRotation, Page, RotationState)
 from ingest.exceptions import full_disk_as
 from ingest.journal import keep_reserve
 from ingest.recovery import RecoveryReport, recover
@@ -64,6 +64,7 @@ KEYED_COLUMNS: dict[type, tuple[str, ...]] = {
     HouseholdMember: ("id_sealed", "id_index"),
     HouseholdCertificate: ("certificate_no_index", "certificate_no_sealed"),
     ArchiveRecord: ("pdf_key",),
+    Acceptance: ("report_key",),  # a batch's acceptance report (验收报告)
     Correction: ("lines_sealed",),
     JobFile: ("staged_key",),  # an upload waiting for its ingest job
 }

@@ -2,7 +2,8 @@
 metadata, its report (CSV, PDF) and the pages with scan-quality findings.
 
 Shared by the screens, the JSON API and the command line. A batch passes the door as
-``ingest`` work (the archivist's), confined to the operator's jurisdiction it was run in
+``batches`` (the archivist's and the QC reviewer's; pages with findings stay ``ingest``
+work), confined to the operator's jurisdiction it was run in
 (``Batch.region_code``); every read is recorded. Nothing shown here holds an ID number or
 page text: file names, household numbers, types, counts and the checks' sentences.
 """
@@ -157,7 +158,7 @@ def _view(s, batch: Batch, *, pages: bool) -> BatchView:
 def batches(archive: Archive, who: Principal, *, offset: int = 0,
             limit: int = 50) -> list[BatchView]:
     """The batches run in the reader's jurisdiction, newest first."""
-    archive.admit(Knock(who, Action.ingest, event="batch_list"))
+    archive.admit(Knock(who, Action.batches, event="batch_list"))
     scope = region_scope(who)
     with archive.Session() as s:
         query = select(Batch).order_by(Batch.id.desc()).offset(offset).limit(limit)
@@ -182,7 +183,7 @@ def batch(archive: Archive, who: Principal, batch_id: int) -> BatchView:
     """One batch with its rows, their outcomes, findings and process metadata."""
     with archive.Session() as s:
         found = s.get(Batch, batch_id)
-        archive.admit(Knock(who, Action.ingest, _place(found, batch_id), event="batch_show"))
+        archive.admit(Knock(who, Action.batches, _place(found, batch_id), event="batch_show"))
         view = _view(s, found, pages=True)
     archive.record(audit.Event(actor=who.name, action="batch_show", object_type="batch",
                                object_id=str(batch_id)))

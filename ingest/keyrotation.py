@@ -44,7 +44,7 @@ from sqlalchemy import delete, func, or_, select, update
 from ingest.archive import Archive, ArchiveError, running_rotation
 from records import audit
 from records.clock import utcnow
-from records.model import (ArchiveRecord, AuditHead, Correction, Document, FailedAttempt,
+from records.model import (Acceptance, ArchiveRecord, AuditHead, Correction, Document, FailedAttempt,
                            Household, HouseholdCertificate, HouseholdMember, JobFile,
                            KeyRotation, Page, RotationState)
 from storage import KeyFiles, KeyPurpose, MasterKey
@@ -60,6 +60,7 @@ STAGES = (("households", Household, Household.id),
           ("documents", Document, Document.id),
           ("pages", Page, Page.id),
           ("records", ArchiveRecord, ArchiveRecord.id),
+          ("acceptance reports", Acceptance, Acceptance.id),
           ("corrections", Correction, Correction.id),
           ("job files", JobFile, JobFile.id))
 
@@ -208,6 +209,9 @@ def _rewrap_row(archive: Archive, row) -> bool:
             row.original_key = keys.wrap(keys.unwrap(row.original_key))
     elif isinstance(row, ArchiveRecord):  # a destruction list or certificate (permanent)
         row.pdf_key = keys.wrap(keys.unwrap(row.pdf_key))
+    elif isinstance(row, Acceptance):  # a batch's acceptance report, once decided
+        if row.report_key is not None:
+            row.report_key = keys.wrap(keys.unwrap(row.report_key))
     elif isinstance(row, JobFile):  # an upload waiting for its job; None once ingested
         if row.staged_key is not None:
             row.staged_key = keys.wrap(keys.unwrap(row.staged_key))

@@ -67,6 +67,16 @@ def _positive(value: str) -> float:
     return number
 
 
+def _percent(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if not 0 < number <= 100:
+        raise ValueError("must be a percentage greater than 0 and at most 100")
+    return number
+
+
 def _code(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 20 or any(c.isspace() for c in value):
@@ -150,6 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUDANG_JOB_LEASE_SECONDS", "60", _whole(3)),
     Setting("HUDANG_UPLOAD_MAX_MB", "200", _whole(1)),
     Setting("HUDANG_UPLOAD_MAX_FILES", "50", _whole(1)),
+    Setting("HUDANG_ACCEPT_SAMPLE_PERCENT", "5", _percent),
+    Setting("HUDANG_ACCEPT_PASS_PERCENT", "95", _percent),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -189,6 +201,9 @@ class Settings:
     job_lease_seconds: int = 60
     upload_max_mb: int = 200
     upload_max_files: int = 50
+    # sampling acceptance of a batch (验收, DA/T 31-2017; ingest.acceptance)
+    accept_sample_percent: float = 5  # of the batch's stored documents, at least one
+    accept_pass_percent: float = 95  # pass rate at which the batch is accepted
     config_file: Path | None = None
 
     @classmethod

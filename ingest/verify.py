@@ -38,7 +38,7 @@ from ingest.archive import Archive, running_rotation
 from ingest.recovery import ref_columns
 from records import audit
 from records.clock import utcnow
-from records.model import (ArchiveRecord, Document, Dossier, Household,
+from records.model import (Acceptance, ArchiveRecord, Document, Dossier, Household,
                            HouseholdCertificate, HouseholdMember, Page)
 from storage import BlobNotFound, FixityError, WrongKeyError
 
@@ -427,7 +427,8 @@ def check_keys(archive: Archive) -> list[Finding]:
         for model, words in ((Document, "documents"), (Page, "pages"),
                              (Household, "households"), (HouseholdMember, "household members"),
                              (HouseholdCertificate, "certificates"),
-                             (ArchiveRecord, "destruction lists and certificates")):
+                             (ArchiveRecord, "destruction lists and certificates"),
+                             (Acceptance, "acceptance reports")):
             query = select(model.key_id, func.count()).where(
                 model.key_id.is_not(None), model.key_id != current)
             if model is Document:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Area", "BatchState", "ContainerKind", "EndAction", "FileOutcome", "HouseholdStatus",
+__all__ = ["AcceptanceOutcome", "Area", "BatchState", "ContainerKind", "EndAction", "FileOutcome", "HouseholdStatus",
            "ItemStatus", "JobKind", "JobState", "ListStatus",
            "RegionLevel", "RequestStatus", "RetentionTrigger", "ReviewOutcome", "RotationState",
-           "RowOutcome", "ScanProfile", "StatusChange"]
+           "ReworkState", "RowOutcome", "ScanProfile", "StatusChange", "Verdict"]
 
 
 class RegionLevel(str, enum.Enum):
@@ -121,6 +121,31 @@ class BatchState(str, enum.Enum):
 
     running = "running"  # rows are being ingested (or the run was interrupted: run it again)
     ingested = "ingested"  # every row has an outcome; ready for acceptance
+    sampling = "sampling"  # a sample is drawn and being judged (验收, ingest.acceptance)
+    accepted = "accepted"  # the sample's pass rate reached the threshold (验收合格)
+    rejected = "rejected"  # it did not: the failed documents go back for rework, then a new round
+
+
+class AcceptanceOutcome(str, enum.Enum):
+    """What a round of sampling acceptance (验收) decided."""
+
+    accepted = "accepted"  # 合格
+    rejected = "rejected"  # 不合格
+
+
+class Verdict(str, enum.Enum):
+    """The inspector's judgement of one sampled document."""
+
+    passed = "pass"  # 合格
+    failed = "fail"  # 不合格, with a reason
+
+
+class ReworkState(str, enum.Enum):
+    """A sampled document's rework (返工): a failed one is rescanned by the archivist."""
+
+    none = "none"  # passed, or not judged yet
+    pending = "pending"  # failed: waits for a rescan
+    done = "done"  # rescanned (ingest.corrections.replace_document)
 
 
 class RowOutcome(str, enum.Enum):

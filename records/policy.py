@@ -30,13 +30,14 @@ class Role(str, enum.Enum):
     approver = "approver"  # 审批人: approves or returns destruction lists
     witness = "witness"  # 监销人: confirms a destruction
     auditor = "auditor"  # 监督
+    inspector = "inspector"  # 质检员: judges the sample of a digitisation batch (验收)
     operator = "operator"  # the operating-system user at the console, holder of the master key
     citizen = "citizen"  # 本人: a person reading their own household's dossier with an access code
 
 
 # The roles an account can hold (operator and citizen are never stored on an account).
 ACCOUNT_ROLES = (Role.administrator, Role.archivist, Role.staff, Role.reviewer, Role.approver,
-                 Role.witness, Role.auditor)
+                 Role.witness, Role.auditor, Role.inspector)
 
 
 class Action(str, enum.Enum):
@@ -46,7 +47,9 @@ class Action(str, enum.Enum):
     read_text = "read_text"  # see a page's OCR text
     download = "download"  # take away the archival PDF (watermarked)
     see_full_id = "see_full_id"  # see an ID number unmasked
-    ingest = "ingest"  # also re-OCR and corrections (ingest.reocr, ingest.corrections)
+    ingest = "ingest"  # also re-OCR, corrections and acceptance rework (ingest.corrections)
+    batches = "batches"  # see digitisation batches (批次), their rows, reports and acceptance
+    accept = "accept"  # draw and judge the sample of a batch (验收, ingest.acceptance)
     edit_household = "edit_household"  # create, edit, import households; record status changes
     manage = "manage"  # users, regions and the document-type vocabulary
     audit_view = "audit_view"  # read, export, verify or anchor the audit log
@@ -79,6 +82,8 @@ ACTION_WORDS: dict[Action, str] = {
     Action.download: "download documents",
     Action.see_full_id: "see full ID numbers",
     Action.ingest: "ingest, re-OCR or correct documents",
+    Action.batches: "see digitisation batches",
+    Action.accept: "accept digitisation batches",
     Action.edit_household: "create or change households",
     Action.manage: "manage users, regions, document types and retention classes",
     Action.audit_view: "read the audit log",
@@ -112,7 +117,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
                                Action.read_household, Action.read_page, Action.read_text,
                                Action.download, Action.catalogue, Action.record_review,
                                Action.report, Action.locate, Action.retention_due,
-                               Action.set_retention, Action.hold, Action.jobs}),
+                               Action.set_retention, Action.hold, Action.jobs,
+                               Action.batches}),
     Role.staff: frozenset({Action.search, Action.read_household, Action.read_page,
                            Action.read_text, Action.approve_self_lookup, Action.record_review,
                            Action.report}),
@@ -128,6 +134,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
                              Action.destruction_witness}),
     Role.auditor: frozenset({Action.audit_view, Action.search, Action.read_household,
                              Action.verify, Action.destruction_view, Action.jobs}),
+    # reads the sampled documents to judge them, never changes them (rework is ingest's)
+    Role.inspector: frozenset({Action.batches, Action.accept, Action.search,
+                               Action.read_household, Action.read_page, Action.read_text}),
     # the console user holds the master key and may do everything, except see ID numbers in
     # full: like every role, that needs a deployment's grant (HUDANG_GRANTS)
     Role.operator: frozenset(Action) - {Action.see_full_id},
@@ -210,6 +219,16 @@ def job_scope(principal: Principal) -> str | None:
     """The submitter every job listing by this principal is confined to (None: everyone's);
     each job shown or retried is still checked with :func:`may_see_job`."""
     return None if permits(principal, Action.jobs_all) else principal.name
+
+
+def may_judge_batch(principal: Principal, batch_operator: str) -> Decision:
+    """Separation of duties (验收): the account that ran a digitisation batch does not
+    judge its sample; someone else checks its work."""
+    if not permits(principal, Action.accept):
+        return Decision(False, "role does not permit accept")
+    if principal.name == batch_operator:
+        return Decision(False, "the batch's own operator may not judge its sample")
+    return Decision(True)
 
 
 def full_ids(principal: Principal, region_code: str | None, household: str | None) -> bool:

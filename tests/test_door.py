@@ -37,7 +37,7 @@ FRAMEWORK_ENDPOINTS = {"static"}
 ACCOUNTS = {"d-archivist": ("archivist", None), "d-auditor": ("auditor", None),
             "d-admin": ("administrator", None), "d-reviewer": ("reviewer", "220381105"),
             "d-approver": ("approver", "220381105"), "d-witness": ("witness", "220381105"),
-            "d-witness-2": ("witness", "220381105")}
+            "d-witness-2": ("witness", "220381105"), "d-inspector": ("inspector", None)}
 # a cabinet of household a's township with a box holding a's dossier, and a volume of
 # daily-management records of a's village (filled in by the ``world`` fixture)
 CABINET, BOX, VOLUME = "C-DOOR", "B-DOOR", "220381105012/2025"
@@ -84,6 +84,7 @@ def _place_things(world, archive) -> None:
     (box / "manifest.csv").write_text(f"file,household_no,doc_type\ndoor.pdf,{world.a.number},"
                                       "申请书\n", encoding="utf-8")
     ingest_box(archive, operator, from_directory(box))
+    _acceptance_batches(world, archive, operator)
     # an upload of household a's archivist, waiting for a worker (none runs here)
     from ingest import jobs as background
     from records.catalogue import get_user, principal_of
@@ -93,6 +94,50 @@ def _place_things(world, archive) -> None:
     PLACES["job_id"] = background.submit_ingest(
         archive, archivist, background.IngestJobRequest(world.a.number, "申请书"),
         [background.Upload("door.pdf", record.read_bytes())])
+
+
+# the batch (and document) each acceptance route or command acts on, in the state it needs
+ACCEPT_BATCHES = {"batches.accept_draw": "ingested", "batches_api.acceptance_draw_json": "ingested",
+                  "batches.accept_report": "rejected", "batches.accept_rework": "rejected",
+                  "batches_api.acceptance_judge_json": "sampling",
+                  "accept draw": "ingested", "accept judge": "sampling",
+                  "accept report": "rejected", "accept rework": "rejected"}
+
+
+def _acceptance_batches(world, archive, operator) -> None:
+    """One batch of one document per acceptance route and command, brought into the state
+    it acts on (ingest.acceptance): ingested, a sample being judged, or rejected with its
+    document waiting for rework."""
+    from ingest import acceptance
+    from ingest.box import from_directory, ingest_box
+
+    inspector = Principal("d-inspector", frozenset({Role.inspector}))
+    for n, (use, state) in enumerate(ACCEPT_BATCHES.items()):
+        box = world.root / f"door-accept-{n}"
+        box.mkdir()
+        text_pdf(box / "accept.pdf", f"acceptance door batch {n}")
+        (box / "manifest.csv").write_text(
+            f"file,household_no,doc_type\naccept.pdf,{world.a.number},申请书\n",
+            encoding="utf-8")
+        batch_id = ingest_box(archive, operator, from_directory(box)).batch_id
+        if state != "ingested":
+            document_id = acceptance.draw(archive, inspector, batch_id).items[0].document_id
+            if state == "rejected":
+                acceptance.judge(archive, inspector, batch_id, document_id, "fail", "门卫返工")
+            PLACES[f"{use}:document"] = document_id
+        PLACES[use] = batch_id
+
+
+def _body(rule, world) -> dict:
+    """What a route that acts on a body is sent: a rescan, a verdict."""
+    import io
+
+    if rule.endpoint == "batches.accept_rework":
+        rescan = text_pdf(world.root / "door-accept-rescan.pdf", "acceptance door rescan")
+        return {"data": {"file": (io.BytesIO(rescan.read_bytes()), "rescan.pdf")}}
+    if rule.endpoint == "batches_api.acceptance_judge_json":
+        return {"json": {"document": PLACES[f"{rule.endpoint}:document"], "verdict": "pass"}}
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +243,9 @@ def _url(rule, world, request_id: int) -> str:
     values = {}
     for arg in rule.arguments:
         converter = rule._converters[arg].__class__.__name__
-        if arg == "document_id":
+        if arg == "document_id" and rule.endpoint in ACCEPT_BATCHES:  # a failed sample
+            values[arg] = PLACES[f"{rule.endpoint}:document"]
+        elif arg == "document_id":
             values[arg] = world.a.document_id
         elif arg == "request_id":
             values[arg] = request_id
@@ -224,8 +271,8 @@ def _url(rule, world, request_id: int) -> str:
             values[arg] = LISTS[0].executed
         elif arg == "dossier_id":  # a dossier on it
             values[arg] = 1
-        elif arg == "batch_id":  # the world's digitisation batch
-            values[arg] = 1
+        elif arg == "batch_id":  # the world's digitisation batch, or one for acceptance
+            values[arg] = PLACES.get(rule.endpoint, 1)
         elif arg == "fmt":  # a batch report
             values[arg] = "csv"
         elif arg == "job_id":  # the archivist's waiting upload
@@ -249,7 +296,8 @@ def test_every_guarded_route_passes_the_door_for_someone_allowed(app, world, arc
         client.post(f"/household/{world.a.number}/purpose", data={"purpose": "审核"})
         url = _url(rule, world, _request(world, archive, rule.endpoint))
         # TESTING propagates exceptions: a route that skipped the door raises DoorSkipped here
-        r = client.open(url, method=_method(rule), query_string={"q": world.a.name})
+        r = client.open(url, method=_method(rule), query_string={"q": world.a.name},
+                        **_body(rule, world))
         assert r.status_code < 400, (rule.endpoint, user, r.status_code)
 
 
@@ -375,6 +423,15 @@ def _command_args(world, scan: Path) -> dict[str, list[str]]:
         "batch show": ["1"],
         "batch manifest-template": ["--out", str(scan.with_name("manifest.csv"))],
         "batch report": ["1", "--format", "pdf", "--out", str(scan.with_name("batch.pdf"))],
+        "accept draw": [str(PLACES["accept draw"])],
+        "accept judge": [str(PLACES["accept judge"]), str(PLACES["accept judge:document"]),
+                         "pass"],
+        "accept show": ["1", "--json"],
+        "accept report": [str(PLACES["accept report"]), "-o",
+                          str(scan.with_name("acceptance.pdf"))],
+        "accept rework": [str(PLACES["accept rework"]), str(PLACES["accept rework:document"]),
+                          str(text_pdf(scan.with_name("accept-rescan.pdf"),
+                                       "acceptance command rescan"))],
         "reocr": [str(a.document_id), "--ocr-engine", "tesseract"],
         "pages lines": [str(a.document_id), "1", "--json"],
         "pages correct": [str(a.document_id), "1", "--line", "1=门卫测试"],

@@ -3,7 +3,8 @@
 ``/home`` is made of the panels of the reader's roles: an archivist's work (dossiers that
 lack documents, pages OCR flagged, recent ingests), a clerk's township (its villages and
 households), an administrator's users and regions, an auditor's way into the audit
-log; and the reader's recent background jobs with each file's outcome. A reader who is only an auditor lands on the audit screen itself.
+log; a QC reviewer's batches awaiting acceptance (验收) and an archivist's failed sampled
+documents waiting for their rescan; and the reader's recent background jobs with each file's outcome. A reader who is only an auditor lands on the audit screen itself.
 
 ``/browse/<code>`` is the region tree (county → township → village): the region's
 subregions and a page of its households with status, review class and completeness,
@@ -17,7 +18,7 @@ import io
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
-from ingest import accounts, desk, jobs, regions
+from ingest import acceptance, accounts, desk, jobs, regions
 from ingest.reocr import low_confidence_pages
 from records.policy import Action, Role, permits
 from web.audit_views import defuse
@@ -56,6 +57,12 @@ def index():
         panels["jobs"] = jobs.listing(archive(), who, limit=PANEL)
     if permits(who, Action.destruction_view):
         panels["destruction"] = _destruction_panel(who)
+    if permits(who, Action.accept) or permits(who, Action.ingest):
+        panels["acceptance"] = {
+            "awaiting": (acceptance.awaiting(archive(), who)[:PANEL]
+                         if permits(who, Action.accept) else None),
+            "rework": (acceptance.pending_rework(archive(), who)[:PANEL]
+                       if permits(who, Action.ingest) else None)}
     if not panels and not permits(who, Action.audit_view):
         panels["area"] = regions.browse(archive(), who, None, limit=PANEL)
     return render_template("home.html", panels=panels, flag_below=FLAG_BELOW)

@@ -150,6 +150,7 @@ _LABELS = {
         "approver": lazy_gettext("approver"),
         "witness": lazy_gettext("witness"),
         "auditor": lazy_gettext("auditor"),
+        "inspector": lazy_gettext("QC reviewer"),
     },
     "flag": {  # ingest.ocr.fields
         "missing_identifier": lazy_gettext("no household number or ID number read"),
@@ -259,6 +260,14 @@ _LABELS = {
         "destruction_list": lazy_gettext("print destruction list"),
         "destruction_certificate": lazy_gettext("print destruction certificate"),
         "destruction_reapply": lazy_gettext("re-apply destructions"),
+        "accept_show": lazy_gettext("read batch acceptance"),
+        "accept_queue": lazy_gettext("batches awaiting acceptance"),
+        "accept_draw": lazy_gettext("draw acceptance sample"),
+        "accept_judge": lazy_gettext("judge sampled document"),
+        "accept_decide": lazy_gettext("acceptance decided"),
+        "accept_report": lazy_gettext("read acceptance report"),
+        "accept_rework": lazy_gettext("rework failed document"),
+        "accept_rework_list": lazy_gettext("list rework"),
     },
     "container": {  # records.model.ContainerKind, short
         "cabinet": lazy_gettext("cabinet"),
@@ -299,6 +308,22 @@ _LABELS = {
     "batch_state": {  # records.kinds.BatchState
         "running": lazy_gettext("running or interrupted"),
         "ingested": lazy_gettext("ingested"),
+        "sampling": lazy_gettext("sample being judged"),
+        "accepted": lazy_gettext("accepted"),
+        "rejected": lazy_gettext("rejected, rework"),
+    },
+    "verdict": {  # records.kinds.Verdict
+        "pass": lazy_gettext("pass"),
+        "fail": lazy_gettext("fail"),
+    },
+    "acceptance_outcome": {  # records.kinds.AcceptanceOutcome
+        "accepted": lazy_gettext("accepted"),
+        "rejected": lazy_gettext("rejected"),
+    },
+    "rework": {  # records.kinds.ReworkState
+        "none": lazy_gettext("none"),
+        "pending": lazy_gettext("rescan awaited"),
+        "done": lazy_gettext("rescanned"),
     },
     "scan_profile": {  # records.kinds.ScanProfile
         "standard": lazy_gettext("standard"),

@@ -11,7 +11,8 @@ from sqlalchemy import (DateTime, Enum, Float, ForeignKey, Index, Integer, Large
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from records.clock import utcnow
-from records.kinds import BatchState, FileOutcome, JobKind, JobState, RowOutcome, ScanProfile
+from records.kinds import (AcceptanceOutcome, BatchState, FileOutcome, JobKind, JobState,
+                           ReworkState, RowOutcome, ScanProfile, Verdict)
 from records.model.catalogue import Base, Container, Page
 
 # -- digitisation batches and scan quality (DA/T 31-2017; ingest.box, ingest.scanquality) ---
@@ -91,6 +92,58 @@ class PageScan(Base):
     flagged: Mapped[bool] = mapped_column(default=False, index=True)
 
     page: Mapped[Page] = relationship()
+
+
+class Acceptance(Base):
+    """One round of sampling acceptance (验收, DA/T 31-2017) of a batch: the sample drawn, the
+    rate and threshold it was drawn under, the outcome, and the acceptance report (验收报告)
+    kept as an encrypted PDF (``report_ref``, its data key wrapped in ``report_key``).
+
+    A rejected batch's failed documents are reworked, then a new round is drawn."""
+
+    __tablename__ = "acceptance"
+    __table_args__ = (UniqueConstraint("batch_id", "round", name="uq_acceptance_round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)  # 1, 2, ... per batch
+    sample_rate: Mapped[float] = mapped_column(Float)  # per cent of the stored documents
+    threshold: Mapped[float] = mapped_column(Float)  # pass rate in per cent to accept
+    drawn_by: Mapped[str] = mapped_column(String(100))
+    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[AcceptanceOutcome | None] = mapped_column(
+        Enum(AcceptanceOutcome, native_enum=False, length=10))
+    report_ref: Mapped[str | None] = mapped_column(String(64))
+    report_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # see KEY_ID in catalogue
+
+    batch: Mapped[Batch] = relationship()
+    items: Mapped[list[AcceptanceItem]] = relationship(
+        back_populates="acceptance", order_by="AcceptanceItem.id", cascade="all, delete-orphan")
+
+
+class AcceptanceItem(Base):
+    """One sampled document of a round and its verdict; a failed one's rework (返工)."""
+
+    __tablename__ = "acceptance_item"
+    __table_args__ = (UniqueConstraint("acceptance_id", "document_id",
+                                       name="uq_acceptance_item_document"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    acceptance_id: Mapped[int] = mapped_column(ForeignKey("acceptance.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), index=True)
+    verdict: Mapped[Verdict | None] = mapped_column(Enum(Verdict, native_enum=False, length=10))
+    reason: Mapped[str | None] = mapped_column(String(500))  # ID numbers masked
+    judged_by: Mapped[str | None] = mapped_column(String(100))
+    judged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rework: Mapped[ReworkState] = mapped_column(
+        Enum(ReworkState, native_enum=False, length=10), default=ReworkState.none)
+    rework_correction_id: Mapped[int | None] = mapped_column(ForeignKey("correction.id"))
+
+    acceptance: Mapped[Acceptance] = relationship(back_populates="items")
 
 
 class Job(Base):

@@ -18,7 +18,7 @@ show), ``retention`` (retention classes and the queue, holds, destruction lists)
 from __future__ import annotations
 
 # the modules register their commands on import
-from web.cli import (admin, auditlog, box, corrections, daily, desk, documents,  # noqa: F401
+from web.cli import (acceptance, admin, auditlog, box, corrections, daily, desk, documents,  # noqa: F401
                      households, jobs, locations, operations, recovery, reports, retention,
                      serving)
 from web.cli.root import main

@@ -2,7 +2,8 @@
 batch and its report, list pages with scan-quality findings.
 
 The same services as the batch screens (``ingest.box``, ``ingest.batches``,
-``ingest.separators``); every command passes the door for ``ingest``.
+``ingest.separators``); every command passes the door for ``ingest``, reading batches for
+``batches`` (the archivist's and the QC reviewer's).
 """
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def batch_manifest_template(c: Context, who: Principal, out: Path) -> None:
 
 @batch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
-@guarded(Action.ingest, per_object=True)
+@guarded(Action.batches, per_object=True)
 def batch_list(c: Context, who: Principal, as_json: bool) -> None:
     """The batches, newest first."""
     found = service.batches(c.archive, who)
@@ -145,7 +146,7 @@ def batch_list(c: Context, who: Principal, as_json: bool) -> None:
 @batch.command("show")
 @click.argument("batch_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@guarded(Action.ingest, per_object=True)
+@guarded(Action.batches, per_object=True)
 def batch_show(c: Context, who: Principal, batch_id: int, as_json: bool) -> None:
     """One batch: each row's outcome, the findings of its pages, the process metadata."""
     view = service.batch(c.archive, who, batch_id)
@@ -171,7 +172,7 @@ def batch_show(c: Context, who: Principal, batch_id: int, as_json: bool) -> None
 @click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), default="csv",
               show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
-@guarded(Action.ingest, per_object=True)
+@guarded(Action.batches, per_object=True)
 def batch_report(c: Context, who: Principal, batch_id: int, fmt: str, out: Path) -> None:
     """The batch report with its process metadata, as CSV or PDF."""
     report = service.report(c.archive, who, batch_id, fmt)
