@@ -36,7 +36,7 @@ def world(tmp_path_factory):
     try:
         with archive.Session() as s, s.begin():
             add_user(s, "keeper", PASSWORD, "archivist", None)
-            add_user(s, "qc", PASSWORD, "auditor", None)  # TEMP
+            add_user(s, "qc", PASSWORD, "inspector", None)
     finally:
         archive.close()
     return world
@@ -119,7 +119,8 @@ def test_upload_a_box_accept_it_correct_a_line_and_find_it(world, tmp_path):
             assert "pledge.png" in report and "survey.png" in report
 
             # 3. the QC reviewer draws the sample and accepts the batch
-            qc = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 900})
+            qc = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 900},
+                                     accept_downloads=True)
             inspector = qc.new_page()
             inspector.set_default_timeout(30_000)
             try:
@@ -159,5 +160,18 @@ def test_upload_a_box_accept_it_correct_a_line_and_find_it(world, tmp_path):
 
 
 def accept_batch(page) -> None:
-    """Draw the sample on the batch page and pass every sampled document."""
-    return  # TEMP
+    """Draw the sample on the batch page, pass every sampled document, and find the batch
+    accepted with its report."""
+    page.click("#draw-sample")
+    page.wait_for_selector("#judge-form")
+    sampled = page.locator("#acceptance-items input[type=radio][value=pass]")
+    assert sampled.count() >= 1  # 5% of two documents: at least one
+    for i in range(sampled.count()):
+        sampled.nth(i).check()
+    page.click("#save-verdicts")
+    page.wait_for_selector("#acceptance-outcome")
+    assert page.inner_text("#acceptance-state") == "验收合格", page.inner_text("#acceptance")
+    assert "100.0%" in page.inner_text("#acceptance-outcome")
+    with page.expect_download() as download:
+        page.click("#acceptance-report")
+    assert download.value.path().read_bytes().startswith(b"%PDF")
