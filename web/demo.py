@@ -25,7 +25,7 @@ DEMO_USERS = (
     ("staff", "staff-demo-1", "staff", "(first township only)"),
     ("auditor", "auditor-demo-1", "auditor", "(audit log)"),
     ("admin", "admin-demo-1", "administrator", "(users and regions)"),
-    ("qc", "qc-demo-1", "inspector", "(QC reviewer: accepts digitisation batches)"),
+    ("inspector", "inspector-demo-1", "inspector", "(QC reviewer: accepts digitisation batches)"),
 )
 
 
