@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
-from ingest.batches import PROFILE_NAMES, _place
+from ingest.batches import PROFILE_NAMES, _place, upload_job_of
 from ingest.commit import Commit
 from ingest.corrections import replace_document
 from ingest.printing import Cover, Sheet, render_pdf
@@ -516,9 +516,10 @@ def pending_rework(archive: Archive, who: Principal,
     return found
 
 
-def awaiting(archive: Archive, who: Principal) -> list[tuple[int, str, str]]:
-    """Batches waiting for acceptance in the reader's jurisdiction: (id, source name, state),
-    ingested ones and those being sampled (the inspector's home)."""
+def awaiting(archive: Archive, who: Principal) -> list[tuple[int, str, str, int | None]]:
+    """Batches waiting for acceptance in the reader's jurisdiction: (id, source name, state,
+    the upload job of a box uploaded in the browser), ingested ones and those being sampled
+    (the inspector's home)."""
     archive.admit(Knock(who, Action.accept, event="accept_queue"))
     with archive.Session() as s:
         query = (select(Batch).where(Batch.state.in_([BatchState.ingested,
@@ -527,8 +528,8 @@ def awaiting(archive: Archive, who: Principal) -> list[tuple[int, str, str]]:
         scope = region_scope(who)
         if scope is not None:
             query = query.where(Batch.region_code.startswith(scope))
-        found = [(b.id, b.source.rstrip("/").rsplit("/", 1)[-1], b.state.value)
-                 for b in s.scalars(query)]
+        found = [(b.id, b.source.rstrip("/").rsplit("/", 1)[-1], b.state.value,
+                  upload_job_of(b.source)) for b in s.scalars(query)]
     archive.record(audit.Event(actor=who.name, action="accept_queue",
                                detail={"shown": len(found)}))
     return found

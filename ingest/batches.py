@@ -104,9 +104,7 @@ class BatchView:
     @property
     def upload_job(self) -> int | None:
         """The background job of a box uploaded in the browser (None: run from a directory)."""
-        prefix = UPLOAD_SOURCE.format(job="")
-        tail = self.source.removeprefix(prefix)
-        return int(tail) if tail != self.source and tail.isdigit() else None
+        return upload_job_of(self.source)
 
     def summary_json(self) -> dict:
         return {"id": self.id, "source": self.source, "box": self.box,
@@ -119,6 +117,12 @@ class BatchView:
 
     def as_json(self) -> dict:
         return {**self.summary_json(), "row_list": [r.as_json() for r in self.rows]}
+
+
+def upload_job_of(source: str) -> int | None:
+    """The background job of a batch uploaded in the browser (None: run from a directory)."""
+    tail = source.removeprefix(UPLOAD_SOURCE.format(job=""))
+    return int(tail) if tail != source and tail.isdigit() else None
 
 
 def _view(s, batch: Batch, *, pages: bool) -> BatchView:
