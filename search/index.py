@@ -570,18 +570,12 @@ class SearchIndex:
             if len(found.pages) < offset + limit or close:
                 found = run.add_approximate(found)
 
-        scope = region_scope
-        if filters is not None and filters.region is not None and (
-                scope is None or filters.region.startswith(scope)):
-            scope = filters.region
         hits = []
         for docnum, score, approximate in found.pages[offset:]:
             check_time()
             stored = searcher.stored_fields(docnum)
             # Belt and braces: the restriction is inside the query already.
-            if scope is not None and not stored.get("region", "").startswith(scope):
-                continue
-            if household is not None and stored.get("household") != household:
+            if restriction is not None and not restriction.allows(stored):
                 continue
             hits.append(self._hit(stored, score, words, approximate))
         suggest = (not found.pages and not close and bool(words)

@@ -45,11 +45,23 @@ class Restriction:
     from one allowed page to the next (see ``AllowedMatcher``)."""
 
     def __init__(self, key: tuple[tuple[str, Any], ...], query: wq.Query, memo: dict[Any, Any],
-                 households: Filters | None = None) -> None:
+                 households: Filters | None = None, *, scope: str | None = None,
+                 household: str | None = None) -> None:
         self.key = key
         self.query = query
         self.memo = memo  # the searcher's memo
         self.households = households  # filters on household numbers, checked on the column
+        # the region prefix and the household every allowed page has (the scope narrowed by
+        # the reader's region filter): the one place this is decided
+        self.scope = scope
+        self.household = household
+
+    def allows(self, stored: dict[str, Any]) -> bool:
+        """Does a page's stored fields lie within the scope and household? The hits are
+        checked once more with this after the query (which holds the restriction already)."""
+        if self.scope is not None and not stored.get("region", "").startswith(self.scope):
+            return False
+        return self.household is None or stored.get("household") == self.household
 
     @classmethod
     def of(cls, region_scope: str | None, household: str | None, memo: dict[Any, Any],
@@ -96,7 +108,8 @@ class Restriction:
             parts.append(wq.Every())
         query = parts[0] if len(parts) == 1 else wq.And(parts)
         return cls(tuple(keys), query, memo,
-                   filters if filters is not None and filters.on_households else None)
+                   filters if filters is not None and filters.on_households else None,
+                   scope=scope, household=household)
 
     def ids(self, leaf: Searcher) -> Sequence[int]:
         """Sorted allowed docnums of one segment (leaf searcher), as a
