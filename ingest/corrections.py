@@ -55,8 +55,8 @@ from ingest.journal import work_dir
 from ingest.ocr import fields
 from ingest.ocr.base import OcrPage
 from ingest.pdfwrite import layer_stream, put_text_layer, to_bytes
-from ingest.pipeline import (Ingestor, _delete_pages, _findings_detail, _hash_file,
-                             _keep_original, _page_output, _page_scan, _PageOutput)
+from ingest.pipeline import (Ingestor, delete_pages, findings_detail, hash_file,
+                             keep_original, page_output, scan_row, PageOutput)
 from ingest.reocr import render_pages, replace_text_layers
 from ingest.sources import normalize
 from ingest.textlayer import PageGeometry, encode_text, layer_lines, rewrite_lines
@@ -372,7 +372,7 @@ def replace_page(archive: Archive, who: Principal, document_id: int, number: int
     """Put a rescan of one page (a one-page file) in place of page ``number``."""
     target = _load(archive, who, document_id, number, ACTIONS[REPLACE_PAGE])
     path = Path(path)
-    _hash_file(path)  # a sentence for a missing or unreadable file
+    hash_file(path)  # a sentence for a missing or unreadable file
     with full_disk_as(f"replace page {number} of document {document_id} with '{path.name}'",
                       archive.settings.home), _ingestor(archive, ingestor) as reader, \
             work_dir(archive.settings.tmp_dir, "replace") as work:
@@ -382,10 +382,10 @@ def replace_page(archive: Archive, who: Principal, document_id: int, number: int
             raise CorrectionRefused(
                 f"cannot replace page {number} of document {document_id}: '{path.name}' has "
                 f"{len(source.pages)} pages; a rescan of one page must have exactly one")
-        ocr = reader._ocr(source, None)
-        out = _page_output(source.pages[0], ocr.get(1))
+        ocr = reader.recognise(source, None)
+        out = page_output(source.pages[0], ocr.get(1))
         _check_page(archive, target, out)
-        [scan] = reader._check_scans(source, ocr, [out], batch_id=target.batch_id,
+        [scan] = reader.check_scans(source, ocr, [out], batch_id=target.batch_id,
                                      profile=target.profile,
                                      replacing={(number, document_id)})
         scan.number = number  # the page it becomes
@@ -403,11 +403,11 @@ def replace_page(archive: Archive, who: Principal, document_id: int, number: int
                   "id_regions": redaction.dumps(out.id_regions)}
         return _commit_page(archive, who, target, REPLACE_PAGE, pdf=new_pdf, text=out.text,
                             image=out.access_jpeg, values=values, sealed=None, reason=reason,
-                            detail={"source_kind": source.kind, **_findings_detail([scan])},
+                            detail={"source_kind": source.kind, **findings_detail([scan])},
                             scan=scan)
 
 
-def _check_page(archive: Archive, target: _Target, out: _PageOutput) -> None:
+def _check_page(archive: Archive, target: _Target, out: PageOutput) -> None:
     """Confidence and flag of an OCR'd page, checked against its dossier (as at ingest)."""
     dossier = target.dossier()
     if out.text_source != "ocr" or dossier is None:
@@ -480,7 +480,7 @@ def _commit_page(archive: Archive, who: Principal, target: _Target, kind: str, *
                                  _scans_of(s, [page.id]).get(page.id), 0)
             if scan is not None:
                 s.execute(delete(PageScan).where(PageScan.page_id == page.id))
-                s.add(_page_scan(page, scan, target.batch_id))
+                s.add(scan_row(page, scan, target.batch_id))
             retired = [page.text_ref]
             if new_pdf is not None:
                 retired.append(doc.pdf_ref)
@@ -575,7 +575,7 @@ def replace_document(archive: Archive, who: Principal, document_id: int, path: P
     target = _load(archive, who, document_id, None, ACTIONS[REPLACE_DOCUMENT])
     path = Path(path)
     reason = _reason(reason)
-    sha256, size = _hash_file(path)
+    sha256, size = hash_file(path)
     if sha256 == target.sha256:
         raise CorrectionRefused(f"cannot replace document {document_id} with '{path.name}': "
                                 "it is the file the document already holds")
@@ -591,17 +591,17 @@ def replace_document(archive: Archive, who: Principal, document_id: int, path: P
             work_dir(archive.settings.tmp_dir, "replace") as work:
         (work / "source").mkdir()
         source = normalize(path, work / "source", reader.limits)
-        ocr = reader._ocr(source, None)
-        pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
+        ocr = reader.recognise(source, None)
+        pages = [page_output(p, ocr.get(p.number)) for p in source.pages]
         for page in pages:
             _check_page(archive, target, page)
-        scans = reader._check_scans(
+        scans = reader.check_scans(
             source, ocr, pages, batch_id=target.batch_id, profile=target.profile,
             replacing={(n, document_id) for n in range(1, target.page_count + 1)})
         pdf_path = work / "archival.pdf"
         assemble(source.base_pdf, [p.layer for p in pages], pdf_path, title=target.title,
                  subject=f"{target.household or target.region_code} {target.type_code}")
-        reader._find_id_regions(pdf_path, pages)
+        reader.find_id_regions(pdf_path, pages)
         return _commit_document(archive, who, target, reader, path, sha256, size,
                                 source.kind, pages, scans, pdf_path, reason)
 
@@ -615,11 +615,11 @@ class _DocumentBefore:
 
 def _commit_document(archive: Archive, who: Principal, target: _Target, reader: Ingestor,
                      path: Path, sha256: str, size: int, kind: str,
-                     pages: list[_PageOutput], scans: list[scanquality.PageFacts],
+                     pages: list[PageOutput], scans: list[scanquality.PageFacts],
                      pdf_path: Path, reason: str | None) -> CorrectionResult:
     with Commit(archive, ACTIONS[REPLACE_DOCUMENT]) as unit:
-        stored = reader._store(unit, pdf_path, pages)
-        original = _keep_original(unit, path, sha256)
+        stored = reader.store_blobs(unit, pdf_path, pages)
+        original = keep_original(unit, path, sha256)
 
         def write(s: Session) -> tuple[_DocumentBefore, dict, dict]:
             doc, _ = _locked(s, target)
@@ -629,7 +629,7 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
             before = _snapshot(doc, _DOCUMENT_FIELDS)
             unit.retire([doc.pdf_ref, *([doc.original_ref] if doc.original_ref else []),
                          *(ref for p in doc.pages for ref in (p.image_ref, p.text_ref))])
-            _delete_pages(s, doc.id)
+            delete_pages(s, doc.id)
             s.expire(doc, ["pages"])
             _put(doc, {**_blob_values("pdf", stored.pdf, size=True), "sha256": sha256,
                        "source_kind": kind, "source_size": size,
@@ -644,7 +644,7 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
                             text_source=p.text_source, ocr_confidence=p.confidence,
                             ocr_engine=p.engine, flag=p.flag,
                             id_regions=redaction.dumps(p.id_regions))
-                s.add_all([page, _page_scan(page, scan, target.batch_id)])
+                s.add_all([page, scan_row(page, scan, target.batch_id)])
             refs_before = _refs(before)
             refs_after = _refs(_snapshot(doc, _DOCUMENT_FIELDS))
             correction = Correction(document_id=doc.id, page=None, kind=REPLACE_DOCUMENT,
@@ -658,7 +658,7 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
         def undo(s: Session, done: tuple[_DocumentBefore, dict, dict]) -> None:
             before = done[0]
             s.execute(delete(Correction).where(Correction.id == before.correction_id))
-            _delete_pages(s, target.document_id)
+            delete_pages(s, target.document_id)
             doc = s.get(Document, target.document_id)
             _put(doc, before.document)
             for old, scan in before.pages:
@@ -675,7 +675,7 @@ def _commit_document(archive: Archive, who: Principal, target: _Target, reader: 
             object_id=str(target.document_id), household=target.household,
             detail={"correction": done.correction_id, "before": refs_before,
                     "after": refs_after, "pages": len(pages), "sha256": sha256,
-                    **_findings_detail(scans)}))
+                    **findings_detail(scans)}))
     return CorrectionResult(done.correction_id, target.document_id, None, REPLACE_DOCUMENT,
                             before=refs_before, after=refs_after)
 

@@ -132,7 +132,7 @@ class DossierTarget:
 
 
 @dataclass
-class _PageOutput:
+class PageOutput:
     number: int
     rotation: int
     layer: PageLayer
@@ -150,18 +150,18 @@ class _PageOutput:
 
 @dataclass
 class _StoredPage:
-    output: _PageOutput
+    output: PageOutput
     image: BlobRef
     text: BlobRef
 
 
 @dataclass
-class _Stored:
+class StoredBlobs:
     """The blobs of one document, written and not yet catalogued."""
 
     pdf: BlobRef
     pages: list[_StoredPage] = field(default_factory=list)
-    original: BlobRef | None = None  # the file as received (_keep_original)
+    original: BlobRef | None = None  # the file as received (keep_original)
 
 
 class Ingestor:
@@ -188,7 +188,7 @@ class Ingestor:
     # -- the orchestrator ------------------------------------------------------
     def ingest(self, req: IngestRequest, *, progress: Progress | None = None,
                on_pages: Callable[[int], None] | None = None) -> IngestResult:
-        sha256, size = _hash_file(req.path)
+        sha256, size = hash_file(req.path)
         target = self._resolve_target(req)
         duplicate = self._find_duplicate(target, sha256)
         if duplicate is not None:
@@ -203,16 +203,16 @@ class Ingestor:
                 _check_page_count(req, len(source.pages))
                 if on_pages:
                     on_pages(len(source.pages))
-                ocr = self._ocr(source, progress)
-                pages = [_page_output(p, ocr.get(p.number)) for p in source.pages]
+                ocr = self.recognise(source, progress)
+                pages = [page_output(p, ocr.get(p.number)) for p in source.pages]
                 self._check_fields(pages, target)
-                scans = self._check_scans(source, ocr, pages, batch_id=req.batch_id,
+                scans = self.check_scans(source, ocr, pages, batch_id=req.batch_id,
                                           profile=req.profile)
                 pdf_path = work / "archival.pdf"
                 assemble(source.base_pdf, [p.layer for p in pages], pdf_path,
                          title=target.title, subject=f"{req.household or target.region} "
                                                       f"{target.type_name}")
-                self._find_id_regions(pdf_path, pages)
+                self.find_id_regions(pdf_path, pages)
                 document_id = self._commit(req, target, sha256, size, source, pages, pdf_path,
                                            scans)
         except _LostRace:
@@ -222,12 +222,12 @@ class Ingestor:
         return result
 
     def _commit(self, req: IngestRequest, target: DossierTarget, sha256: str, size: int,
-                source: NormalizedSource, pages: list[_PageOutput], pdf_path: Path,
+                source: NormalizedSource, pages: list[PageOutput], pdf_path: Path,
                 scans: list[scanquality.PageFacts]) -> int:
         """Store, catalogue, index and record the document as one unit (``ingest.commit``)."""
         with Commit(self.archive, "ingest") as unit:
-            stored = self._store(unit, pdf_path, pages)
-            stored.original = _keep_original(unit, req.path, sha256)
+            stored = self.store_blobs(unit, pdf_path, pages)
+            stored.original = keep_original(unit, req.path, sha256)
             document_id = unit.catalogue(
                 lambda s: self._catalogue(s, req, target, sha256, size, source, stored, scans),
                 undo=_delete_document)
@@ -242,7 +242,7 @@ class Ingestor:
                 object_id=str(document_id), household=target.household or None,
                 detail={"pages": len(pages), "sha256": sha256, **filed,
                         **({"batch": req.batch_id} if req.batch_id else {}),
-                        **_findings_detail(scans)}))
+                        **findings_detail(scans)}))
         return document_id
 
     # -- stages ------------------------------------------------------------------
@@ -279,7 +279,7 @@ class Ingestor:
                 return None
             return _result(target, doc.id, doc.page_count, True, [])
 
-    def _ocr(self, source: NormalizedSource, progress: Progress | None) -> dict[int, PageOcrResult]:
+    def recognise(self, source: NormalizedSource, progress: Progress | None) -> dict[int, PageOcrResult]:
         jobs = [(p.number, p.raster) for p in source.pages
                 if p.existing_text is None and not p.blank]
         if progress:
@@ -290,7 +290,7 @@ class Ingestor:
         results = self.pool.run(jobs, progress=progress, access=True) if jobs else []
         return {r.number: r for r in results}
 
-    def _check_fields(self, pages: list[_PageOutput], target: DossierTarget) -> None:
+    def _check_fields(self, pages: list[PageOutput], target: DossierTarget) -> None:
         """Check ID and household numbers in the OCR text; set each page's confidence and flag.
 
         A daily-management record names many households (a roster): nothing to check."""
@@ -305,8 +305,8 @@ class Ingestor:
             page.confidence = check.adjust(page.confidence)
             page.flag = check.flag
 
-    def _check_scans(self, source: NormalizedSource, ocr: dict[int, PageOcrResult],
-                     pages: list[_PageOutput], *, batch_id: int | None,
+    def check_scans(self, source: NormalizedSource, ocr: dict[int, PageOcrResult],
+                     pages: list[PageOutput], *, batch_id: int | None,
                      profile: ScanProfile, replacing: Collection[tuple[int, int]] = ()
                      ) -> list[scanquality.PageFacts]:
         """Scan quality checks (数据质检) of every page: measured on the raster as scanned,
@@ -342,10 +342,10 @@ class Ingestor:
                              .where(PageScan.batch_id == batch_id)).all()
         return list(rows)
 
-    def _find_id_regions(self, pdf_path: Path, pages: list[_PageOutput]) -> None:
+    def find_id_regions(self, pdf_path: Path, pages: list[PageOutput]) -> None:
         """Regions of ID numbers on pages whose text came with the file, not from OCR.
 
-        OCR'd pages got theirs from the OCR boxes (``_page_output``); an
+        OCR'd pages got theirs from the OCR boxes (``page_output``); an
         existing text layer has only its place in the PDF to go by.
         """
         numbers = [p.number for p in pages if p.id_regions is None]
@@ -356,15 +356,15 @@ class Ingestor:
                     page.id_regions = found[page.number]
 
     @staticmethod
-    def _store(unit: Commit, pdf_path: Path, pages: list[_PageOutput]) -> _Stored:
-        stored = _Stored(pdf=unit.put_file(pdf_path))
+    def store_blobs(unit: Commit, pdf_path: Path, pages: list[PageOutput]) -> StoredBlobs:
+        stored = StoredBlobs(pdf=unit.put_file(pdf_path))
         for p in pages:
             stored.pages.append(_StoredPage(p, image=unit.put(p.access_jpeg),
                                             text=unit.put(p.text.encode("utf-8"))))
         return stored
 
     def _catalogue(self, s: Session, req: IngestRequest, target: DossierTarget, sha256: str,
-                   size: int, source: NormalizedSource, stored: _Stored,
+                   size: int, source: NormalizedSource, stored: StoredBlobs,
                    scans: list[scanquality.PageFacts]) -> int | None:
         """Insert the document and its pages; None when the same file got in first."""
         if target.daily:
@@ -397,7 +397,7 @@ class Ingestor:
         try:
             with s.begin_nested():
                 s.add(doc)
-                s.add_all(_page_scan(page, fact, req.batch_id)
+                s.add_all(scan_row(page, fact, req.batch_id)
                           for page, fact in zip(doc.pages, scans))
         except IntegrityError:
             # another process committed between the checks and this insert (a server
@@ -415,7 +415,7 @@ class Ingestor:
 
 
 # -- the file as received ----------------------------------------------------------------
-def _keep_original(unit: Commit, path: Path, sha256: str) -> BlobRef:
+def keep_original(unit: Commit, path: Path, sha256: str) -> BlobRef:
     """Store the upload exactly as received, in the same unit as the rest, so that its
     recorded SHA-256 (``Document.sha256``) can be checked again at any time (DA/T 70
     authenticity) and a better engine can derive everything again from it."""
@@ -499,13 +499,13 @@ def _delete_document(s: Session, document_id: int | None) -> None:
     if document_id is None:
         return
     volume_id = s.scalar(select(Document.volume_id).where(Document.id == document_id))
-    _delete_pages(s, document_id)
+    delete_pages(s, document_id)
     s.execute(delete(Document).where(Document.id == document_id))
     if volume_id is not None:
         cataloguing.close_empty_volume(s, volume_id)
 
 
-def _delete_pages(s: Session, document_id: int) -> None:
+def delete_pages(s: Session, document_id: int) -> None:
     """A document's pages and their ``page_scan`` rows."""
     s.execute(delete(PageScan).where(PageScan.page_id.in_(
         select(Page.id).where(Page.document_id == document_id))))
@@ -521,19 +521,19 @@ def _check_page_count(req: IngestRequest, found: int) -> None:
                                 finding)
 
 
-def _findings_detail(scans: list[scanquality.PageFacts]) -> dict:
+def findings_detail(scans: list[scanquality.PageFacts]) -> dict:
     """An audit event's record of the pages the scan checks flagged (none: nothing)."""
     flagged = {str(p.number): [f.check for f in p.findings] for p in scans if p.findings}
     return {"findings": flagged} if flagged else {}
 
 
-def _page_scan(page: Page, fact: scanquality.PageFacts, batch_id: int | None) -> PageScan:
+def scan_row(page: Page, fact: scanquality.PageFacts, batch_id: int | None) -> PageScan:
     return PageScan(page=page, batch_id=batch_id, dpi=fact.dpi, colour_mode=fact.colour,
                     bit_depth=fact.bit_depth, skew=fact.skew, phash=fact.phash,
                     findings=scanquality.dumps(fact.findings), flagged=bool(fact.findings))
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path) -> tuple[str, int]:
     if not path.is_file():
         raise IngestError(f"cannot ingest '{path.name}': no such file")
     h = hashlib.sha256()
@@ -548,7 +548,7 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
+def page_output(page, result: PageOcrResult | None) -> PageOutput:
     rotation = result.rotation if result else 0
     if result is not None and result.access is not None:
         access = result.access  # made by the OCR worker from the same upright raster
@@ -563,11 +563,11 @@ def _page_output(page, result: PageOcrResult | None) -> _PageOutput:
         regions = redaction.id_regions(result.ocr)
     elif page.existing_text is not None:
         text, source, confidence, ocr = page.existing_text, "pdf", None, None
-        regions = None  # found in the assembled PDF's text (Ingestor._find_id_regions)
+        regions = None  # found in the assembled PDF's text (Ingestor.find_id_regions)
     else:
         text, source, confidence, ocr = "", "none", None, None
     layer = PageLayer(number=page.number, rotate=(page.rotate + rotation) % 360, ocr=ocr)
-    return _PageOutput(page.number, rotation, layer, access[0], access[1], access[2], text, source,
+    return PageOutput(page.number, rotation, layer, access[0], access[1], access[2], text, source,
                        confidence, engine=ocr.engine if ocr is not None else None,
                        id_regions=regions)
 
