@@ -30,18 +30,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.archive import Archive
-from ingest.batches import PROFILE_NAMES, _place, upload_job_of
+from ingest.batches import PROFILE_NAMES, _place, in_jurisdiction, source_name, upload_job_of
 from ingest.commit import Commit
 from ingest.corrections import replace_document
 from ingest.printing import Cover, Sheet, render_pdf
+from ingest.reports import office_time
 from records import audit
-from records.clock import as_utc, utcnow
+from records.clock import utcnow
 from records.door import Knock
 from records.exceptions import Conflict
 from records.idnumbers import mask_in_text
 from records.kinds import AcceptanceOutcome, BatchState, ReworkState, RowOutcome, Verdict
 from records.model import Acceptance, AcceptanceItem, Batch, BatchRow, Document
-from records.policy import Action, Principal, may_judge_batch, region_scope
+from records.policy import Action, Principal, may_judge_batch
 from records.problems import N_, Problem, Problems, fail
 
 MAX_REASON = 500  # characters of a verdict's reason
@@ -364,25 +365,20 @@ def _decide(batch: Batch, acc: Acceptance, now: datetime) -> bool:
 REPORT_HEADER = ["序号", "文件号", "户号", "类别", "结论", "原因", "评判人", "评判时间", "返工"]
 
 
-def _office(archive: Archive, at: datetime | None) -> str:
-    return as_utc(at).astimezone(archive.settings.timezone).strftime("%Y-%m-%d %H:%M") \
-        if at else ""
-
-
 def report_pdf(archive: Archive, s: Session, acc: Acceptance) -> bytes:
     """The acceptance report of a decided round: the batch, the sample, each verdict with its
     reason, who judged when, the pass rate, the outcome. Text already masked."""
     batch = acc.batch
     view = _round_view(s, acc)
     box = batch.container.code if batch.container else "—"
-    name = batch.source.rstrip("/").rsplit("/", 1)[-1]
+    name = source_name(batch.source)
     rows = [[str(n), str(i.document_id or "—"), i.household or "—", i.doc_type,
              VERDICT_NAMES[Verdict(i.verdict)] if i.verdict else "—", i.reason or "",
-             i.judged_by or "", _office(archive, i.judged_at),
+             i.judged_by or "", office_time(archive, i.judged_at),
              REWORK_NAMES[ReworkState(i.rework)]] for n, i in enumerate(view.items, 1)]
     rate = f"{view.pass_rate:.1f}%" if view.pass_rate is not None else "—"
     outcome = OUTCOME_NAMES[acc.outcome] if acc.outcome else "未完成"
-    decided = _office(archive, acc.decided_at)
+    decided = office_time(archive, acc.decided_at)
     lines = [f"批次 {batch.id}：{name}　盒 {box}　要求：{PROFILE_NAMES.get(batch.profile.value)}"
              f"　操作员：{batch.operator}",
              f"第 {acc.round} 轮　抽样比例 {acc.sample_rate:g}%　合格率要求 {acc.threshold:g}%　"
@@ -506,10 +502,7 @@ def pending_rework(archive: Archive, who: Principal,
                  .order_by(Acceptance.batch_id, AcceptanceItem.id))
         if batch_id is not None:
             query = query.where(Acceptance.batch_id == batch_id)
-        scope = region_scope(who)
-        if scope is not None:
-            query = query.where(Batch.region_code.startswith(scope))
-        found = [_item_view(s, item, b) for item, b in s.execute(query)]
+        found = [_item_view(s, item, b) for item, b in s.execute(in_jurisdiction(query, who))]
     archive.record(audit.Event(actor=who.name, action="accept_rework_list",
                                detail={"shown": len(found),
                                        **({"batch": batch_id} if batch_id else {})}))
@@ -522,14 +515,10 @@ def awaiting(archive: Archive, who: Principal) -> list[tuple[int, str, str, int 
     (the inspector's home)."""
     archive.admit(Knock(who, Action.accept, event="accept_queue"))
     with archive.Session() as s:
-        query = (select(Batch).where(Batch.state.in_([BatchState.ingested,
-                                                       BatchState.sampling]))
-                 .order_by(Batch.id))
-        scope = region_scope(who)
-        if scope is not None:
-            query = query.where(Batch.region_code.startswith(scope))
-        found = [(b.id, b.source.rstrip("/").rsplit("/", 1)[-1], b.state.value,
-                  upload_job_of(b.source)) for b in s.scalars(query)]
+        query = in_jurisdiction(select(Batch).where(Batch.state.in_(
+            [BatchState.ingested, BatchState.sampling])).order_by(Batch.id), who)
+        found = [(b.id, source_name(b.source), b.state.value, upload_job_of(b.source))
+                 for b in s.scalars(query)]
     archive.record(audit.Event(actor=who.name, action="accept_queue",
                                detail={"shown": len(found)}))
     return found

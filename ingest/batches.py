@@ -99,7 +99,7 @@ class BatchView:
     @property
     def name(self) -> str:
         """The source's last part (a directory's or a file's name)."""
-        return self.source.rstrip("/").rsplit("/", 1)[-1]
+        return source_name(self.source)
 
     @property
     def upload_job(self) -> int | None:
@@ -117,6 +117,18 @@ class BatchView:
 
     def as_json(self) -> dict:
         return {**self.summary_json(), "row_list": [r.as_json() for r in self.rows]}
+
+
+def source_name(source: str) -> str:
+    """How a batch is named: its source's last part (a directory's or a file's name)."""
+    return source.rstrip("/").rsplit("/", 1)[-1]
+
+
+def in_jurisdiction(query, who: Principal):
+    """``query`` over batches confined to those run in ``who``'s jurisdiction: the one rule of
+    which batches a listing holds (each batch shown is admitted by :func:`_place` besides)."""
+    scope = region_scope(who)
+    return query if scope is None else query.where(Batch.region_code.startswith(scope))
 
 
 def upload_job_of(source: str) -> int | None:
@@ -163,11 +175,9 @@ def batches(archive: Archive, who: Principal, *, offset: int = 0,
             limit: int = 50) -> list[BatchView]:
     """The batches run in the reader's jurisdiction, newest first."""
     archive.admit(Knock(who, Action.batches, event="batch_list"))
-    scope = region_scope(who)
     with archive.Session() as s:
-        query = select(Batch).order_by(Batch.id.desc()).offset(offset).limit(limit)
-        if scope is not None:
-            query = query.where(Batch.region_code.startswith(scope))
+        query = in_jurisdiction(
+            select(Batch).order_by(Batch.id.desc()).offset(offset).limit(limit), who)
         found = [_view(s, b, pages=False) for b in s.scalars(query)]
     archive.record(audit.Event(actor=who.name, action="batch_list",
                                detail={"shown": len(found)}))

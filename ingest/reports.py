@@ -21,6 +21,7 @@ from ingest import cataloguing
 from ingest.archive import Archive
 from ingest.printing import Bar, Cover, Sheet, bar_chart, render_csv, render_pdf
 from records import audit, completeness, reporting, reviews
+from records.clock import as_utc
 from records import reconcile as reconciling
 from records.door import NOTHING, Knock, Target
 from records.idnumbers import mask_in_text
@@ -64,9 +65,15 @@ def today(archive: Archive) -> date:
     return datetime.now(archive.settings.timezone).date()
 
 
+def office_time(archive: Archive, at: datetime | None) -> str:
+    """A stored UTC time as the office's local time on a printed record (``2026-12-08
+    14:30``), or ''."""
+    return as_utc(at).astimezone(archive.settings.timezone).strftime("%Y-%m-%d %H:%M") \
+        if at else ""
+
+
 def _now_text(archive: Archive) -> str:
-    return datetime.now(timezone.utc).astimezone(archive.settings.timezone) \
-        .strftime("%Y-%m-%d %H:%M")
+    return office_time(archive, datetime.now(timezone.utc))
 
 
 def _admit_region(archive: Archive, who: Principal, code: str, kind: str) -> Region:
