@@ -51,6 +51,7 @@ from records.door import Knock, Target
 from records.doctypes import get_type
 from records.exceptions import Invalid, NotFound, RecordsError
 from records.idnumbers import mask_in_text
+from records.problems import N_, fail
 from records.kinds import ContainerKind, FileOutcome, JobKind, JobState, RowOutcome, ScanProfile
 from records.model import Document, Job, JobFile, User
 from records.policy import Action, Principal, Role, may_see_job
@@ -109,19 +110,22 @@ class IngestJobRequest:
 
 
 def check_uploads(archive: Archive, uploads: Sequence[Upload]) -> None:
-    """The deployment's limits on one upload (HUDANG_UPLOAD_MAX_FILES, _MB), as sentences."""
+    """The deployment's limits on one upload (HUDANG_UPLOAD_MAX_FILES, _MB), as problems of
+    the form's ``files`` field (``records.problems``: a screen says them in its language)."""
     settings = archive.settings
     if not uploads:
-        raise Invalid("choose at least one file to upload")
+        raise fail("files", N_("choose at least one file to upload"))
     if len(uploads) > settings.upload_max_files:
-        raise Invalid(f"{len(uploads)} files are more than one upload may hold "
-                      f"({settings.upload_max_files}); upload them in parts")
+        raise fail("files", N_("%(n)s files are more than one upload may hold (%(most)s); "
+                               "upload them in parts"),
+                   n=len(uploads), most=settings.upload_max_files)
     for upload in uploads:
         if len(upload.data) > settings.upload_max_mb * 1024 * 1024:
-            raise Invalid(f"'{shown_name(upload.name)}' is larger than "
-                          f"{settings.upload_max_mb} MB, the most one file may be")
+            raise fail("files", N_("'%(name)s' is larger than %(mb)s MB, the most one file "
+                                   "may be"), name=shown_name(upload.name),
+                       mb=settings.upload_max_mb)
         if not upload.data:
-            raise Invalid(f"'{shown_name(upload.name)}' is empty")
+            raise fail("files", N_("'%(name)s' is empty"), name=shown_name(upload.name))
 
 
 def shown_name(name: str) -> str:
@@ -181,29 +185,34 @@ def submit_box(archive: Archive, who: Principal, req: BoxJobRequest,
 
     archive.admit(Knock(who, Action.ingest, event="ingest_box"))
     if not req.manifest.data:
-        raise Invalid("choose the box's manifest.csv (file, household_no, doc_type, seq, "
-                      "date, title, pages)")
-    rows = read_manifest(req.manifest.data, shown_name(req.manifest.name))
+        raise fail("manifest", N_("choose the box's manifest.csv (file, household_no, "
+                                  "doc_type, seq, date, title, pages)"))
+    manifest = shown_name(req.manifest.name)
+    rows = read_manifest(req.manifest.data, manifest)  # BoxError: the manifest's sentence
     uploads = [u for u in uploads if not shown_name(u.name).startswith(".")]
     check_uploads(archive, uploads)
     names = [shown_name(u.name) for u in uploads]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise Invalid(f"two files are named '{twice[0]}'; a box's files need names of their "
-                      "own")
+        raise fail("files", N_("two files are named '%(name)s'; a box's files need names of "
+                               "their own"), name=twice[0])
     named = {shown_name(r.file) for r in rows if r.file}
     unnamed = [n for n in names if n not in named]
+    if len(unnamed) == 1:
+        raise fail("files", N_("'%(name)s' is not named in %(manifest)s; add it to the "
+                               "manifest or leave it out"), name=unnamed[0], manifest=manifest)
     if unnamed:
-        raise Invalid(f"'{unnamed[0]}' is not named in {shown_name(req.manifest.name)}"
-                      + (f" (nor are {len(unnamed) - 1} more files)" if len(unnamed) > 1
-                         else "") + "; add it to the manifest or leave it out")
+        raise fail("files", N_("'%(name)s' is not named in %(manifest)s (nor are %(more)s "
+                               "more files); add it to the manifest or leave it out"),
+                   name=unnamed[0], manifest=manifest, more=len(unnamed) - 1)
     if req.container:
         from records.locations import find as find_container
 
         with archive.Session() as s:
             box = find_container(s, req.container)
             if box is None or box.kind is not ContainerKind.box:
-                raise Invalid(f"there is no box {req.container.strip().upper()[:40]}")
+                raise fail("box", N_("there is no box %(code)s"),
+                           code=req.container.strip().upper()[:40])
 
     def staged(unit: Commit, upload: Upload) -> rules.StagedFile:
         blob = unit.put(upload.data)

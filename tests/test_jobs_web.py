@@ -210,9 +210,12 @@ def test_a_box_uploaded_with_its_manifest_runs_as_one_batch_and_a_retry_stores_n
         "files": [(io.BytesIO(a), "box-a.tif"), (io.BytesIO(b"x" * 10), "notes.tif")]})
     assert r.status_code == 400
     assert "&#39;notes.tif&#39; is not named in manifest.csv" in r.text
+    beside = r.text.split('id="f-files-error"')[1].split("</p>")[0]  # beside its field
+    assert "is not named in manifest.csv" in beside
     r = client.post("/batches/upload?lang=en", content_type="multipart/form-data", data={
         "files": [(io.BytesIO(a), "box-a.tif")]})
     assert r.status_code == 400 and "Choose the box&#39;s manifest.csv" in r.text
+    assert "Choose the box&#39;s manifest.csv" in r.text.split('id="f-manifest-error"')[1]
     assert sorted(archive.blobs.iter_refs()) == blobs_before and _counts(archive) == counts_before
 
     # the folder's files, its manifest among them (as a folder picker sends them); the

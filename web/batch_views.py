@@ -22,7 +22,7 @@ from ingest.box import MANIFEST, BoxError, manifest_template, separator_sheets
 from ingest.exceptions import IngestError
 from ingest.journal import work_dir
 from ingest.scanquality import Finding
-from records.exceptions import Invalid, RecordsError
+from records.exceptions import Invalid
 from records.kinds import ScanProfile
 from records.model import DocumentType
 from records.problems import Problems
@@ -92,11 +92,10 @@ def upload():
             job_id = background.submit_box(
                 archive(), g.principal,
                 background.BoxJobRequest(manifest, profile, values["box"] or None), uploads)
-        except (IngestError, RecordsError) as exc:
-            sentence = str(exc)
-            field = "box" if sentence.startswith("there is no box") else \
-                "manifest" if isinstance(exc, BoxError) or "manifest" in sentence else "files"
-            errors[field] = for_form(sentence)
+        except Problems as exc:  # the limits, the files, the manifest, the box
+            errors = field_errors(exc)
+        except BoxError as exc:  # a manifest that cannot be read
+            errors["manifest"] = for_form(str(exc))
         else:
             flash(_("%(n)s files are queued as job %(job)s.", n=len(uploads), job=job_id))
             return redirect(url_for("jobs.index") + f"#job-{job_id}")

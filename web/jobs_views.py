@@ -13,11 +13,12 @@ from ingest import jobs as background
 from records.catalogue import find_household
 from records.doctypes import all_types
 from records.exceptions import Invalid, RecordsError
+from records.problems import N_, Problems, fail
 from records.kinds import JobKind, JobState
 from records.policy import Action
 from web.door import archive, guarded
-from web.forms import text
 from web.i18n import _, current_language
+from web.forms import field_errors, text
 from web.sentences import for_form
 
 bp = Blueprint("jobs", __name__)
@@ -94,10 +95,10 @@ def upload(number: str):
                 archive(), g.principal,
                 background.IngestJobRequest(number, values["type"], doc_date,
                                             values["title"] or None), uploads)
-        except RecordsError as exc:
-            field = "files" if "file" in str(exc) or "upload" in str(exc) else \
-                "date" if "date" in str(exc) else "type"
-            errors[field] = for_form(str(exc))
+        except Problems as exc:  # the limits, the date: each beside its field
+            errors = field_errors(exc)
+        except RecordsError as exc:  # an unknown document type
+            errors["type"] = for_form(str(exc))
         else:
             flash(_("%(n)s files are queued as job %(job)s.", n=len(uploads), job=job_id))
             return redirect(url_for("jobs.index") + f"#job-{job_id}")
@@ -112,4 +113,5 @@ def _date(value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise Invalid(f"the date '{value[:20]}' is not a date like 2026-03-01") from None
+        raise fail("date", N_("the date '%(value)s' is not a date like 2026-03-01"),
+                   value=value[:20]) from None

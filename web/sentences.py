@@ -85,29 +85,8 @@ FORMS: tuple[Form, ...] = (
     _form(r"the file changed while it was being ingested; ingest it again once it is complete",
           N_("the file changed while it was being ingested; ingest it again once it is "
              "complete")),
-    # an upload's limits and its manifest (ingest.jobs)
-    _form(r"choose at least one file to upload", N_("choose at least one file to upload")),
-    _form(r"(?P<n>\d+) files are more than one upload may hold \((?P<most>\d+)\); upload them "
-          r"in parts", N_("%(n)s files are more than one upload may hold (%(most)s); upload "
-                          "them in parts")),
-    _form(r"'(?P<name>.+?)' is larger than (?P<mb>\d+) MB, the most one file may be",
-          N_("'%(name)s' is larger than %(mb)s MB, the most one file may be")),
-    _form(r"'(?P<name>.+?)' is empty", N_("'%(name)s' is empty")),
-    _form(r"choose the box's manifest.csv .*",
-          N_("choose the box's manifest.csv (file, household_no, doc_type, seq, date, title, "
-             "pages)")),
-    _form(r"two files are named '(?P<name>.+?)'; a box's files need names of their own",
-          N_("two files are named '%(name)s'; a box's files need names of their own")),
-    _form(r"'(?P<name>.+?)' is not named in (?P<manifest>\S+) \(nor are (?P<more>\d+) more "
-          r"files\); add it to the manifest or leave it out",
-          N_("'%(name)s' is not named in %(manifest)s (nor are %(more)s more files); add it "
-             "to the manifest or leave it out")),
-    _form(r"'(?P<name>.+?)' is not named in (?P<manifest>\S+); add it to the manifest or leave "
-          r"it out", N_("'%(name)s' is not named in %(manifest)s; add it to the manifest or "
-                        "leave it out")),
-    _form(r"there is no box (?P<code>.+)", N_("there is no box %(code)s")),
-    _form(r"the date '(?P<value>.*)' is not a date like 2026-03-01",
-          N_("the date '%(value)s' is not a date like 2026-03-01")),
+    # a manifest that cannot be read (ingest.box; an upload's other problems are
+    # records.problems, said beside their field by web.forms)
     _form(r"cannot read (?P<name>\S+): (?P<why>.+)", N_("cannot read %(name)s: %(why)s")),
     # the door, the vocabulary
     _form(r"household (?P<number>\S+) was not found", N_("household %(number)s was not found")),
