@@ -465,3 +465,20 @@ def test_a_box_queued_in_the_background_runs_as_its_own_batch_under_masked_names
         archive.close()
     listed = hudang(root, "jobs", "list", "--json")
     assert number not in listed.output and f'"batch": {batch.id}' in listed.output
+
+
+def test_an_out_file_that_cannot_be_written_is_one_sentence_and_a_blank_manifest_reads_back(
+        root, tmp_path):
+    """Every command's ``--out`` goes through web.cli.context.write_out: a folder that is not
+    there is a sentence and the invalid-input exit code, never a traceback."""
+    from ingest.box import read_manifest
+    from web.errors import ExitCode
+
+    missing = tmp_path / "no-such-folder" / "manifest.csv"
+    refused = hudang(root, "batch", "manifest-template", "--out", str(missing))
+    assert refused.exit_code == int(ExitCode.bad_input), refused.output
+    assert f"cannot write '{missing}'" in refused.output and "Traceback" not in refused.output
+    written = hudang(root, "batch", "manifest-template", "--out", str(tmp_path / "m.csv"))
+    assert written.exit_code == 0, written.output
+    [example] = read_manifest((tmp_path / "m.csv").read_bytes())
+    assert (example.file, example.doc_type, example.pages) == ("0001.pdf", "申请书", 2)

@@ -13,7 +13,7 @@ import click
 
 from ingest import acceptance
 from records.policy import Action, Principal
-from web.cli.context import Context
+from web.cli.context import Context, write_out
 from web.cli.door import guarded
 from web.cli.root import main
 
@@ -85,7 +85,7 @@ def accept_show(c: Context, who: Principal, batch_id: int, as_json: bool) -> Non
 @guarded(Action.batches, per_object=True)
 def accept_report(c: Context, who: Principal, batch_id: int, out: Path) -> None:
     """The acceptance report (验收报告) of BATCH's latest decided round, as PDF."""
-    out.write_bytes(acceptance.report(c.archive, who, batch_id))
+    write_out(out, acceptance.report(c.archive, who, batch_id))
     click.echo(f"wrote the acceptance report of batch {batch_id} to {out}")
 
 

@@ -17,7 +17,7 @@ from ingest.box import MANIFEST, RowsFailed, from_directory, ingest_box, long_sc
 from ingest.scanquality import RULES
 from records.kinds import ScanProfile
 from records.policy import Action, Principal
-from web.cli.context import Context, progress
+from web.cli.context import Context, progress, write_out
 from web.cli.door import guarded
 from web.cli.documents import pages
 from web.cli.root import main
@@ -105,7 +105,7 @@ def separators(c: Context, who: Principal, households: tuple[str, ...],
     from ingest.box import separator_sheets
 
     data, count = separator_sheets(c.archive, who, list(households), list(doc_types))
-    out.write_bytes(data)
+    write_out(out, data)
     click.echo(f"wrote {count} separator sheets to {out}")
 
 
@@ -122,7 +122,7 @@ def batch_manifest_template(c: Context, who: Principal, out: Path) -> None:
     """Write a blank manifest.csv to fill in: its columns (in Chinese) and an example row."""
     from ingest.box import manifest_template
 
-    out.write_text(manifest_template(), encoding="utf-8", newline="")
+    write_out(out, manifest_template())
     click.echo(f"wrote a blank manifest to {out}")
 
 
@@ -176,7 +176,7 @@ def batch_show(c: Context, who: Principal, batch_id: int, as_json: bool) -> None
 def batch_report(c: Context, who: Principal, batch_id: int, fmt: str, out: Path) -> None:
     """The batch report with its process metadata, as CSV or PDF."""
     report = service.report(c.archive, who, batch_id, fmt)
-    out.write_bytes(report.csv() if fmt == "csv" else report.pdf())
+    write_out(out, report.csv() if fmt == "csv" else report.pdf())
     click.echo(f"wrote the report of batch {batch_id} to {out}")
 
 

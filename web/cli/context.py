@@ -66,3 +66,17 @@ def progress(label: str, total: int | None = None, unit: str = "page"):
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def write_out(path, data: bytes | str) -> None:
+    """Write a command's ``--out`` file (a report, labels, a certificate, a blank manifest):
+    a path that cannot be written is one sentence and an exit code, not a traceback."""
+    from pathlib import Path
+
+    from records.exceptions import Invalid
+
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        Path(path).write_bytes(raw)
+    except OSError as exc:
+        raise Invalid(f"cannot write '{path}': {exc.strerror or exc}") from None

@@ -14,7 +14,7 @@ import click
 from ingest import locations as service
 from records.policy import Action, Principal
 from records.problems import Problems
-from web.cli.context import Context
+from web.cli.context import Context, write_out
 from web.cli.door import guarded
 from web.cli.households import _fail_on
 from web.cli.root import main
@@ -122,5 +122,5 @@ def labels(c: Context, who: Principal, codes: tuple[str, ...], out: Path,
            with_contents: bool) -> None:
     """Print labels (A4, eight a page, Code 128 barcodes) of cabinets, boxes and folders."""
     pdf = service.labels(c.archive, who, list(codes), with_contents=with_contents)
-    out.write_bytes(pdf)
+    write_out(out, pdf)
     click.echo(f"wrote {out}")

@@ -10,7 +10,7 @@ import click
 from ingest import reports
 from records.exceptions import Invalid
 from records.policy import Action, Principal
-from web.cli.context import Context
+from web.cli.context import Context, write_out
 from web.cli.door import guarded
 from web.cli.root import main
 
@@ -41,7 +41,7 @@ def report(c: Context, who: Principal, kind: str, region_code: str | None,
         made = reports.roster(c.archive, who, region_code, status, fmt=fmt)
     else:
         made = reports.stats(c.archive, who, region_code, fmt)
-    out.write_bytes(made.csv() if fmt == "csv" else made.pdf())
+    write_out(out, made.csv() if fmt == "csv" else made.pdf())
     click.echo(f"wrote {out} ({len(made.sheet.rows)} rows)")
 
 

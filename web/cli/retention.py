@@ -17,7 +17,7 @@ from ingest import destruction, retention, shredding
 from records.clock import as_utc
 from records.policy import Action, Principal
 from records.retention import read_class_facts
-from web.cli.context import Context
+from web.cli.context import Context, write_out
 from web.cli.door import guarded, unguarded
 from web.cli.root import main
 
@@ -327,7 +327,7 @@ def destruction_certificate(c: Context, who: Principal, number: int, out: str,
     """Write the destruction certificate (销毁证明书) of an executed list, or with --list
     the list itself (a draft until executed), as PDF."""
     pdf = destruction.printed(c.archive, who, number, "list" if as_list else "certificate")
-    Path(out).write_bytes(pdf)
+    write_out(out, pdf)
     click.echo(f"wrote {out}")
 
 
