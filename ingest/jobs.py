@@ -53,7 +53,7 @@ from records.exceptions import Invalid, NotFound, RecordsError
 from records.idnumbers import mask_in_text
 from records.problems import N_, fail
 from records.kinds import ContainerKind, FileOutcome, JobKind, JobState, RowOutcome, ScanProfile
-from records.model import Document, Job, JobFile, User
+from records.model import DestructionList, Document, Job, JobFile, User
 from records.policy import Action, Principal, Role, may_see_job
 from search.exceptions import SearchError
 from storage.exceptions import StorageError
@@ -263,7 +263,9 @@ def submit_destruction(archive: Archive, who: Principal, number: int, *,
         running = rules.destroying(s, number)
         if running is not None:
             raise being_executed(number, running.id)
-        job_id = rules.create(s, JobKind.destroy, who, params={"list": number}).id
+        job = rules.create(s, JobKind.destroy, who, params={"list": number})
+        job.progress_total = len(s.get(DestructionList, number).items)  # shown while queued
+        job_id = job.id
     _enqueue(archive, job_id, queue)
     return job_id
 
