@@ -85,7 +85,11 @@ def machine() -> dict:
     except Exception:
         pass
     return {"cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version(), "os": platform.platform(),
+            "python": platform.python_version(),
+            # which interpreter: builds of one version differ by 20-30 % in speed (a
+            # distribution's optimised build, a plain source build), so runs compared
+            # before and after must name the same one
+            "python_executable": os.path.realpath(sys.executable), "os": platform.platform(),
             "tesseract": tess, "loadavg_at_start": [round(x, 2) for x in load]}
 
 

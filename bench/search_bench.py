@@ -96,8 +96,12 @@ def _pages(corpus: Path, limit: int | None):
                       text=d["text"])
 
 
-def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: str) -> dict:
+def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: str,
+          limitmb: int | None = None) -> dict:
+    """``limitmb``: each writer's posting pool for ``bulk`` (default: the index's own,
+    ``search.index.BULK_LIMIT_MB``), to compare builds at one pool size."""
     from search import SearchIndex
+    from search.index import BULK_LIMIT_MB
 
     shutil.rmtree(index_dir, ignore_errors=True)
     with PeakRSS() as mem:
@@ -107,12 +111,14 @@ def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: st
             if mode == "rebuild":
                 count = ix.rebuild(_pages(corpus, limit))
             else:
-                count = ix.bulk_load(_pages(corpus, limit), procs=procs)
+                count = ix.bulk_load(_pages(corpus, limit), procs=procs,
+                                     limitmb=limitmb or BULK_LIMIT_MB)
         seconds = time.perf_counter() - started
         cpu = _cpu_s() - cpu_before
     # cpu_s: this process and its writer processes; on a shared machine,
     # wall time well above cpu_s / procs was spent waiting for a core
-    return {"mode": mode, "procs": procs, "docs": count, "seconds": seconds,
+    return {"mode": mode, "procs": procs, "limitmb": limitmb or BULK_LIMIT_MB, "docs": count,
+            "seconds": seconds,
             "docs_per_s": count / seconds, "cpu_s": cpu, "index_mb": dir_size(index_dir) / 1e6,
             "peak_rss_mb": mem.peak / 1e6}
 
@@ -327,6 +333,7 @@ def main() -> None:
     p.add_argument("--procs", type=int, default=1)
     p.add_argument("--limit", type=int)
     p.add_argument("--mode", default="bulk", choices=("bulk", "rebuild"))
+    p.add_argument("--limitmb", type=int, help="each writer's posting pool (build, bulk)")
     p.add_argument("--budget", type=float, default=30.0)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--out", type=Path, required=True)
@@ -336,7 +343,7 @@ def main() -> None:
         res = plan(a.corpus, a.n, a.seed, a.per_class)
     elif a.step == "build":
         log(f"search: building {a.limit or 'all'} documents, {a.mode}, procs={a.procs}")
-        res = build(a.corpus, a.index, a.procs, a.limit, a.mode)
+        res = build(a.corpus, a.index, a.procs, a.limit, a.mode, a.limitmb)
     elif a.step == "query":
         log("search: hudang queries")
         res = query(a.index, a.plan, a.budget, a.profile)

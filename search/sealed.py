@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import struct
+import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Protocol
@@ -33,7 +36,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from whoosh.filedb.filestore import FileStorage
-from whoosh.filedb.structfile import StructFile
+from whoosh.filedb.structfile import BufferFile, StructFile
 
 from search.exceptions import IndexUnreadable
 
@@ -45,9 +48,13 @@ _ID = 16
 _NONCE = 12
 _TAG = 16
 _SLOT = CHUNK + _NONCE + _TAG  # a full chunk on disk
-_CACHE_CHUNKS = 32  # decrypted chunks kept per open file (1 MiB)
+_CACHE_CHUNKS = 64  # decrypted chunks kept per open file (2 MiB)
 _SPILL_AT = 8  # a writer keeps at most this many unwritten full chunks
 _READ_BUFFER = 8 * 1024  # io.BufferedReader's buffer over a file opened for reading
+_WRITE_BUFFER = 64 * 1024  # io.BufferedRandom's buffer over a file being written
+# Parts of a segment read whole into memory when a searcher opens it (see _SealedStructFile)
+_IN_PIECES = (".pst", ".vps", "._stored.col")  # postings and stored fields: read in chunks
+_WHOLE_MAX = 64 * 1024 * 1024  # a part larger than this is read in chunks whatever it is
 
 
 class DataKeys(Protocol):
@@ -77,6 +84,15 @@ def is_sealed(path: str | os.PathLike[str]) -> bool:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
         return False
+
+
+def _seek(pos: int, size: int, offset: int, whence: int) -> int:
+    """The position a file's ``seek(offset, whence)`` moves to (from its start, from ``pos``,
+    from its end ``size``)."""
+    base = {0: 0, 1: pos, 2: size}[whence]
+    if base + offset < 0:
+        raise ValueError("negative seek position")
+    return base + offset
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -176,23 +192,7 @@ class SealedFile:
 
     # -- file protocol -----------------------------------------------------------------
     def read(self, n: int | None = -1) -> bytes:
-        end = self._size if n is None or n < 0 else min(self._size, self._pos + n)
-        pos = self._pos
-        if pos >= end:
-            return b""
-        i, off = divmod(pos, CHUNK)
-        if off + (end - pos) <= CHUNK:  # the usual case: within one chunk
-            out = bytes(self._chunk(i)[off:off + end - pos])
-        else:
-            parts = []
-            while pos < end:
-                i, off = divmod(pos, CHUNK)
-                piece = self._chunk(i)[off:off + min(end - pos, CHUNK - off)]
-                if not piece:
-                    break
-                parts.append(piece)
-                pos += len(piece)
-            out = b"".join(parts)
+        out = self.pread(self._pos, self._size - self._pos if n is None or n < 0 else n)
         self._pos += len(out)
         return out
 
@@ -200,6 +200,28 @@ class SealedFile:
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
+
+    def pread(self, pos: int, n: int) -> bytes:
+        """``n`` bytes from plaintext position ``pos`` (fewer at the end), leaving the
+        file's position alone (``read`` is this from the position, then moves it)."""
+        end = min(self._size, pos + n)
+        if pos >= end:
+            return b""
+        i, off = divmod(pos, CHUNK)
+        if off + (end - pos) <= CHUNK:  # the usual case: within one chunk
+            chunk = self._cache.get(i)  # a cached chunk is never a changed one
+            if chunk is not None:
+                return chunk[off:off + end - pos]
+            return bytes(self._chunk(i)[off:off + end - pos])
+        parts = []
+        while pos < end:
+            i, off = divmod(pos, CHUNK)
+            piece = self._chunk(i)[off:off + min(end - pos, CHUNK - off)]
+            if not piece:
+                break
+            parts.append(piece)
+            pos += len(piece)
+        return b"".join(parts)
 
     def readline(self, limit: int = -1) -> bytes:
         line = bytearray()
@@ -242,10 +264,7 @@ class SealedFile:
         return done
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
+        self._pos = _seek(self._pos, self._size, offset, whence)
         return self._pos
 
     def tell(self) -> int:
@@ -282,8 +301,10 @@ class SealedFile:
 
 
 class _Raw(io.RawIOBase):
-    """A read-only :class:`SealedFile` as a raw stream, so that ``io.BufferedReader`` serves
-    Whoosh's many small reads (pickled postings, varints) from a C-level buffer."""
+    """A :class:`SealedFile` as a raw stream, so that Python's C-level buffers serve
+    Whoosh's many small reads and writes (pickled postings, varints, a posting pool's
+    runs): ``io.BufferedReader`` over a file opened for reading, ``io.BufferedRandom``
+    over one being written."""
 
     def __init__(self, sealed: SealedFile) -> None:
         super().__init__()
@@ -291,6 +312,16 @@ class _Raw(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def writable(self) -> bool:
+        return self._sealed.writable()
+
+    def write(self, data) -> int:  # noqa: ANN001 - bytes-like
+        return self._sealed.write(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            self._sealed.flush()
 
     def seekable(self) -> bool:
         return True
@@ -310,8 +341,184 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
+class _Window:
+    """A read-only window ``[base, base + length)`` of a :class:`SealedFile` with its own
+    position: one part of a compound segment file (its terms, postings, stored fields,
+    a column). Reads go straight to the file's decrypted chunks, with no buffer to refill
+    on every seek: Whoosh reads an index by jumping (term lookups, posting blocks,
+    stored fields), a few bytes at each place."""
+
+    def __init__(self, sealed: SealedFile, base: int, length: int) -> None:
+        self._sealed = sealed
+        self._cache = sealed._cache
+        self._base = base
+        self._length = length
+        self._pos = 0
+        self.closed = False
+
+    def pread(self, pos: int, n: int) -> bytes:
+        """``n`` bytes at ``pos`` in the window (fewer at its end)."""
+        n = min(n, self._length - pos)
+        if n <= 0:
+            return b""
+        i, off = divmod(self._base + pos, CHUNK)
+        if off + n <= CHUNK:  # the usual case, inlined: one slice of a decrypted chunk
+            chunk = self._cache.get(i)  # read-only: cached chunks are bytes
+            if chunk is None:
+                chunk = self._sealed._chunk(i)
+            return chunk[off:off + n]
+        return self._sealed.pread(self._base + pos, n)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._length - self._pos
+        data = self.pread(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            piece = self.pread(self._pos, 256 if limit < 0 else min(256, limit - len(line)))
+            if not piece:
+                break
+            stop = piece.find(b"\n")
+            piece = piece if stop < 0 else piece[:stop + 1]
+            line += piece
+            self._pos += len(piece)
+            if stop >= 0:
+                break
+        return bytes(line)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = _seek(self._pos, self._length, offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:  # the segment's file closes the sealed file
+        self.closed = True
+
+
+class _WindowFile(StructFile):
+    """Whoosh's ``StructFile`` over a :class:`_Window`. ``get`` (the read at a position
+    that term lookups and posting blocks use), ``read``, ``seek`` and ``tell`` are the
+    window's own methods: one call that slices a decrypted chunk, not a seek and a read
+    through the layers below."""
+
+    def __init__(self, window: _Window, name: str | None = None) -> None:
+        super().__init__(window, name=name)
+        self._window = window
+        self.get = window.pread
+        self.read = window.read
+        self.seek = window.seek
+        self.tell = window.tell
+
+    def read_pickle(self):  # noqa: ANN201 - whatever was pickled
+        """Unpickle from a slice instead of from the window: the unpickler's many small
+        reads would each be a Python call (a posting block's header is one pickle)."""
+        pos, size = self.file.tell(), 1024
+        while True:
+            data = self.get(pos, size)
+            view = io.BytesIO(data)
+            try:
+                value = pickle.load(view)
+            except (EOFError, pickle.UnpicklingError):
+                if len(data) < size:  # the window ends inside the pickle: it is broken
+                    raise
+                size *= 8
+                continue
+            self.file.seek(pos + view.tell())
+            return value
+
+    def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
+        window = self._window
+        return _WindowFile(_Window(window._sealed, window._base + offset, length),
+                           name=name or self._name)
+
+
+class _Plain:
+    """A part of a segment, decrypted whole and shared by the searchers of a process that
+    open the same segment (see :class:`_SealedStructFile`); freed with the last of them."""
+
+    __slots__ = ("data", "__weakref__")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _PlainFile(BufferFile):
+    """Whoosh's in-memory file over a :class:`_Plain` part: reads are slices, as they are
+    of a memory-mapped plain index."""
+
+    def __init__(self, plain: _Plain, name: str | None = None) -> None:
+        super().__init__(plain.data, name=name)
+        self._plain = plain  # keeps the shared part alive while this file is open
+
+
+_plain_parts: weakref.WeakValueDictionary[tuple[bytes, int, int], _Plain] = weakref.WeakValueDictionary()
+_plain_lock = threading.Lock()
+
+
+class _SealedWriteFile(StructFile):
+    """A sealed file being written, behind a C-level buffer: Whoosh writes a posting pool's
+    runs one pickled posting at a time, and each write was a Python call into
+    :meth:`SealedFile.write`. ``write`` is the buffer's own method, so ``pickle.dump``
+    calls C directly."""
+
+    def __init__(self, sealed: SealedFile, **kwargs) -> None:  # noqa: ANN003
+        buffered = _BufferedRandom(_Raw(sealed), buffer_size=_WRITE_BUFFER)
+        super().__init__(buffered, **kwargs)
+        self.write = buffered.write
+
+
+class _SealedStructFile(StructFile):
+    """A sealed file opened for reading. Whoosh opens a compound segment file's parts with
+    ``subset``. The parts a search reads by jumping a few bytes at a time (the terms'
+    hash table, the columns) are decrypted whole, once per process while any searcher
+    holds them, and read like a memory-mapped plain index; the large parts (postings,
+    stored fields) are :class:`_WindowFile` s on the file's decrypted chunks, so memory
+    does not grow with the index."""
+
+    def __init__(self, sealed: SealedFile, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(_Buffered(_Raw(sealed), buffer_size=_READ_BUFFER), **kwargs)
+        self._sealed = sealed
+
+    def get(self, position: int, length: int) -> bytes:
+        """The read at a position (column lookups: a field's length per posting while a
+        segment is written) from the decrypted chunks, not a seek and a read."""
+        return self._sealed.pread(position, length)
+
+    def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
+        name = name or self._name
+        if length > _WHOLE_MAX or (name or "").endswith(_IN_PIECES):
+            return _WindowFile(_Window(self._sealed, offset, length), name=name)
+        key = (self._sealed._id, offset, length)
+        with _plain_lock:
+            plain = _plain_parts.get(key)
+        if plain is None:
+            plain = _Plain(self._sealed.pread(offset, length))
+            with _plain_lock:
+                plain = _plain_parts.setdefault(key, plain)
+        return _PlainFile(plain, name=name)
+
+
 class _Buffered(io.BufferedReader):
     """No ``fileno``: Whoosh would memory-map the file (and see the ciphertext)."""
+
+    @property
+    def fileno(self):  # noqa: ANN201
+        raise AttributeError("fileno")
+
+
+class _BufferedRandom(io.BufferedRandom):
+    """No ``fileno`` (as :class:`_Buffered`)."""
 
     @property
     def fileno(self):  # noqa: ANN201
@@ -332,11 +539,10 @@ class SealedStorage(FileStorage):
     def create_file(self, name: str, excl: bool = False, mode: str = "wb", **kwargs) -> StructFile:  # noqa: ANN003
         if self.readonly:
             raise OSError(f"the index in {self.folder} is open read-only")
-        return StructFile(SealedFile.create(self._fpath(name), self.keys, excl=excl), name=name, **kwargs)
+        return _SealedWriteFile(SealedFile.create(self._fpath(name), self.keys, excl=excl), name=name, **kwargs)
 
     def open_file(self, name: str, **kwargs) -> StructFile:  # noqa: ANN003
-        raw = _Raw(SealedFile.open(self._fpath(name), self.keys))
-        return StructFile(_Buffered(raw, buffer_size=_READ_BUFFER), name=name, **kwargs)
+        return _SealedStructFile(SealedFile.open(self._fpath(name), self.keys), name=name, **kwargs)
 
     def file_length(self, name: str) -> int:
         """The plaintext length (what Whoosh would see in an unsealed file)."""
