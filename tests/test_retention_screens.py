@@ -292,6 +292,9 @@ def test_carrying_out_a_list_is_one_background_job_that_its_executor_follows(app
     again = CliRunner().invoke(main, console)
     assert again.exit_code == 4 and f"list {n} is being carried out already, by job {job_id}" \
         in again.output
+    here = CliRunner().invoke(main, console[:-3] + console[-2:])  # in the foreground: not beside it
+    assert here.exit_code == 4 and f"by job {job_id}" in here.output, here.output
+    assert reviewer.get(f"/api/destruction/{n}").get_json()["status"] != "executed"
     with pytest.raises(OutOfTurn, match=f"by job {job_id}"):
         submit_destruction(archive, principal(archive, "approver"), n)
     confirm = reviewer.get(f"/destruction/{n}/execute")

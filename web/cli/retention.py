@@ -306,6 +306,13 @@ def destruction_execute(c: Context, who: Principal, number: int, background: boo
                    f"list {number} queued as job {job_id}; follow it with 'hudang jobs'")
         return
 
+    from ingest.jobs import destruction_job
+    from records.destruction import being_executed
+
+    queued = destruction_job(c.archive, number)  # a worker has it, or will: not twice at once
+    if queued is not None:
+        raise being_executed(number, queued["id"])
+
     def told(position: int, household: str, status: str) -> None:
         click.echo(f"{position} {household} {status}")
         sys.stdout.flush()
