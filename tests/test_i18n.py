@@ -133,5 +133,12 @@ def test_a_services_sentence_is_shown_in_chinese_and_an_unknown_one_as_it_was_sa
         assert in_language("cannot ingest 'b.tif': something new went wrong") == \
             "无法入库“b.tif”：something new went wrong"
         assert in_language(None) == ""
+        # a finished job's summary, as the jobs page shows it
+        assert in_language("list 4: 2 destroyed, 1 held, 1 skipped") == \
+            "清册 4：已销毁 2 卷，冻结 1 卷，跳过 1 卷"
+        assert in_language("reindexed 300 pages") == "已重建索引，共 300 页"
+        assert in_language("batch 3: 4 stored, 1 already stored, 0 failed; 2 page findings") == \
+            "批次 3：入库 4 件，已在库 1 件，失败 0 件；页面质检问题 2 处"
     with app.test_request_context("/?lang=en"):
         assert in_language(said) == said
+        assert in_language("list 4: 2 destroyed, 1 held") == "list 4: 2 destroyed, 1 held"

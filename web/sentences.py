@@ -94,6 +94,29 @@ FORMS: tuple[Form, ...] = (
           N_("unknown document type '%(type)s'; use a code or one of: %(names)s")),
     _form(r"the run stopped before this file was reached",
           N_("the run stopped before this file was reached")),
+    # a finished job's summary (ingest.jobs.Worker), and a verification job's error
+    _form(r"reindexed (?P<pages>\d+) pages", N_("reindexed %(pages)s pages")),
+    _form(r"verification (?P<run>\d+): no findings", N_("verification %(run)s: no findings")),
+    _form(r"verification (?P<run>\d+) found (?P<n>\d+) problems; see 'hudang verify' or the "
+          r"verification screen",
+          N_("verification %(run)s found %(n)s problems; see 'hudang verify' or the "
+             "verification screen")),
+    _form(r"re-OCR'd (?P<pages>\d+) pages of document (?P<document>\d+) with (?P<engine>\S+)",
+          N_("re-OCR'd %(pages)s pages of document %(document)s with %(engine)s")),
+    _form(r"batch (?P<batch>\d+): (?P<stored>\d+) stored, (?P<duplicate>\d+) already stored, "
+          r"(?P<failed>\d+) failed; (?P<flagged>\d+) page findings",
+          N_("batch %(batch)s: %(stored)s stored, %(duplicate)s already stored, %(failed)s "
+             "failed; %(flagged)s page findings")),
+    _form(r"list (?P<list>\d+) was executed before: (?P<counts>.+)",
+          N_("list %(list)s was executed before: %(counts)s"), "counts"),
+    _form(r"list (?P<list>\d+): (?P<counts>.+)", N_("list %(list)s: %(counts)s"), "counts"),
+    _form(r"(?P<n>\d+) destroyed", N_("%(n)s destroyed")),
+    _form(r"(?P<n>\d+) held", N_("%(n)s held")),
+    _form(r"(?P<n>\d+) skipped", N_("%(n)s skipped")),
+    _form(r"(?P<n>\d+) pending", N_("%(n)s pending")),
+    _form(r"no dossiers", N_("no dossiers")),
+    # counts joined by commas ("2 destroyed, 1 held"): each in turn
+    _form(r"(?P<first>\d+ [a-z]+), (?P<rest>.+)", N_("%(first)s, %(rest)s"), "first", "rest"),
 )
 
 
