@@ -7,7 +7,10 @@ file is a header and a row of chunks, each chunk 32 KiB of plaintext sealed on i
 with AES-256-GCM, so a reader decrypts only the chunks it reads (random access, a small
 cache of decrypted chunks per open file) and a writer holds only the chunks it has not
 written out yet. Memory stays bounded whatever the size of a segment; nothing is ever
-decrypted to disk. Whoosh's temporary files (the posting pool's runs, the per-document
+decrypted to disk. A searcher reads a compound segment's small parts (the terms' hash
+table, the columns) decrypted whole, shared within the process, and its large parts
+(postings, stored fields) through windows on the decrypted chunks
+(``_SealedStructFile``; docs/search.md, *Nothing readable on disk*). Whoosh's temporary files (the posting pool's runs, the per-document
 column buffer, the multiprocessing writer's batches) live in a ``temp_storage`` of the
 same kind.
 
