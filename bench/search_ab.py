@@ -8,9 +8,12 @@ search`` built) - and sends every query of the plan to both, in alternating
 order, timing each inside its process. A slow minute then slows both, and the
 ratio after ÷ before of each query is what is left.
 
-    python bench/search_ab.py \\
+    python -m bench.search_ab \\
         --before /work/before --before-python /work/before/.venv/bin/python \\
         --after . --after-python .venv/bin/python [--rounds 3] [--out F]
+
+(run from the after tree; each worker is this file run by path with its side's Python, and
+imports only that side's ``search`` and ``storage``.)
 
 Each side searches ``bench/out/search/ix-10000`` of its own tree with the plan
 ``bench/out/search/plan-10000.json`` of the *after* tree (both trees' plans are
@@ -31,9 +34,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-CLASSES = ("name", "id", "household", "phrase", "wrong_char")
-SCOPE = "220381104"  # bench.search_bench.SCOPE (TOWNSHIPS[3]); kept literal: a worker imports nothing of the bench
 
 
 def worker(code: Path, index: Path) -> None:
@@ -81,6 +81,8 @@ class Side:
 
 
 def compare(before: Side, after: Side, plan: list[dict], rounds: int) -> dict:
+    from bench.search_bench import CLASSES, SCOPE  # the bench's own classes and township
+
     for q in plan[:3]:  # warm both a little, as bench.search_bench query does
         before.ask(q["q"], None)
         after.ask(q["q"], None)

@@ -103,6 +103,7 @@ def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: st
     from search import SearchIndex
     from search.index import BULK_LIMIT_MB
 
+    limitmb = limitmb or BULK_LIMIT_MB
     shutil.rmtree(index_dir, ignore_errors=True)
     with PeakRSS() as mem:
         started = time.perf_counter()
@@ -111,13 +112,12 @@ def build(corpus: Path, index_dir: Path, procs: int, limit: int | None, mode: st
             if mode == "rebuild":
                 count = ix.rebuild(_pages(corpus, limit))
             else:
-                count = ix.bulk_load(_pages(corpus, limit), procs=procs,
-                                     limitmb=limitmb or BULK_LIMIT_MB)
+                count = ix.bulk_load(_pages(corpus, limit), procs=procs, limitmb=limitmb)
         seconds = time.perf_counter() - started
         cpu = _cpu_s() - cpu_before
     # cpu_s: this process and its writer processes; on a shared machine,
     # wall time well above cpu_s / procs was spent waiting for a core
-    return {"mode": mode, "procs": procs, "limitmb": limitmb or BULK_LIMIT_MB, "docs": count,
+    return {"mode": mode, "procs": procs, "limitmb": limitmb, "docs": count,
             "seconds": seconds,
             "docs_per_s": count / seconds, "cpu_s": cpu, "index_mb": dir_size(index_dir) / 1e6,
             "peak_rss_mb": mem.peak / 1e6}

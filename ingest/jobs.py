@@ -51,10 +51,10 @@ from records.door import Knock, Target
 from records.doctypes import get_type
 from records.exceptions import Invalid, NotFound, RecordsError
 from records.idnumbers import mask_in_text
-from records.problems import N_, fail
 from records.kinds import ContainerKind, FileOutcome, JobKind, JobState, RowOutcome, ScanProfile
 from records.model import DestructionList, Document, Job, JobFile, User
 from records.policy import Action, Principal, Role, may_see_job
+from records.problems import N_, fail
 from search.exceptions import SearchError
 from storage.exceptions import StorageError
 
@@ -674,7 +674,7 @@ class Worker:
             done += 1
             with _writing(self.archive) as s:
                 rules.progress(s, job_id, done)
-        executed = shredding.execute(self.archive, who, number, on_item=told)
+        executed = shredding.execute(self.archive, who, number, on_item=told, job=job_id)
         counts = ", ".join(f"{n} {k}" for k, n in executed.counts.items() if n) or "no dossiers"
         return (f"list {number} was executed before: {counts}" if executed.already
                 else f"list {number}: {counts}"), None

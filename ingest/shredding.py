@@ -45,6 +45,7 @@ from records import audit, holds, retention
 from records import destruction as rules
 from records.clock import as_utc, utcnow
 from records.destruction import Step
+from records.jobs import destroying
 from records.model import (ArchiveRecord, Correction, DestructionItem, DestructionList,
                            Document, Dossier, ItemStatus, ListStatus, Page, Region)
 from records.policy import Action, Principal
@@ -291,13 +292,20 @@ def check_execute(archive: Archive, who: Principal, number: int,
 
 
 def execute(archive: Archive, who: Principal, number: int, now: datetime | None = None,
-            on_item: Callable[[int, str, str], None] | None = None) -> Executed:
+            on_item: Callable[[int, str, str], None] | None = None,
+            job: int | None = None) -> Executed:
     """Carry out an approved, witnessed list (or finish one a crash interrupted).
 
-    ``on_item(position, household, status)`` is told after each dossier."""
+    ``on_item(position, household, status)`` is told after each dossier. ``job``: the
+    background job doing it (``ingest.jobs``); any other run is refused while a job of the
+    list is queued or running, so a list is never carried out twice at once."""
     now = now or utcnow()
     admit_list(archive, who, number, Action.destruction_execute, "destruction_execute")
     try:
+        with archive.Session() as s:
+            running = destroying(s, number)
+            if running is not None and running.id != job:
+                raise rules.being_executed(number, running.id)
         first = _start(archive, who, number, now)
     except rules.OutOfTurn as exc:
         _refused(archive, who, number, exc)

@@ -353,7 +353,6 @@ class _Window:
 
     def __init__(self, sealed: SealedFile, base: int, length: int) -> None:
         self._sealed = sealed
-        self._cache = sealed._cache
         self._base = base
         self._length = length
         self._pos = 0
@@ -362,15 +361,11 @@ class _Window:
     def pread(self, pos: int, n: int) -> bytes:
         """``n`` bytes at ``pos`` in the window (fewer at its end)."""
         n = min(n, self._length - pos)
-        if n <= 0:
-            return b""
-        i, off = divmod(self._base + pos, CHUNK)
-        if off + n <= CHUNK:  # the usual case, inlined: one slice of a decrypted chunk
-            chunk = self._cache.get(i)  # read-only: cached chunks are bytes
-            if chunk is None:
-                chunk = self._sealed._chunk(i)
-            return chunk[off:off + n]
-        return self._sealed.pread(self._base + pos, n)
+        return self._sealed.pread(self._base + pos, n) if n > 0 else b""
+
+    def part(self, offset: int, length: int) -> _Window:
+        """The window ``[offset, offset + length)`` of this one."""
+        return _Window(self._sealed, self._base + offset, length)
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
@@ -378,11 +373,6 @@ class _Window:
         data = self.pread(self._pos, n)
         self._pos += len(data)
         return data
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
 
     def readline(self, limit: int = -1) -> bytes:
         line = bytearray()
@@ -412,12 +402,11 @@ class _Window:
 class _WindowFile(StructFile):
     """Whoosh's ``StructFile`` over a :class:`_Window`. ``get`` (the read at a position
     that term lookups and posting blocks use), ``read``, ``seek`` and ``tell`` are the
-    window's own methods: one call that slices a decrypted chunk, not a seek and a read
-    through the layers below."""
+    window's own methods, so a read slices a decrypted chunk (:meth:`SealedFile.pread`)
+    instead of a seek and a read through the layers below."""
 
     def __init__(self, window: _Window, name: str | None = None) -> None:
         super().__init__(window, name=name)
-        self._window = window
         self.get = window.pread
         self.read = window.read
         self.seek = window.seek
@@ -441,9 +430,7 @@ class _WindowFile(StructFile):
             return value
 
     def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
-        window = self._window
-        return _WindowFile(_Window(window._sealed, window._base + offset, length),
-                           name=name or self._name)
+        return _WindowFile(self.file.part(offset, length), name=name or self._name)
 
 
 class _Plain:
@@ -503,12 +490,10 @@ class _SealedStructFile(StructFile):
         if length > _WHOLE_MAX or (name or "").endswith(_IN_PIECES):
             return _WindowFile(_Window(self._sealed, offset, length), name=name)
         key = (self._sealed._id, offset, length)
-        with _plain_lock:
+        with _plain_lock:  # decrypted once however many searchers open the segment at once
             plain = _plain_parts.get(key)
-        if plain is None:
-            plain = _Plain(self._sealed.pread(offset, length))
-            with _plain_lock:
-                plain = _plain_parts.setdefault(key, plain)
+            if plain is None:
+                plain = _plain_parts[key] = _Plain(self._sealed.pread(offset, length))
         return _PlainFile(plain, name=name)
 
 

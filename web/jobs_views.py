@@ -13,12 +13,12 @@ from ingest import jobs as background
 from records.catalogue import find_household
 from records.doctypes import all_types
 from records.exceptions import Invalid, RecordsError
-from records.problems import N_, Problems, fail
 from records.kinds import JobKind, JobState
 from records.policy import Action
+from records.problems import N_, Problems, fail
 from web.door import archive, guarded
-from web.i18n import _, current_language
 from web.forms import field_errors, text
+from web.i18n import _, current_language
 from web.sentences import for_form
 
 bp = Blueprint("jobs", __name__)

@@ -3,12 +3,14 @@ a progress bar."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from ingest.archive import Archive, console_user
 from ingest.settings import Settings
 from records.catalogue import get_user, principal_of
+from records.exceptions import Invalid
 from records.policy import Principal, Role
 
 
@@ -68,13 +70,9 @@ def progress(label: str, total: int | None = None, unit: str = "page"):
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def write_out(path, data: bytes | str) -> None:
+def write_out(path: str | Path, data: bytes | str) -> None:
     """Write a command's ``--out`` file (a report, labels, a certificate, a blank manifest):
     a path that cannot be written is one sentence and an exit code, not a traceback."""
-    from pathlib import Path
-
-    from records.exceptions import Invalid
-
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         Path(path).write_bytes(raw)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ingest import destruction, retention, shredding
-from records.clock import as_utc
+from ingest.reports import office_time
 from records.policy import Action, Principal
 from records.retention import read_class_facts
 from web.cli.context import Context, write_out
@@ -265,8 +265,8 @@ def destruction_submit(c: Context, who: Principal, number: int) -> None:
                "Approve a submitted list (not one you drew up); the waiting period starts.")
 def destruction_approve(c: Context, who: Principal, number: int) -> None:
     until = destruction.approve(c.archive, who, number)
-    when = as_utc(until).astimezone(c.archive.settings.timezone).strftime("%Y-%m-%d %H:%M")
-    click.echo(f"list {number} approved; two witnesses may confirm it from {when}")
+    click.echo(f"list {number} approved; two witnesses may confirm it from "
+               f"{office_time(c.archive, until)}")
 
 
 @destruction_group.command("return")
@@ -306,13 +306,6 @@ def destruction_execute(c: Context, who: Principal, number: int, background: boo
                    f"list {number} queued as job {job_id}; follow it with 'hudang jobs'")
         return
 
-    from ingest.jobs import destruction_job
-    from records.destruction import being_executed
-
-    queued = destruction_job(c.archive, number)  # a worker has it, or will: not twice at once
-    if queued is not None:
-        raise being_executed(number, queued["id"])
-
     def told(position: int, household: str, status: str) -> None:
         click.echo(f"{position} {household} {status}")
         sys.stdout.flush()
@@ -348,10 +341,9 @@ def destruction_show(c: Context, who: Principal, number: int, as_json: bool) -> 
     if as_json:
         _echo_json(view.as_json())
         return
-    zone = c.archive.settings.timezone
 
     def at(value) -> str:
-        return as_utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
+        return office_time(c.archive, value) or "-"
 
     click.echo(f"list {view.number}  {view.region_name} ({view.region_code})  {view.status}")
     click.echo(f"drafted by {view.drafted_by} {at(view.drafted_at)}"
